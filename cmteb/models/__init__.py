@@ -1,0 +1,1 @@
+"""The in-repo BGE model core and its mteb adapter."""

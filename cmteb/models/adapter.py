@@ -1,0 +1,93 @@
+"""The mteb side of the BGE core: mteb 2's EncoderProtocol and a ModelMeta from the model's config."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from mteb.abstasks.task_metadata import TaskMetadata
+from mteb.models.abs_encoder import AbsEncoder
+from mteb.models.model_meta import ModelMeta, ScoringFunction
+from mteb.types import PromptType
+from torch.utils.data import DataLoader
+
+from cmteb.models.defaults import INSTRUCTED_TASK_TYPES
+from cmteb.models.encoder import BGEEncoder
+
+
+def build_model_meta(encoder: BGEEncoder, *, uses_instruction: bool) -> ModelMeta:
+    """A ModelMeta filled from the loaded model: name, revision, width, parameters, max tokens."""
+    net = getattr(encoder.model, "module", encoder.model)  # unwrap DataParallel
+    n_params = sum(p.numel() for p in net.parameters())
+    return ModelMeta(
+        loader=None,
+        name=encoder.source.name,
+        revision=encoder.source.revision,
+        release_date=None,
+        languages=None,
+        n_parameters=n_params,
+        memory_usage_mb=round(sum(p.numel() * p.element_size() for p in net.parameters()) / 2**20, 1),
+        max_tokens=encoder.max_length,
+        embed_dim=encoder.embedding_dim,
+        license=None,
+        open_weights=True,
+        public_training_code=None,
+        public_training_data=None,
+        framework=["PyTorch"],
+        similarity_fn_name=ScoringFunction.COSINE,
+        use_instructions=uses_instruction,
+        training_datasets=None,
+    )
+
+
+class BGEModel(AbsEncoder):
+    """mteb encoder over `BGEEncoder`.
+
+    Queries of Retrieval and Reranking tasks get `instruction` in front; passages and texts of
+    all other task types are encoded as they are. The instruction each task's queries received
+    is kept in `instructions_used` for the run record.
+    """
+
+    def __init__(
+        self,
+        encoder: BGEEncoder,
+        *,
+        instruction: str | None,
+        on_texts: Callable[[int], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.model = encoder.model
+        self.instruction = instruction or None
+        self.on_texts = on_texts
+        self.on_batch = on_batch
+        self.mteb_model_meta = build_model_meta(encoder, uses_instruction=self.instruction is not None)
+        self.instructions_used: dict[str, str | None] = {}
+
+    def instruction_for(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> str | None:
+        """The text put in front of each input for this task and input kind, or None."""
+        if prompt_type == PromptType.query and task_metadata.type in INSTRUCTED_TASK_TYPES:
+            return self.instruction
+        return None
+
+    def encode(
+        self,
+        inputs: DataLoader,
+        *,
+        task_metadata: TaskMetadata,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: PromptType | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """Encode every text of `inputs`, in order."""
+        texts = [text for batch in inputs for text in batch["text"]]
+        instruction = self.instruction_for(task_metadata, prompt_type)
+        if prompt_type == PromptType.query:
+            self.instructions_used[task_metadata.name] = instruction
+        if instruction:
+            texts = [instruction + t for t in texts]
+        if self.on_texts is not None:
+            self.on_texts(len(texts))
+        return self.encoder.encode(texts, batch_size=kwargs.get("batch_size"), on_batch=self.on_batch)

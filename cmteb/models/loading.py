@@ -1,0 +1,140 @@
+"""Resolve a model argument (hub id or local directory) and load transformers objects with clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cmteb.errors import CmtebError
+
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model's files are: `path` is what transformers loads (local dir or hub id)."""
+
+    path: str
+    name: str
+    revision: str | None
+    local_dir: Path | None
+
+
+def _weights_fingerprint(model_dir: Path) -> str:
+    """A short content hash of the weight files, standing in for a revision for local models."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(model_dir)):
+        if name in WEIGHT_FILES or name.endswith((".safetensors", ".bin")):
+            with open(model_dir / name, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def _looks_like_path(model: str) -> bool:
+    """Hub ids are `name` or `org/name`; anything else is meant as a filesystem path."""
+    return model.startswith((".", "/", "~")) or model.count("/") > 1
+
+
+def resolve_model(model: str, *, name: str | None = None, revision: str | None = None) -> ModelSource:
+    """Resolve `model` to a local directory or a hub id; fail at once with a clear message.
+
+    Local directories must hold a config and weights. A hub id must be in the local HF cache
+    when `HF_HUB_OFFLINE` is set, so an offline machine fails now rather than after retries.
+    """
+    if name is not None and name.count("/") != 1:
+        raise CmtebError(f"--model-name {name!r} must look like org/name (mteb's model naming), e.g. my-org/my-model")
+    local = Path(model).expanduser()
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise CmtebError(
+                f"model directory {local} has no config.json: point --model at a transformers model directory"
+            )
+        if not any((local / w).is_file() for w in WEIGHT_FILES):
+            raise CmtebError(
+                f"model directory {local} has no weights (model.safetensors or pytorch_model.bin): "
+                "copy the weight files there or pass a hub id"
+            )
+        # mteb names models org/name; a local model without a hub name goes under "local/".
+        display = name or _name_from_config(local) or f"local/{local.name}"
+        return ModelSource(str(local), display, revision or _weights_fingerprint(local), local)
+    if _looks_like_path(model) or local.exists():
+        raise CmtebError(
+            f"model path {model} does not exist: pass an existing model directory "
+            "or a hub id like BAAI/bge-large-zh-v1.5"
+        )
+    return _resolve_hub_id(model, name=name, revision=revision)
+
+
+def _name_from_config(model_dir: Path) -> str | None:
+    try:
+        value = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("_name_or_path")
+    except (OSError, ValueError):
+        return None
+    # A hub id ("org/name") is worth keeping; a training machine's local path is not.
+    if isinstance(value, str) and value.count("/") == 1 and not value.startswith(("/", ".")):
+        return value
+    return None
+
+
+def _resolve_hub_id(model: str, *, name: str | None, revision: str | None) -> ModelSource:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    try:
+        local = Path(snapshot_download(model, revision=revision, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError) as exc:
+        if offline:
+            raise CmtebError(
+                f"model {model} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
+                "download it on a connected machine or pass --model with a local model directory"
+            ) from exc
+        return ModelSource(model, name or model, revision, None)
+    # The snapshot folder is named after the commit it holds: that is the model's revision.
+    return ModelSource(str(local), name or model, revision if revision and len(revision) == 40 else local.name, local)
+
+
+def load_config(source: ModelSource, *, trust_remote_code: bool = False) -> Any:
+    """Load the model config; a model that needs remote code fails with a message naming the flag."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(
+            source.path, revision=None if source.local_dir else source.revision, trust_remote_code=trust_remote_code
+        )
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise CmtebError(
+                f"model {source.name} needs its own code to load: rerun with --trust-remote-code if you trust it"
+            ) from exc
+        raise CmtebError(f"model {source.name} cannot be loaded: {str(exc).splitlines()[0]}") from exc
+    except OSError as exc:
+        raise CmtebError(
+            f"model {source.name} cannot be loaded ({str(exc).splitlines()[0]}): check the hub id, or pass a local "
+            "directory; without network, set HF_HUB_OFFLINE=1 and use cached or local models"
+        ) from exc
+
+
+def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> Any:
+    """Load the model's tokenizer with a clear error when it is missing."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(
+            source.path, revision=None if source.local_dir else source.revision, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError, TypeError) as exc:
+        raise CmtebError(
+            f"model {source.name} has no usable tokenizer ({str(exc).splitlines()[0]}): "
+            "add the tokenizer files (tokenizer.json or vocab.txt) to the model directory"
+        ) from exc

@@ -1,0 +1,96 @@
+"""The task registry: `tasks/registry.yaml` read into typed records."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from cmteb.assets import REGISTRY_FILE
+from cmteb.errors import CmtebError
+
+#: Task types in the order of the C-MTEB leaderboard table.
+TASK_TYPES = ("Retrieval", "STS", "PairClassification", "Classification", "Reranking", "Clustering")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One registered task: what to load and how it is scored."""
+
+    name: str
+    type: str
+    repo: str
+    revision: str
+    splits: tuple[str, ...]
+    metric: str
+    main_score: str
+    instruction: bool
+    source: str
+
+    @property
+    def in_mteb(self) -> bool:
+        """Whether mteb's own task registry defines this task."""
+        return self.source == "mteb"
+
+
+@dataclass(frozen=True)
+class Registry:
+    """All registered tasks, in registry order, and the retrieval instructions."""
+
+    benchmark: str
+    tasks: tuple[TaskSpec, ...]
+    instructions: dict[str, str]
+
+    def names(self) -> list[str]:
+        """Task names in registry order."""
+        return [t.name for t in self.tasks]
+
+    def get(self, name: str) -> TaskSpec:
+        """Look a task up by name (case-insensitive); unknown names suggest the closest ones."""
+        by_lower = {t.name.lower(): t for t in self.tasks}
+        if name.lower() in by_lower:
+            return by_lower[name.lower()]
+        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise CmtebError(f"unknown task {name!r}{hint}: `cmteb tasks` lists the registered tasks")
+
+    def select(self, names: list[str] | None = None, types: list[str] | None = None) -> list[TaskSpec]:
+        """Tasks named in `names` (in the given order), or all tasks, filtered by `types`."""
+        if types:
+            known = {t.lower(): t for t in TASK_TYPES}
+            unknown = [t for t in types if t.lower() not in known]
+            if unknown:
+                raise CmtebError(f"unknown task type {unknown[0]!r}: choose from {', '.join(TASK_TYPES)}")
+            wanted = {known[t.lower()] for t in types}
+        else:
+            wanted = set(TASK_TYPES)
+        chosen = [self.get(n) for n in names] if names else list(self.tasks)
+        return [t for t in chosen if t.type in wanted]
+
+
+def _spec_from_entry(entry: dict) -> TaskSpec:
+    return TaskSpec(
+        name=entry["name"],
+        type=entry["type"],
+        repo=entry["repo"],
+        revision=str(entry["revision"]),
+        splits=tuple(entry["splits"]),
+        metric=entry["metric"],
+        main_score=entry["main_score"],
+        instruction=bool(entry["instruction"]),
+        source=entry["source"],
+    )
+
+
+@lru_cache(maxsize=4)
+def load_registry(path: Path = REGISTRY_FILE) -> Registry:
+    """Read the registry file."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return Registry(
+        benchmark=data["benchmark"],
+        tasks=tuple(_spec_from_entry(e) for e in data["tasks"]),
+        instructions=dict(data["instructions"]),
+    )

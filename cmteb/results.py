@@ -1,0 +1,93 @@
+"""Result files: mteb's `TaskResult` JSON in mteb's folder layout, plus cmteb's run record.
+
+Layout: `<output>/<org>__<name>/<revision>/<Task>.json` and `model_meta.json` as mteb writes
+them (so `mteb.cache.ResultCache` and `mteb.load_results` read them), and `cmteb_run.json`
+with what mteb does not keep: precision, device, package versions, seconds and texts per task,
+the instruction used, and the dataset revision and data fingerprint that resume keys on.
+Every file is written atomically: a temp file in the same folder, then a rename.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mteb.results import TaskResult
+
+RUN_RECORD = "cmteb_run.json"
+MODEL_META = "model_meta.json"
+NO_REVISION = "no_revision_available"
+
+
+def model_dir_name(model_name: str) -> str:
+    """mteb's folder name for a model: `org/name` becomes `org__name`."""
+    return model_name.replace("/", "__").replace(" ", "_")
+
+
+def result_dir(output_dir: Path, model_name: str, revision: str | None) -> Path:
+    """`<output>/<org>__<name>/<revision>`, as mteb lays results out."""
+    return Path(output_dir) / model_dir_name(model_name) / (revision or NO_REVISION)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that readers see the old file or the new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """`atomic_write_text` of `data` as indented JSON (NaN kept, as mteb writes it)."""
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def task_result_json(result: TaskResult) -> dict[str, Any]:
+    """The JSON form mteb's `TaskResult.to_disk` writes (scores rounded to 6 places)."""
+    data = result.model_dump()
+    data["date"] = result.date.timestamp() if result.date else None
+    result._round_scores(data["scores"], 6)
+    return data
+
+
+def write_task_result(folder: Path, result: TaskResult) -> Path:
+    """Write `<folder>/<Task>.json` atomically."""
+    path = Path(folder) / f"{result.task_name}.json"
+    atomic_write_json(path, task_result_json(result))
+    return path
+
+
+def read_task_result(path: Path) -> TaskResult:
+    """Load a result file with mteb (it also reads mteb 1 shaped files)."""
+    return TaskResult.from_disk(Path(path))
+
+
+def read_run_record(folder: Path) -> dict[str, Any]:
+    """The run record of a result folder, or an empty record."""
+    path = Path(folder) / RUN_RECORD
+    if not path.is_file():
+        return {"tasks": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {"tasks": {}}
+    data.setdefault("tasks", {})
+    return data
+
+
+def score(result: TaskResult, metric: str) -> float:
+    """`metric` averaged over the result's splits and subsets (mteb's convention for main_score)."""
+    value = result.get_score(getter=lambda s: s[metric])
+    return float(value) if value is not None and not math.isnan(value) else float("nan")

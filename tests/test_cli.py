@@ -1,0 +1,155 @@
+"""The command line: listing tasks, a run end to end, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cmteb.cli import main
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def cmteb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI in a fresh process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "cmteb.cli", *args], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=600
+    )
+
+
+def test_tasks_json_lists_all_33(capsys):
+    assert main(["tasks", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 33
+    assert rows[0] == {
+        **rows[0],
+        "name": "T2Retrieval",
+        "type": "Retrieval",
+        "splits": ["dev"],
+        "metric": "ndcg_at_10",
+        "repo": "mteb/T2Retrieval",
+    }
+
+
+def test_tasks_table_filters_by_type(capsys):
+    assert main(["tasks", "--type", "PairClassification"]) == 0
+    out = capsys.readouterr().out
+    assert "Ocnli" in out and "Cmnli" in out and "T2Retrieval" not in out
+
+
+def test_run_prints_summary_and_writes_results(tiny_bert, samples_dir, tmp_path):
+    proc = cmteb(
+        "run",
+        "--model",
+        str(tiny_bert),
+        "--tasks",
+        "ATEC",
+        "Ocnli",
+        "--data-dir",
+        str(samples_dir),
+        "--output-dir",
+        str(tmp_path),
+        "--no-progress",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ATEC" in proc.stdout and "Ocnli" in proc.stdout and "Avg (over tasks)" in proc.stdout
+    assert len(list(tmp_path.rglob("ATEC.json"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tasks", "T2Retreival"], "unknown task 'T2Retreival' (did you mean T2Retrieval"),
+        (["--types", "Bitext"], "unknown task type 'Bitext'"),
+        (["--data-dir", "/nonexistent/mirror"], "--data-dir /nonexistent/mirror does not exist"),
+        (["--model-name", "noslash"], "must look like org/name"),
+    ],
+)
+def test_bad_run_arguments_exit_2_with_one_line(tiny_bert, samples_dir, tmp_path, args, message, capsys):
+    base = ["run", "--model", str(tiny_bert), "--output-dir", str(tmp_path / "out"), "--no-progress"]
+    if "--data-dir" not in args:
+        base += ["--data-dir", str(samples_dir)]
+    assert main([*base, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.startswith("cmteb: error: ") and err.count("\n") == 1
+
+
+def test_model_path_errors_exit_2(tmp_path, samples_dir, capsys):
+    (tmp_path / "no-weights").mkdir()
+    (tmp_path / "no-weights" / "config.json").write_text('{"model_type": "bert"}')
+    for model, message in [
+        (str(tmp_path / "missing" / "model"), "does not exist"),
+        (str(tmp_path / "no-weights"), "has no weights"),
+    ]:
+        code = main(
+            [
+                "run",
+                "--model",
+                model,
+                "--tasks",
+                "ATEC",
+                "--data-dir",
+                str(samples_dir),
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--no-progress",
+            ]
+        )
+        assert code == 2 and message in capsys.readouterr().err
+
+
+def test_data_dir_missing_a_task_exit_2_and_keeps_results(tiny_bert, samples_dir, tmp_path):
+    out = tmp_path / "out"
+    ok = cmteb(
+        "run",
+        "--model",
+        str(tiny_bert),
+        "--tasks",
+        "ATEC",
+        "--data-dir",
+        str(samples_dir),
+        "--output-dir",
+        str(out),
+        "--no-progress",
+    )
+    assert ok.returncode == 0, ok.stderr
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    partial = tmp_path / "partial"
+    (partial / "C-MTEB").mkdir(parents=True)
+    proc = cmteb(
+        "run", "--model", str(tiny_bert), "--tasks", "ATEC", "--data-dir", str(partial), "--output-dir", str(out)
+    )
+    assert proc.returncode == 2
+    assert f"expected the directory {partial / 'C-MTEB' / 'ATEC'}" in proc.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_unwritable_output_dir_exit_2(tiny_bert, samples_dir, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = main(
+        [
+            "run",
+            "--model",
+            str(tiny_bert),
+            "--tasks",
+            "ATEC",
+            "--data-dir",
+            str(samples_dir),
+            "--output-dir",
+            str(blocker / "results"),
+            "--no-progress",
+        ]
+    )
+    assert code == 2 and "cannot write results" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(samples_dir, tmp_path):
+    proc = cmteb("--debug", "run", "--model", str(tmp_path / "missing" / "m"), "--data-dir", str(samples_dir))
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
