@@ -16,8 +16,16 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="evaluate a model on C-MTEB tasks and write mteb result files")
     p.add_argument(
         "--model",
-        required=True,
-        help="hub id (BAAI/bge-large-zh-v1.5), local model directory, or m3e-small (the bundled model)",
+        help="embedding model: hub id (BAAI/bge-large-zh-v1.5), local directory, or m3e-small (the bundled model)",
+    )
+    p.add_argument(
+        "--reranker",
+        help="cross-encoder reranker (hub id or directory): alone, it runs the Reranking tasks; "
+        "with --model, it re-ranks the model's top k on the Retrieval tasks",
+    )
+    p.add_argument("--rerank-top-k", type=int, default=100, help="candidates the reranker re-ranks (default: 100)")
+    p.add_argument(
+        "--normalize-scores", action="store_true", help="reranker scores through a sigmoid (ranks unchanged)"
     )
     p.add_argument("--tasks", nargs="+", metavar="TASK", help="task names (default: all registered tasks)")
     p.add_argument("--types", nargs="+", metavar="TYPE", help=f"task types: {', '.join(TASK_TYPES)}")
@@ -83,6 +91,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     summary = run(
         args.model,
+        reranker=args.reranker,
+        rerank_top_k=args.rerank_top_k,
+        normalize_scores=args.normalize_scores,
         tasks=args.tasks,
         types=args.types,
         data_dir=args.data_dir,

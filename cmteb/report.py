@@ -16,36 +16,47 @@ def _points(value: float) -> str:
     return "—" if math.isnan(value) else f"{100 * value:.2f}"
 
 
-def category_means(summary: RunSummary) -> list[tuple[str, float, int]]:
+def _mean(values: Iterable[float | None]) -> float | None:
+    kept = [v for v in values if v is not None and not math.isnan(v)]
+    return sum(kept) / len(kept) if kept else None
+
+
+def category_means(summary: RunSummary, *, first_stage: bool = False) -> list[tuple[str, float, int]]:
     """(type, mean score, number of tasks) per task type present, in leaderboard order."""
     rows = []
     for task_type in TASK_TYPES:
-        values = [o.score for o in summary.outcomes if o.spec.type == task_type and not math.isnan(o.score)]
-        if values:
-            rows.append((task_type, sum(values) / len(values), len(values)))
+        outcomes = [o for o in summary.outcomes if o.spec.type == task_type]
+        mean = _mean(o.first_stage_score if first_stage else o.score for o in outcomes)
+        if mean is not None:
+            rows.append((task_type, mean, len(outcomes)))
     return rows
 
 
 def summary_table(summary: RunSummary) -> Table:
-    """Task, type, metric, score (points), seconds, and whether it ran or was resumed."""
-    table = Table(title=f"{summary.model_name} ({summary.revision}) — results in {summary.output_dir}")
-    for column in ("task", "type", "metric", "score", "seconds", "status"):
-        table.add_column(column, justify="right" if column in ("score", "seconds") else "left")
+    """Task, type, metric, score (points), seconds, status; two-stage runs add the first stage's score."""
+    two_stage = any(o.first_stage_score is not None for o in summary.outcomes)
+    table = Table(title=f"{summary.model_name} ({summary.revision})", caption=f"results in {summary.output_dir}")
+    right = {"first stage", "score", "seconds"}
+    for column in ("task", "type", "metric", *(["first stage"] if two_stage else []), "score", "seconds", "status"):
+        table.add_column(column, justify="right" if column in right else "left")
+
+    def row(task: str, kind: str, metric: str, first: float | None, value: float, seconds: str, status: str) -> None:
+        cells = [task, kind, metric]
+        if two_stage:
+            cells.append("" if first is None else _points(first))
+        table.add_row(*cells, _points(value), seconds, status)
+
     for o in summary.outcomes:
-        table.add_row(o.spec.name, o.spec.type, o.spec.metric, _points(o.score), f"{o.seconds:.1f}", o.status)
+        row(o.spec.name, o.spec.type, o.spec.metric, o.first_stage_score, o.score, f"{o.seconds:.1f}", o.status)
     table.add_section()
+    first_means = {t: m for t, m, _ in category_means(summary, first_stage=True)}
     for task_type, mean, n in category_means(summary):
-        table.add_row(f"{task_type} mean", "", f"{n} tasks", _points(mean), "", "")
-    scored = [o.score for o in summary.outcomes if not math.isnan(o.score)]
-    if scored:
-        table.add_row(
-            "Avg (over tasks)",
-            "",
-            f"{len(scored)} tasks",
-            _points(sum(scored) / len(scored)),
-            f"{summary.seconds:.1f}",
-            "",
-        )
+        row(f"{task_type} mean", "", f"{n} tasks", first_means.get(task_type), mean, "", "")
+    average = _mean(o.score for o in summary.outcomes)
+    if average is not None:
+        n = sum(not math.isnan(o.score) for o in summary.outcomes)
+        first = _mean(o.first_stage_score for o in summary.outcomes)
+        row("Avg (over tasks)", "", f"{n} tasks", first, average, f"{summary.seconds:.1f}", "")
     return table
 
 

@@ -1,12 +1,20 @@
-"""Run a model on registered tasks: select, resume, evaluate with mteb, write results, summarise."""
+"""Run a model on registered tasks: select, resume, evaluate with mteb, write results, summarise.
+
+Three kinds of run:
+- an embedding model (`model`) on any tasks, by default all registered ones;
+- a reranker alone (`reranker`) on the Reranking tasks, scoring each query's given candidates;
+- two stages (`model` and `reranker`) on Retrieval tasks: the embedder retrieves, the reranker
+  re-ranks its top k; stored as the system `M+R`, never in M's own folder.
+"""
 
 from __future__ import annotations
 
 import logging
 import platform
+import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -21,6 +29,7 @@ from cmteb.results import (
     RUN_RECORD,
     atomic_write_json,
     read_run_record,
+    read_task_result,
     result_dir,
     score,
     write_task_result,
@@ -30,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 #: Packages whose versions go into the run record.
 RECORDED_PACKAGES = ("cmteb", "mteb", "torch", "transformers", "datasets", "huggingface_hub", "numpy", "scikit-learn")
+DEFAULT_RERANK_TOP_K = 100
 
 
 @dataclass
@@ -42,6 +52,7 @@ class TaskOutcome:
     seconds: float
     path: Path
     result: Any = None  # the mteb TaskResult
+    first_stage_score: float | None = None  # two-stage runs: the embedder's own score
 
 
 @dataclass
@@ -51,7 +62,7 @@ class RunSummary:
     model_name: str
     revision: str | None
     output_dir: Path
-    embedding_dim: int
+    embedding_dim: int | None
     outcomes: list[TaskOutcome] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -106,9 +117,76 @@ def _quiet_third_party(debug: bool) -> None:
             logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _select_specs(
+    tasks: Sequence[str] | None, types: Sequence[str] | None, *, has_model: bool, has_reranker: bool
+) -> list[TaskSpec]:
+    registry = load_registry()
+    if has_reranker:
+        allowed = "Retrieval" if has_model else "Reranking"
+        default_types = None if tasks else [allowed]
+        specs = registry.select(list(tasks) if tasks else None, list(types) if types else default_types)
+        wrong = [s.name for s in specs if s.type != allowed]
+        if wrong:
+            what = (
+                "a two-stage run (--model with --reranker) takes Retrieval"
+                if has_model
+                else "a reranker alone takes Reranking"
+            )
+            raise CmtebError(f"{what} tasks, not {', '.join(wrong)}: drop them from --tasks/--types")
+    else:
+        specs = registry.select(list(tasks) if tasks else None, list(types) if types else None)
+    if not specs:
+        raise CmtebError("no task matches --tasks/--types: `cmteb tasks` lists the registered tasks")
+    return specs
+
+
+def _evaluate(model: Any, task: Any, batch_size: int, **kwargs: Any) -> Any:
+    import mteb
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mteb.evaluate(
+            model,
+            task,
+            cache=None,
+            overwrite_strategy="always",
+            show_progress_bar=False,
+            encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
+            **kwargs,
+        ).task_results[0]
+
+
+@dataclass
+class System:
+    """What a run evaluates, as the task loop sees it."""
+
+    name: str
+    revision: str | None
+    settings: dict[str, Any]  # everything besides the data that changes scores: resume keys on it
+    header: dict[str, Any]  # the run record's model section
+    evaluate: Callable[[TaskSpec], tuple[Any, dict[str, Any]]]  # -> (TaskResult, extra record fields)
+    counted: Callable[[], int]  # texts or pairs processed so far
+    meta: Any = None  # ModelMeta for model_meta.json
+    embedding_dim: int | None = None
+
+
+def _core_header(core: Any) -> dict[str, Any]:
+    return {
+        "model": core.source.name,
+        "model_path": core.source.path,
+        "revision": core.source.revision,
+        "max_length": core.max_length,
+        "precision": core.precision,
+        "device": core.device,
+        "batch_size": core.batch_size,
+    }
+
+
 def run(
-    model: str,
+    model: str | None = None,
     *,
+    reranker: str | None = None,
+    rerank_top_k: int = DEFAULT_RERANK_TOP_K,
     tasks: Sequence[str] | None = None,
     types: Sequence[str] | None = None,
     data_dir: Path | str | None = None,
@@ -120,6 +198,7 @@ def run(
     instruction: str | None = None,
     no_instruction: bool = False,
     pooling: str | None = None,
+    normalize_scores: bool = False,
     overwrite: bool = False,
     model_name: str | None = None,
     revision: str | None = None,
@@ -127,62 +206,147 @@ def run(
     show_progress: bool = True,
     debug: bool = False,
 ) -> RunSummary:
-    """Evaluate `model` (hub id, local directory, or `m3e-small`) on C-MTEB tasks.
+    """Evaluate an embedding model, a reranker, or both in two stages on C-MTEB tasks.
 
-    Writes one mteb TaskResult JSON per task under `output_dir` and returns a summary. A task
-    whose result exists for the same model revision, dataset revision and data is skipped
-    unless `overwrite`.
+    `model` is a hub id, a local directory, or `m3e-small` (the bundled model); `reranker` a
+    cross-encoder's hub id or directory. Writes one mteb TaskResult JSON per task under
+    `output_dir` and returns a summary. A task whose result exists for the same system, settings,
+    dataset revision and data is skipped unless `overwrite`.
     """
-    import mteb
-
-    from cmteb.models.adapter import BGEModel
+    from cmteb.models.adapter import BGEModel, BGERerankerModel
     from cmteb.models.defaults import default_instruction
     from cmteb.models.encoder import BGEEncoder
+    from cmteb.models.reranker import BGEReranker
     from cmteb.progress import RunProgress
     from cmteb.tasks import build_task, mirror_dataset_cache, mirror_fingerprint
 
     started = time.perf_counter()
-    registry = load_registry()
-    specs = registry.select(list(tasks) if tasks else None, list(types) if types else None)
-    if not specs:
-        raise CmtebError("no task matches --tasks/--types: `cmteb tasks` lists the registered tasks")
+    if model is None and reranker is None:
+        raise CmtebError("nothing to evaluate: pass --model, --reranker, or both")
+    if rerank_top_k < 1:
+        raise CmtebError(f"--rerank-top-k must be positive, got {rerank_top_k}")
+    specs = _select_specs(tasks, types, has_model=model is not None, has_reranker=reranker is not None)
     data_dir = Path(data_dir) if data_dir is not None else None
     if data_dir is not None and not data_dir.is_dir():
         raise CmtebError(f"--data-dir {data_dir} does not exist: pass the folder that holds the local dataset copies")
-    # Build every task object first: a missing mirror fails before the model is loaded.
+    # Build every task object first: a missing mirror fails before any model is loaded.
     for spec in specs:
         build_task(spec, data_dir)
     _quiet_third_party(debug)
 
-    choice = choose_model(model, model_name, pooling)
-    encoder = BGEEncoder.load(
-        choice.path,
-        pooling=choice.pooling,
+    common = dict(
         max_length=max_length,
         batch_size=batch_size,
         precision=precision,
         device=device,
-        name=choice.name,
-        revision=revision,
         trust_remote_code=trust_remote_code,
     )
-    if no_instruction:
-        chosen_instruction = None
-    elif instruction is not None:
-        chosen_instruction = instruction
-    else:
-        chosen_instruction = default_instruction(encoder.source.name)
-
-    folder = result_dir(Path(output_dir), encoder.source.name, encoder.source.revision)
-    _check_writable(folder)
-    record = read_run_record(folder)
-    summary = RunSummary(encoder.source.name, encoder.source.revision, folder, encoder.embedding_dim)
-
-    with RunProgress(len(specs), enabled=show_progress) as progress:
-        adapter = BGEModel(
+    progress = RunProgress(len(specs), enabled=show_progress)
+    encoder = embedder = None
+    if model is not None:
+        choice = choose_model(model, model_name, pooling)
+        encoder = BGEEncoder.load(choice.path, pooling=choice.pooling, name=choice.name, revision=revision, **common)
+        if no_instruction:
+            chosen_instruction = None
+        elif instruction is not None:
+            chosen_instruction = instruction
+        else:
+            chosen_instruction = default_instruction(encoder.source.name)
+        embedder = BGEModel(
             encoder, instruction=chosen_instruction, on_texts=progress.add_texts, on_batch=progress.texts_done
         )
-        atomic_write_json(folder / MODEL_META, adapter.mteb_model_meta.to_dict())
+    rerank_core = cross = None
+    if reranker is not None:
+        rerank_core = BGEReranker.load(
+            reranker,
+            normalize=normalize_scores,
+            name=model_name if model is None else None,
+            revision=revision if model is None else None,
+            **common,
+        )
+        cross = BGERerankerModel(rerank_core, on_texts=progress.add_texts, on_batch=progress.texts_done)
+
+    def task_for(spec: TaskSpec) -> Any:
+        return build_task(spec, data_dir)
+
+    if encoder is not None and rerank_core is None:
+        system = System(
+            name=encoder.source.name,
+            revision=encoder.source.revision,
+            settings={
+                "pooling": encoder.pooling,
+                "max_length": encoder.max_length,
+                "precision": precision,
+                "instruction": embedder.instruction,
+            },
+            header={
+                **_core_header(encoder),
+                "pooling": encoder.pooling,
+                "normalize": encoder.normalize,
+                "instruction": embedder.instruction,
+            },
+            evaluate=lambda spec: (
+                _evaluate(embedder, task_for(spec), batch_size),
+                {"instruction_used": embedder.instructions_used.get(spec.name)},
+            ),
+            counted=lambda: encoder.stats.texts,
+            meta=embedder.mteb_model_meta,
+            embedding_dim=encoder.embedding_dim,
+        )
+    elif encoder is None:
+        system = System(
+            name=rerank_core.source.name,
+            revision=rerank_core.source.revision,
+            settings={"max_length": rerank_core.max_length, "precision": precision},
+            header={**_core_header(rerank_core), "kind": "reranker", "normalize_scores": normalize_scores},
+            evaluate=lambda spec: (_evaluate(cross, task_for(spec), batch_size), {}),
+            counted=lambda: rerank_core.stats.texts,
+            meta=cross.mteb_model_meta,
+        )
+    else:
+
+        def two_stage(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
+            with tempfile.TemporaryDirectory(prefix="cmteb-first-stage-") as predictions:
+                first = _evaluate(embedder, task_for(spec), batch_size, prediction_folder=predictions)
+                second_task = task_for(spec)
+                second_task.convert_to_reranking(predictions, top_k=rerank_top_k)
+                second = _evaluate(cross, second_task, batch_size)
+            return second, {
+                "first_stage_score": score(first, spec.metric),
+                "instruction_used": embedder.instructions_used.get(spec.name),
+            }
+
+        system = System(
+            name=f"{encoder.source.name}+{rerank_core.source.name}",
+            revision=f"{encoder.source.revision}+{rerank_core.source.revision}",
+            settings={
+                "pooling": encoder.pooling,
+                "max_length": encoder.max_length,
+                "precision": precision,
+                "instruction": embedder.instruction,
+                "rerank_top_k": rerank_top_k,
+            },
+            header={
+                "kind": "two-stage",
+                "first_stage": {
+                    **_core_header(encoder),
+                    "pooling": encoder.pooling,
+                    "instruction": embedder.instruction,
+                },
+                "second_stage": {**_core_header(rerank_core), "normalize_scores": normalize_scores},
+                "rerank_top_k": rerank_top_k,
+            },
+            evaluate=two_stage,
+            counted=lambda: encoder.stats.texts + rerank_core.stats.texts,
+        )
+
+    folder = result_dir(Path(output_dir), system.name, system.revision)
+    _check_writable(folder)
+    record = read_run_record(folder)
+    summary = RunSummary(system.name, system.revision, folder, system.embedding_dim)
+    with progress:
+        if system.meta is not None:
+            atomic_write_json(folder / MODEL_META, system.meta.to_dict())
         for k, spec in enumerate(specs, start=1):
             progress.start_task(k, spec.name)
             fingerprint = mirror_fingerprint(data_dir, spec)
@@ -193,29 +357,26 @@ def run(
                 and path.is_file()
                 and previous.get("dataset_revision") == spec.revision
                 and previous.get("data_fingerprint") == fingerprint
-                and previous.get("instruction") == chosen_instruction
+                and previous.get("settings") == system.settings
             ):
-                from cmteb.results import read_task_result
-
+                old = read_task_result(path)
                 summary.outcomes.append(
                     TaskOutcome(
-                        spec, "skipped", score(read_task_result(path), spec.metric), previous.get("seconds", 0.0), path
+                        spec,
+                        "skipped",
+                        score(old, spec.metric),
+                        previous.get("seconds", 0.0),
+                        path,
+                        old,
+                        previous.get("first_stage_score"),
                     )
                 )
                 progress.finish_task()
                 continue
             task_started = time.perf_counter()
-            texts_before = encoder.stats.texts
-            with warnings.catch_warnings(), mirror_dataset_cache(fingerprint):
-                warnings.simplefilter("ignore")
-                result = mteb.evaluate(
-                    adapter,
-                    build_task(spec, data_dir),
-                    cache=None,
-                    overwrite_strategy="always",
-                    show_progress_bar=False,
-                    encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
-                ).task_results[0]
+            counted_before = system.counted()
+            with mirror_dataset_cache(fingerprint):
+                result, extra = system.evaluate(spec)
             seconds = time.perf_counter() - task_started
             write_task_result(folder, result)
             record["tasks"][spec.name] = {
@@ -223,32 +384,20 @@ def run(
                 "dataset_revision": spec.revision,
                 "data_dir": str(data_dir) if data_dir else None,
                 "data_fingerprint": fingerprint,
-                "instruction": chosen_instruction,
-                "instruction_used": adapter.instructions_used.get(spec.name),
+                "settings": system.settings,
+                **extra,
                 "seconds": round(seconds, 3),
-                "texts_encoded": encoder.stats.texts - texts_before,
+                "texts_encoded": system.counted() - counted_before,
                 "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
-            record.update(_run_header(encoder, chosen_instruction, batch_size))
+            record.update(system.header)
+            record.update({"python": platform.python_version(), "packages": _package_versions()})
             atomic_write_json(folder / RUN_RECORD, record)
-            summary.outcomes.append(TaskOutcome(spec, "ran", score(result, spec.metric), seconds, path, result))
+            summary.outcomes.append(
+                TaskOutcome(
+                    spec, "ran", score(result, spec.metric), seconds, path, result, extra.get("first_stage_score")
+                )
+            )
             progress.finish_task()
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _run_header(encoder: Any, instruction: str | None, batch_size: int) -> dict[str, Any]:
-    return {
-        "model": encoder.source.name,
-        "model_path": encoder.source.path,
-        "revision": encoder.source.revision,
-        "pooling": encoder.pooling,
-        "normalize": encoder.normalize,
-        "max_length": encoder.max_length,
-        "precision": encoder.precision,
-        "device": encoder.device,
-        "batch_size": batch_size,
-        "instruction": instruction,
-        "python": platform.python_version(),
-        "packages": _package_versions(),
-    }

@@ -51,6 +51,12 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a tiny random BERT cross-encoder (one output logit) saved for the session."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-cross-encoder"), seed=1, num_labels=1)
+
+
+@pytest.fixture(scope="session")
 def m3e_dir() -> Path:
     """The bundled m3e-small model directory."""
     from cmteb.assets import bundled_model_dir

@@ -14,31 +14,38 @@ from torch.utils.data import DataLoader
 
 from cmteb.models.defaults import INSTRUCTED_TASK_TYPES
 from cmteb.models.encoder import BGEEncoder
+from cmteb.models.reranker import BGEReranker
 
 
-def build_model_meta(encoder: BGEEncoder, *, uses_instruction: bool) -> ModelMeta:
+def build_model_meta(core: BGEEncoder | BGEReranker, *, uses_instruction: bool) -> ModelMeta:
     """A ModelMeta filled from the loaded model: name, revision, width, parameters, max tokens."""
-    net = getattr(encoder.model, "module", encoder.model)  # unwrap DataParallel
-    n_params = sum(p.numel() for p in net.parameters())
+    net = getattr(core.model, "module", core.model)  # unwrap DataParallel
+    is_reranker = isinstance(core, BGEReranker)
     return ModelMeta(
         loader=None,
-        name=encoder.source.name,
-        revision=encoder.source.revision,
+        name=core.source.name,
+        revision=core.source.revision,
         release_date=None,
         languages=None,
-        n_parameters=n_params,
+        n_parameters=sum(p.numel() for p in net.parameters()),
         memory_usage_mb=round(sum(p.numel() * p.element_size() for p in net.parameters()) / 2**20, 1),
-        max_tokens=encoder.max_length,
-        embed_dim=encoder.embedding_dim,
+        max_tokens=core.max_length,
+        embed_dim=None if is_reranker else core.embedding_dim,
         license=None,
         open_weights=True,
         public_training_code=None,
         public_training_data=None,
         framework=["PyTorch"],
-        similarity_fn_name=ScoringFunction.COSINE,
+        similarity_fn_name=None if is_reranker else ScoringFunction.COSINE,
         use_instructions=uses_instruction,
         training_datasets=None,
+        model_type=["cross-encoder"] if is_reranker else ["dense"],
     )
+
+
+def loader_texts(inputs: DataLoader) -> list[str]:
+    """Every text of an mteb DataLoader, in order."""
+    return [text for batch in inputs for text in batch["text"]]
 
 
 class BGEModel(AbsEncoder):
@@ -82,7 +89,7 @@ class BGEModel(AbsEncoder):
         **kwargs: Any,
     ) -> np.ndarray:
         """Encode every text of `inputs`, in order."""
-        texts = [text for batch in inputs for text in batch["text"]]
+        texts = loader_texts(inputs)
         instruction = self.instruction_for(task_metadata, prompt_type)
         if prompt_type == PromptType.query:
             self.instructions_used[task_metadata.name] = instruction
@@ -91,3 +98,37 @@ class BGEModel(AbsEncoder):
         if self.on_texts is not None:
             self.on_texts(len(texts))
         return self.encoder.encode(texts, batch_size=kwargs.get("batch_size"), on_batch=self.on_batch)
+
+
+class BGERerankerModel:
+    """mteb cross-encoder (CrossEncoderProtocol) over `BGEReranker`: scores aligned query/passage rows."""
+
+    def __init__(
+        self,
+        reranker: BGEReranker,
+        *,
+        on_texts: Callable[[int], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.reranker = reranker
+        self.model = reranker.model
+        self.on_texts = on_texts
+        self.on_batch = on_batch
+        self.mteb_model_meta = build_model_meta(reranker, uses_instruction=False)
+
+    def predict(
+        self,
+        inputs1: DataLoader,
+        inputs2: DataLoader,
+        *,
+        task_metadata: TaskMetadata,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: PromptType | None = None,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """One relevance score per (query, passage) row of the two loaders."""
+        pairs = list(zip(loader_texts(inputs1), loader_texts(inputs2), strict=True))
+        if self.on_texts is not None:
+            self.on_texts(len(pairs))
+        return self.reranker.score(pairs, batch_size=kwargs.get("batch_size"), on_batch=self.on_batch)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cmteb.errors import CmtebError
+
+logger = logging.getLogger(__name__)
 
 WEIGHT_FILES = (
     "model.safetensors",
@@ -123,6 +126,61 @@ def load_config(source: ModelSource, *, trust_remote_code: bool = False) -> Any:
             f"model {source.name} cannot be loaded ({str(exc).splitlines()[0]}): check the hub id, or pass a local "
             "directory; without network, set HF_HUB_OFFLINE=1 and use cached or local models"
         ) from exc
+
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def pick_device(device: str | None) -> str:
+    """`device` as given, or cuda when a GPU is present, else cpu."""
+    import torch
+
+    if device and device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise CmtebError(f"--device {device} asked for a GPU but torch sees none: use --device cpu")
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_network(
+    auto_class: Any, source: ModelSource, config: Any, *, precision: str, device: str, trust_remote_code: bool = False
+) -> Any:
+    """Load weights with `auto_class` in `precision` on `device`, in eval mode.
+
+    With several GPUs and `device == "cuda"`, the network is wrapped in DataParallel so each
+    batch is split across them.
+    """
+    import torch
+
+    if precision not in PRECISIONS:
+        raise CmtebError(f"unknown precision {precision!r}: choose from {', '.join(PRECISIONS)}")
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    if precision == "fp16" and device == "cpu":
+        logger.warning("fp16 on CPU is slow and loses accuracy; bf16 or fp32 are better choices there")
+    try:
+        net = auto_class.from_pretrained(
+            source.path,
+            config=config,
+            dtype=dtype,
+            revision=None if source.local_dir else source.revision,
+            trust_remote_code=trust_remote_code,
+        )
+    except (OSError, ValueError) as exc:
+        raise CmtebError(f"model {source.name} cannot be loaded: {str(exc).splitlines()[0]}") from exc
+    net.eval().to(device)
+    if device == "cuda" and torch.cuda.device_count() > 1:
+        net = torch.nn.DataParallel(net)
+    return net
+
+
+def usable_max_length(config: Any, requested: int) -> int:
+    """`requested`, capped at what the model's position embeddings allow."""
+    if requested < 1:
+        raise CmtebError(f"--max-length must be positive, got {requested}")
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit and getattr(config, "model_type", "") in {"xlm-roberta", "roberta"}:
+        limit -= 2  # RoBERTa-style position ids start after the padding index
+    return min(requested, limit) if limit else requested
 
 
 def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> Any:
