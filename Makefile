@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo test lint bench samples clean
+.PHONY: install demo test lint bench samples leaderboard html-check clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,15 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Leaderboard of the demo run beside the published rows, in every format.
+leaderboard: install
+	$(VENV)/bin/cmteb leaderboard --results results/demo --format all --out leaderboard
+
+# Render the leaderboard page in headless Chromium (Debian package chromium) and check it.
+html-check: leaderboard
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PY) tools/check_html.py leaderboard/leaderboard.html leaderboard/leaderboard-screenshot.png
 
 samples: install
 	$(PY) -m cmteb.samples

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from cmteb import __version__
 from cmteb.errors import CmtebError
@@ -53,6 +54,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
+    lb = sub.add_parser("leaderboard", help="render leaderboard tables from result folders")
+    lb.add_argument(
+        "--results",
+        nargs="+",
+        default=["results"],
+        metavar="DIR",
+        help="result folders (cmteb's or mteb's layout; default: results)",
+    )
+    lb.add_argument(
+        "--format",
+        choices=["md", "csv", "html", "png", "all"],
+        nargs="+",
+        default=["md"],
+        help="output formats (default: md)",
+    )
+    lb.add_argument("--out", default="leaderboard", help="output folder (default: leaderboard)")
+    lb.add_argument("--no-reference", action="store_true", help="leave out the published reference rows")
+    lb.add_argument(
+        "--delta",
+        nargs=2,
+        metavar=("CANDIDATE", "BASELINE"),
+        help="add a delta view; a published row is named published:MODEL",
+    )
+    mc = sub.add_parser("model-card", help="write the model-index metadata of a Hugging Face model card")
+    mc.add_argument("--results", nargs="+", default=["results"], metavar="DIR", help="result folders")
+    mc.add_argument("--model", required=True, help="model name as stored in the results (org/name)")
+    mc.add_argument("--revision", help="which revision, when the results hold several")
+    mc.add_argument("--out", default="README.md", help="model card to write or update (default: README.md)")
+    mc.add_argument(
+        "--allow-samples",
+        action="store_true",
+        help="allow results measured on the bundled sample data (for trying the command only)",
+    )
     t = sub.add_parser("tasks", help="list the registered tasks")
     t.add_argument("--type", dest="types", nargs="+", metavar="TYPE", help=f"only these types: {', '.join(TASK_TYPES)}")
     t.add_argument("--json", action="store_true", help="print JSON")
@@ -116,7 +150,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "tasks": _cmd_tasks}
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from cmteb.leaderboard import build_rows, build_tables
+    from cmteb.render import FORMATS, to_markdown, write_outputs
+
+    rows = build_rows([Path(d) for d in args.results], with_reference=not args.no_reference)
+    tables = build_tables(rows, tuple(args.delta) if args.delta else None)
+    formats = FORMATS if "all" in args.format else args.format
+    written = write_outputs(tables, rows, Path(args.out), formats)
+    print(to_markdown(tables[:1] + ([tables[-1]] if args.delta else [])))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_model_card(args: argparse.Namespace) -> int:
+    from cmteb.errors import CmtebError
+    from cmteb.modelcard import find_model_results, write_model_card
+
+    results = find_model_results([Path(d) for d in args.results], args.model, args.revision)
+    if results.data == "samples" and not args.allow_samples:
+        raise CmtebError(
+            f"the results in {results.folder} were measured on the bundled sample data, not C-MTEB: a model card "
+            "must not carry them (--allow-samples writes one anyway, to try the command)"
+        )
+    path = write_model_card(results, Path(args.out))
+    print(f"wrote model-index for {results.model} ({len(results.tasks)} tasks) to {path}")
+    return 0
+
+
+COMMANDS = {
+    "run": _cmd_run,
+    "tasks": _cmd_tasks,
+    "leaderboard": _cmd_leaderboard,
+    "model-card": _cmd_model_card,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,9 +14,10 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mteb.results import TaskResult
+if TYPE_CHECKING:  # mteb is heavy to import; commands that only read results never need it
+    from mteb.results import TaskResult
 
 RUN_RECORD = "cmteb_run.json"
 MODEL_META = "model_meta.json"
@@ -71,6 +72,8 @@ def write_task_result(folder: Path, result: TaskResult) -> Path:
 
 def read_task_result(path: Path) -> TaskResult:
     """Load a result file with mteb (it also reads mteb 1 shaped files)."""
+    from mteb.results import TaskResult
+
     return TaskResult.from_disk(Path(path))
 
 

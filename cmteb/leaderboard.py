@@ -1,0 +1,268 @@
+"""Leaderboard tables from result files: the C-MTEB table, one table per category, deltas.
+
+Everything here reads result files and the published reference rows only: no model, no data.
+Scores are shown in points (x100) with two decimals. A model missing tasks shows them as `—`
+and its averages as `mean (k/n)`, k of n tasks present: never silently averaged over fewer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cmteb.errors import CmtebError
+from cmteb.reference import PublishedRow, load_reference
+from cmteb.registry import TASK_TYPES, TaskSpec, load_registry
+from cmteb.result_reader import ModelResults, collect_results
+
+MISSING = "—"
+MEASURED = "measured"
+PUBLISHED = "published"
+#: Task order of the seed's reranking table.
+RERANKING_ORDER = (
+    "T2Reranking",
+    "T2RerankingZh2En",
+    "T2RerankingEn2Zh",
+    "MMarcoReranking",
+    "CMedQAv1-reranking",
+    "CMedQAv2-reranking",
+)
+METRIC_NAMES = {
+    "ndcg_at_10": "nDCG@10",
+    "cosine_spearman": "cosine Spearman",
+    "cosine_ap": "cosine AP",
+    "accuracy": "accuracy",
+    "map_at_1000": "MAP (map_at_1000)",
+    "v_measure": "V-measure",
+}
+
+
+@dataclass
+class Row:
+    """One system in the tables: measured (from result files) or published (from a reference)."""
+
+    name: str
+    source: str
+    protocol: str
+    embedding_dim: int | None = None
+    tasks: dict[str, float] = field(default_factory=dict)  # points
+    categories: dict[str, float] = field(default_factory=dict)  # published category values and "Avg"
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A rendered table: a title, a caption that says how it was computed, and the cells."""
+
+    key: str
+    title: str
+    caption: str
+    frame: pd.DataFrame
+
+
+def _points(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _mean_cell(values: Sequence[float | None]) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
+        return MISSING
+    mean = _points(sum(present) / len(present))
+    return mean if len(present) == len(values) else f"{mean} ({len(present)}/{len(values)})"
+
+
+def _mean_value(values: Sequence[float | None]) -> float | None:
+    """The mean only when every value is present (sorting and deltas use complete means)."""
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values) / len(values)  # type: ignore[arg-type]
+
+
+def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
+    """Rows for result folders; names get `@revision` when a model appears more than once."""
+    results = list(results)
+    specs = {t.name: t for t in load_registry().tasks}
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.model] = counts.get(r.model, 0) + 1
+    rows = []
+    for r in results:
+        source = MEASURED if r.data != "samples" else f"{MEASURED} on samples"
+        scores = {}
+        for name, parsed in r.tasks.items():
+            value = parsed.score(specs[name])
+            if value is not None:
+                scores[name] = 100 * value
+        label = f"{r.model} @ {r.revision}" if counts[r.model] > 1 and r.revision else r.model
+        rows.append(Row(label, source, r.protocol, r.embedding_dim, scores, origin=str(r.folder)))
+    return rows
+
+
+def published_rows(reference: Iterable[PublishedRow]) -> list[Row]:
+    """Rows for published reference entries."""
+    return [
+        Row(p.model, PUBLISHED, p.protocol, p.embedding_dim, dict(p.tasks), dict(p.categories), p.source)
+        for p in reference
+    ]
+
+
+def _cmteb_specs() -> dict[str, list[TaskSpec]]:
+    specs = [t for t in load_registry().tasks if t.in_mteb]
+    return {kind: [t for t in specs if t.type == kind] for kind in TASK_TYPES}
+
+
+def category_cells(row: Row) -> dict[str, str]:
+    """Avg and category cells of the C-MTEB table for `row`."""
+    if row.source == PUBLISHED:
+        return {c: _points(row.categories[c]) if c in row.categories else MISSING for c in ("Avg", *TASK_TYPES)}
+    by_type = _cmteb_specs()
+    cells = {"Avg": _mean_cell([row.tasks.get(t.name) for tasks in by_type.values() for t in tasks])}
+    cells.update({kind: _mean_cell([row.tasks.get(t.name) for t in tasks]) for kind, tasks in by_type.items()})
+    return cells
+
+
+def category_values(row: Row) -> dict[str, float | None]:
+    """Complete category means and Avg (None where incomplete), for sorting, charts and deltas."""
+    if row.source == PUBLISHED:
+        return {c: row.categories.get(c) for c in ("Avg", *TASK_TYPES)}
+    by_type = _cmteb_specs()
+    values = {kind: _mean_value([row.tasks.get(t.name) for t in tasks]) for kind, tasks in by_type.items()}
+    values["Avg"] = _mean_value([row.tasks.get(t.name) for tasks in by_type.values() for t in tasks])
+    return values
+
+
+def _sorted(rows: list[Row]) -> list[Row]:
+    """Measured rows by Avg (complete ones first), then published rows in their published order."""
+    measured = [r for r in rows if r.source != PUBLISHED]
+    measured.sort(key=lambda r: -(category_values(r)["Avg"] or -math.inf))
+    return measured + [r for r in rows if r.source == PUBLISHED]
+
+
+def _caption_metrics() -> str:
+    return ", ".join(f"{kind} {METRIC_NAMES[specs[0].metric]}" for kind, specs in _cmteb_specs().items())
+
+
+def cmteb_table(rows: list[Row]) -> Table:
+    """Model, Source, Protocol, Embedding dimension, Avg and the six categories, as in the seed tables."""
+    records = []
+    for row in _sorted([r for r in rows if r.source != PUBLISHED or "Avg" in r.categories]):
+        dim = str(row.embedding_dim) if row.embedding_dim else MISSING
+        records.append(
+            {
+                "Model": row.name,
+                "Source": row.source,
+                "Protocol": row.protocol,
+                "Embedding dimension": dim,
+                **category_cells(row),
+            }
+        )
+    n = sum(len(v) for v in _cmteb_specs().values())
+    caption = (
+        f"C-MTEB: the {n} tasks of mteb's MTEB(cmn, v1), scores x100. Metrics: {_caption_metrics()}. "
+        "PairClassification uses cosine AP as the C-MTEB tables do (mteb's main_score for it is max "
+        "accuracy). Category = mean of its tasks; Avg = mean over all tasks, not over categories. "
+        "A task scored on several splits averages them, as mteb's benchmark does. 'x (k/n)': only k of n "
+        "tasks present; '—': none. Published rows are copied from their source and were produced under "
+        "their own protocol (column Protocol); measured rows come from result files, and 'measured on samples' "
+        "rows from the bundled sample data, which is not the C-MTEB data."
+    )
+    return Table("cmteb", "C-MTEB", caption, pd.DataFrame.from_records(records))
+
+
+def category_table(rows: list[Row], task_type: str) -> Table:
+    """One column per task of `task_type` (all registered ones) and their Avg."""
+    specs = [t for t in load_registry().tasks if t.type == task_type]
+    if task_type == "Reranking":
+        specs.sort(key=lambda t: RERANKING_ORDER.index(t.name) if t.name in RERANKING_ORDER else len(RERANKING_ORDER))
+    names = [t.name for t in specs]
+    records = []
+    for row in _sorted([r for r in rows if any(n in r.tasks for n in names)]):
+        cells = {n: _points(row.tasks[n]) if n in row.tasks else MISSING for n in names}
+        if row.source == PUBLISHED and task_type in row.categories:
+            avg = _points(row.categories[task_type])
+        else:
+            avg = _mean_cell([row.tasks.get(n) for n in names])
+        records.append({"Model": row.name, "Source": row.source, "Protocol": row.protocol, **cells, "Avg": avg})
+    caption = (
+        f"{task_type}: {METRIC_NAMES[specs[0].metric]} per task, x100; Avg over the {len(names)} tasks of this table."
+    )
+    frame = pd.DataFrame.from_records(records, columns=["Model", "Source", "Protocol", *names, "Avg"])
+    return Table(task_type.lower(), task_type, caption, frame)
+
+
+def find_row(rows: list[Row], name: str) -> Row:
+    """A row by name; `published:NAME` picks the published row of that model."""
+    published = name.startswith("published:")
+    wanted = name.removeprefix("published:")
+    matches = [r for r in rows if (r.source == PUBLISHED) == published and r.name == wanted]
+    if not matches:
+        known = sorted({r.name if r.source != PUBLISHED else f"published:{r.name}" for r in rows})
+        raise CmtebError(
+            f"no {'published' if published else 'measured'} row named {wanted!r}: choose from {', '.join(known)}"
+        )
+    if published:  # a model can have a categories row and a per-task row: merge them
+        merged = Row(wanted, PUBLISHED, matches[0].protocol, matches[0].embedding_dim)
+        for m in matches:
+            merged.tasks.update(m.tasks)
+            merged.categories.update({k: v for k, v in m.categories.items() if k not in merged.categories})
+        return merged
+    return matches[0]
+
+
+def delta_table(rows: list[Row], candidate: str, baseline: str) -> Table:
+    """Candidate minus baseline, per category (and Avg) and per task where both have a value."""
+    cand, base = find_row(rows, candidate), find_row(rows, baseline)
+    cand_cat, base_cat = category_values(cand), category_values(base)
+    records = []
+    for key in ("Avg", *TASK_TYPES):
+        b, c = base_cat.get(key), cand_cat.get(key)
+        if b is not None or c is not None:
+            records.append(_delta_record(key, b, c))
+    for spec in load_registry().tasks:
+        b, c = base.tasks.get(spec.name), cand.tasks.get(spec.name)
+        if b is not None or c is not None:
+            records.append(_delta_record(spec.name, b, c))
+    caption = (
+        f"{cand.name} ({cand.source}, {cand.protocol}) against {base.name} ({base.source}, {base.protocol}); "
+        "delta in points. Category values only where complete."
+    )
+    if cand.protocol != base.protocol:
+        caption += " The two rows come from different protocols: differences include protocol effects."
+    return Table("delta", f"Delta: {cand.name} vs {base.name}", caption, pd.DataFrame.from_records(records))
+
+
+def _delta_record(label: str, base: float | None, cand: float | None) -> dict[str, str]:
+    delta = _points(cand - base) if base is not None and cand is not None else MISSING
+    if delta != MISSING and not delta.startswith("-"):
+        delta = "+" + delta
+    return {
+        "": label,
+        "baseline": _points(base) if base is not None else MISSING,
+        "candidate": _points(cand) if cand is not None else MISSING,
+        "delta": delta,
+    }
+
+
+def build_rows(result_dirs: Sequence[Path], *, with_reference: bool = True) -> list[Row]:
+    """Measured rows from `result_dirs` plus, unless disabled, the published reference rows."""
+    rows = measured_rows(collect_results(result_dirs))
+    if with_reference:
+        rows += published_rows(load_reference())
+    return rows
+
+
+def build_tables(rows: list[Row], delta: tuple[str, str] | None = None) -> list[Table]:
+    """The C-MTEB table, one table per category that has rows, and an optional delta view."""
+    tables = [cmteb_table(rows)]
+    for kind in TASK_TYPES:
+        table = category_table(rows, kind)
+        if not table.frame.empty:
+            tables.append(table)
+    if delta is not None:
+        tables.append(delta_table(rows, *delta))
+    return tables

@@ -1,0 +1,131 @@
+"""The `model-index` front matter of a Hugging Face model card, from result files.
+
+The shape is that of the BGE model cards (seed 003): per task and split, `task.type`,
+`dataset.type` (the hub repo), `dataset.name` ("MTEB <Task>"), `config`, `split`, `revision`,
+and `metrics` as `type`/`value` pairs in percent, with the metric names those cards use
+(mteb 1 names: `cos_sim_spearman`, reranking `map`/`mrr`). It is written with huggingface_hub's
+`ModelCard`/`ModelCardData`/`EvalResult`; an existing README keeps its body byte for byte, its
+other metadata, and the results of tasks not in the results folder.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from cmteb.errors import CmtebError
+from cmteb.registry import TaskSpec, load_registry
+from cmteb.result_reader import ModelResults, ParsedResult, collect_results
+from cmteb.results import atomic_write_text
+
+RETRIEVAL_AT = (1, 3, 5, 10, 100, 1000)
+RETRIEVAL_METRICS = {f"{m}_at_{k}" for m in ("map", "mrr", "ndcg", "precision", "recall") for k in RETRIEVAL_AT}
+PAIR_METRICS = re.compile(
+    r"^(cosine|dot|euclidean|manhattan)_(accuracy|ap|f1|precision|recall)$|^max_(accuracy|ap|f1)$"
+)
+STS_METRICS = re.compile(r"^(cosine|euclidean|manhattan)_(pearson|spearman)$")
+
+
+def card_metrics(task_type: str, scores: dict[str, float]) -> dict[str, float]:
+    """The metrics a model card lists for one task and split, renamed as the BGE cards name them."""
+    if task_type == "Retrieval":
+        chosen = {k: v for k, v in scores.items() if k in RETRIEVAL_METRICS}
+    elif task_type == "Reranking":
+        chosen = {new: scores[old] for old, new in (("map_at_1000", "map"), ("mrr_at_10", "mrr")) if old in scores}
+    elif task_type == "STS":
+        chosen = {k: v for k, v in scores.items() if STS_METRICS.match(k)}
+    elif task_type == "PairClassification":
+        chosen = {k: v for k, v in scores.items() if PAIR_METRICS.match(k)}
+    elif task_type == "Classification":
+        chosen = {k: v for k, v in scores.items() if k in ("accuracy", "ap", "f1")}
+    else:
+        chosen = {k: v for k, v in scores.items() if k == "v_measure"}
+    renamed = {re.sub(r"^cosine_", "cos_sim_", k): v for k, v in chosen.items()}
+    return {k: renamed[k] for k in sorted(renamed) if not math.isnan(renamed[k])}
+
+
+def _split_scores(parsed: ParsedResult, split: str) -> dict[str, float]:
+    entries = parsed.splits[split]
+    keys = set().union(*entries) if entries else set()
+    return {k: sum(e[k] for e in entries if k in e) / sum(k in e for e in entries) for k in keys}
+
+
+def eval_results(results: ModelResults) -> list[EvalResult]:
+    """One EvalResult per metric of every registered task and eval split in `results`."""
+    specs: dict[str, TaskSpec] = {t.name: t for t in load_registry().tasks}
+    out = []
+    for spec in load_registry().tasks:
+        parsed = results.tasks.get(spec.name)
+        if parsed is None:
+            continue
+        for split in [s for s in spec.splits if s in parsed.splits] or sorted(parsed.splits):
+            for metric, value in card_metrics(specs[spec.name].type, _split_scores(parsed, split)).items():
+                out.append(
+                    EvalResult(
+                        task_type=spec.type,
+                        dataset_type=spec.repo,
+                        dataset_name=f"MTEB {spec.name}",
+                        dataset_config="default",
+                        dataset_split=split,
+                        dataset_revision=parsed.dataset_revision or spec.revision,
+                        metric_type=metric,
+                        metric_value=100 * value,
+                    )
+                )
+    return out
+
+
+def _key(result: EvalResult) -> tuple:
+    return (result.task_type, result.dataset_type, result.dataset_name, result.dataset_config, result.dataset_split)
+
+
+def merge_eval_results(existing: Iterable[EvalResult], new: Iterable[EvalResult]) -> list[EvalResult]:
+    """`new` replaces the results of the tasks and splits it covers; the other existing results stay."""
+    new = list(new)
+    covered = {_key(r) for r in new}
+    return [r for r in existing if _key(r) not in covered] + new
+
+
+def find_model_results(results_dirs: Iterable[Path], model: str, revision: str | None = None) -> ModelResults:
+    """The results of `model` (and `revision`) under `results_dirs`."""
+    found = [r for r in collect_results(results_dirs) if r.model == model]
+    if revision is not None:
+        found = [r for r in found if r.revision == revision]
+    if not found:
+        raise CmtebError(f"no results for model {model!r} under the given --results folders: check the model name")
+    if len(found) > 1:
+        revisions = ", ".join(str(r.revision) for r in found)
+        raise CmtebError(f"model {model} has results for several revisions ({revisions}): pick one with --revision")
+    return found[0]
+
+
+def write_model_card(results: ModelResults, out: Path, *, model_name: str | None = None) -> Path:
+    """Write or update `out` (a model card README) with the model-index of `results`."""
+    out = Path(out)
+    new = eval_results(results)
+    if not new:
+        raise CmtebError(f"the results of {results.model} hold no registered C-MTEB task: nothing to write")
+    name = model_name or results.model.split("/")[-1]
+    if out.is_file():
+        card = ModelCard.load(out)
+        existing = card.data.eval_results or []
+        card.data.eval_results = merge_eval_results(existing, new)
+        card.data.model_name = card.data.model_name or name
+        tags = list(card.data.tags or [])
+        card.data.tags = tags if "mteb" in tags else [*tags, "mteb"]
+        text = f"---\n{card.data.to_yaml()}\n---\n{card.text}"
+        # ModelCard keeps the body after the front matter as it was read; check rather than trust.
+        original_body = (
+            out.read_text(encoding="utf-8").split("\n---\n", 1)[-1] if card.content.startswith("---") else None
+        )
+        if original_body is not None and not text.endswith(original_body):
+            raise CmtebError(f"could not keep the body of {out} unchanged: edit its metadata by hand")
+    else:
+        data = ModelCardData(model_name=name, eval_results=new, tags=["mteb"])
+        text = f"---\n{data.to_yaml()}\n---\n\n# {name}\n\nC-MTEB results written by cmteb.\n"
+    atomic_write_text(out, text)
+    return out

@@ -1,0 +1,190 @@
+"""Read result folders, cmteb's or anyone's mteb results, in both JSON shapes found in the wild.
+
+- mteb 2 `TaskResult`: `{"task_name", "dataset_revision", "scores": {split: [{metric: value, ...}]}}`;
+- mteb 1, as FlagEmbedding's C-MTEB scripts wrote it: `{"mteb_dataset_name", split: {"cos_sim":
+  {"ap": ...}, "evaluation_time": ...}}`, sometimes one level deeper per language (`zh`, `zh-CN`).
+
+Both are flattened to `{metric: value}` per split and subset, with mteb 1 names mapped to mteb 2
+names (`cos_sim_ap` -> `cosine_ap`; reranking `map` -> `map_at_1000`, `mrr` -> `mrr_at_10`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cmteb.assets import SAMPLES_DIR
+from cmteb.errors import CmtebError
+from cmteb.registry import TaskSpec, load_registry
+from cmteb.results import MODEL_META, NO_REVISION, RUN_RECORD, read_run_record
+
+NOT_RESULTS = {MODEL_META, RUN_RECORD}
+#: mteb 1 metric names -> mteb 2 names (the rest keep their name).
+V1_PREFIXES = {"cos_sim_": "cosine_"}
+V1_RERANKING = {"map": "map_at_1000", "mrr": "mrr_at_10"}
+SPLIT_PREFERENCE = ("test", "dev", "validation")  # FlagEmbedding's order when the registry's split is absent
+ZH_SUBSETS = ("zh", "zh-CN", "default")
+
+
+@dataclass
+class ParsedResult:
+    """One task's scores from one result file."""
+
+    task_name: str
+    path: Path
+    dataset_revision: str | None
+    shape: str  # "mteb2" or "mteb1"
+    splits: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+    def score(self, spec: TaskSpec, metric: str | None = None) -> float | None:
+        """`metric` (default: the leaderboard metric) averaged over the registry's splits.
+
+        A file without those splits falls back to the first of test/dev/validation it has, as
+        FlagEmbedding's summariser does. None when the metric is absent.
+        """
+        metric = metric or spec.metric
+        splits = [s for s in spec.splits if s in self.splits]
+        if not splits:
+            splits = [s for s in SPLIT_PREFERENCE if s in self.splits][:1]
+        values = [entry[metric] for s in splits for entry in self.splits[s] if metric in entry]
+        values = [v for v in values if isinstance(v, (int, float)) and not math.isnan(v)]
+        return sum(values) / len(values) if values else None
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}_{key}" if prefix else str(key), inner, out)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        out[prefix] = float(value)
+
+
+def _v1_names(metrics: dict[str, float], task_type: str | None) -> dict[str, float]:
+    renamed = {}
+    for key, value in metrics.items():
+        for old, new in V1_PREFIXES.items():
+            if key.startswith(old):
+                key = new + key[len(old) :]
+        if task_type == "Reranking":
+            key = V1_RERANKING.get(key, key)
+        renamed[key] = value
+    return renamed
+
+
+def parse_result_file(path: Path, registry_types: dict[str, str] | None = None) -> ParsedResult | None:
+    """Parse one JSON result file; None when it is not a task result (predictions, metadata)."""
+    path = Path(path)
+    if path.name in NOT_RESULTS or path.name.endswith("_predictions.json"):
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CmtebError(f"result file {path} is not valid JSON ({exc}): fix or remove it") from exc
+    if not isinstance(data, dict):
+        raise CmtebError(f"result file {path} does not hold a result object: fix or remove it")
+    types = registry_types if registry_types is not None else {t.name: t.type for t in load_registry().tasks}
+    if "scores" in data:
+        name = data.get("task_name") or path.stem
+        parsed = ParsedResult(name, path, data.get("dataset_revision"), "mteb2")
+        for split, entries in data["scores"].items():
+            if not isinstance(entries, list):
+                raise CmtebError(f"result file {path}: scores of split {split!r} are not a list: fix or remove it")
+            parsed.splits[split] = []
+            for entry in entries:
+                flat: dict[str, float] = {}
+                _flatten("", {k: v for k, v in entry.items() if k not in ("hf_subset", "languages")}, flat)
+                parsed.splits[split].append(flat)
+        return parsed
+    name = data.get("mteb_dataset_name") or data.get("task_name") or path.stem
+    parsed = ParsedResult(name, path, data.get("dataset_revision"), "mteb1")
+    for split in ("test", "dev", "validation", "train"):
+        block = data.get(split)
+        if not isinstance(block, dict):
+            continue
+        subsets = [block[s] for s in ZH_SUBSETS if isinstance(block.get(s), dict)] or [block]
+        for subset in subsets:
+            flat = {}
+            _flatten("", subset, flat)
+            parsed.splits.setdefault(split, []).append(_v1_names(flat, types.get(name)))
+    if not parsed.splits:
+        raise CmtebError(f"result file {path} holds no scores in a known shape: fix or remove it")
+    return parsed
+
+
+@dataclass
+class ModelResults:
+    """All task results of one model revision in one folder."""
+
+    model: str
+    revision: str | None
+    folder: Path
+    embedding_dim: int | None
+    tasks: dict[str, ParsedResult]
+    protocol: str = "mteb-cmn-v1"
+    data: str = "hub"  # "hub", "local" (a --data-dir mirror) or "samples" (the bundled sample mirrors)
+
+
+def _result_folders(root: Path) -> Iterator[Path]:
+    if any(p.suffix == ".json" and p.name not in NOT_RESULTS for p in root.glob("*.json")):
+        yield root
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        yield from _result_folders(child)
+
+
+def _identify(folder: Path, root: Path) -> tuple[str, str | None, int | None]:
+    """Model name, revision and embedding width of a result folder."""
+    meta_file = folder / MODEL_META
+    meta: dict[str, Any] = {}
+    if meta_file.is_file():
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise CmtebError(f"{meta_file} is not valid JSON ({exc}): fix or remove it") from exc
+    parts = folder.relative_to(root).parts if folder != root else (folder.parent.name, folder.name)
+    if len(parts) >= 2:
+        model_dir, revision = parts[-2], parts[-1]
+    else:  # <root>/<model>/<Task>.json, as FlagEmbedding's scripts lay results out
+        model_dir, revision = parts[-1], None
+    name = meta.get("name") or model_dir.replace("__", "/")
+    revision = meta.get("revision") or revision
+    dim = meta.get("embed_dim")
+    return name, None if revision == NO_REVISION else revision, dim if isinstance(dim, int) else None
+
+
+def _data_origin(folder: Path) -> str:
+    """Where a cmteb run read its data, from its run record: hub, a local mirror, or the samples."""
+    record = read_run_record(folder)
+    dirs = {entry.get("data_dir") for entry in record["tasks"].values()}
+    if not dirs or dirs == {None}:
+        return "hub"
+    samples = SAMPLES_DIR.resolve()
+    if any(d is not None and Path(d).resolve() == samples for d in dirs):
+        return "samples"
+    return "local"
+
+
+def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
+    """Every model revision found under `roots`, with its registered tasks' results."""
+    registry = load_registry()
+    types = {t.name: t.type for t in registry.tasks}
+    found: list[ModelResults] = []
+    for root in roots:
+        root = Path(root)
+        if not root.is_dir():
+            raise CmtebError(
+                f"results folder {root} does not exist: pass a folder written by `cmteb run` or `mteb run`"
+            )
+        for folder in _result_folders(root):
+            tasks = {}
+            for path in sorted(folder.glob("*.json")):
+                parsed = parse_result_file(path, types)
+                if parsed is not None and parsed.task_name in types:
+                    tasks[parsed.task_name] = parsed
+            if tasks:
+                name, revision, dim = _identify(folder, root)
+                found.append(ModelResults(name, revision, folder, dim, tasks, data=_data_origin(folder)))
+    return found
