@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo test lint bench samples leaderboard html-check clean
+.PHONY: install demo test lint bench samples leaderboard html-check ci-check clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,13 @@ leaderboard: install
 html-check: leaderboard
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(PY) tools/check_html.py leaderboard/leaderboard.html leaderboard/leaderboard-screenshot.png
+
+# The quick regression check of examples/cmteb-regression.yml, offline on the bundled samples:
+# a deterministic subsample run compared with the baseline in results/baselines/.
+ci-check: install
+	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir tasks/samples --subsample 20 \
+		--output-dir results/ci --no-progress
+	$(VENV)/bin/cmteb compare results/baselines results/ci --model moka-ai/m3e-small
 
 samples: install
 	$(PY) -m cmteb.samples

@@ -43,6 +43,18 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-name", help="name to store results under (default: hub id or config name)")
     p.add_argument("--revision", help="model revision (hub) or label (local model; default: weights hash)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow models that ship their own code")
+    p.add_argument(
+        "--subsample",
+        type=int,
+        metavar="N",
+        help="quick mode: a deterministic subsample of N queries/pairs/items per task",
+    )
+    p.add_argument(
+        "--subsample-corpus",
+        type=int,
+        metavar="M",
+        help="with --subsample: extra corpus documents kept besides the qrels' (default: 20 x N)",
+    )
     p.add_argument("--overwrite", action="store_true", help="rerun tasks whose results exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -87,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow results measured on the bundled sample data (for trying the command only)",
     )
+    cp = sub.add_parser("compare", help="compare a candidate's results with a baseline's; exit 1 on a real drop")
+    cp.add_argument("baseline", help="baseline result folder (or a results root with --model)")
+    cp.add_argument("candidate", help="candidate result folder (or a results root with --model)")
+    cp.add_argument("--model", help="model name to pick inside results roots")
+    cp.add_argument("--tolerance", type=float, default=0.5, help="drop in points tolerated (default: 0.5)")
+    cp.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired test (default: 0.05)")
+    cp.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks")
+    cp.add_argument("--format", choices=["md", "json"], default="md")
+    cp.add_argument("--fail-on-missing", action="store_true", help="exit 1 when a task is missing on either side")
     t = sub.add_parser("tasks", help="list the registered tasks")
     t.add_argument("--type", dest="types", nargs="+", metavar="TYPE", help=f"only these types: {', '.join(TASK_TYPES)}")
     t.add_argument("--json", action="store_true", help="print JSON")
@@ -128,6 +149,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         reranker=args.reranker,
         rerank_top_k=args.rerank_top_k,
         normalize_scores=args.normalize_scores,
+        subsample=args.subsample,
+        subsample_corpus=args.subsample_corpus,
         tasks=args.tasks,
         types=args.types,
         data_dir=args.data_dir,
@@ -179,7 +202,24 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from cmteb.compare import compare_results, resolve_folder, to_json, to_markdown
+    from cmteb.errors import CmtebError
+
+    if args.tolerance < 0 or not 0 < args.alpha < 1:
+        raise CmtebError("--tolerance must be >= 0 and --alpha between 0 and 1")
+    base = resolve_folder(Path(args.baseline), args.model)
+    cand = resolve_folder(Path(args.candidate), args.model)
+    rows = compare_results(base, cand, tolerance=args.tolerance, alpha=args.alpha, tasks=args.tasks)
+    render = to_json if args.format == "json" else to_markdown
+    print(render(rows, base, cand, args.tolerance, args.alpha))
+    regressed = any(r.status == "regressed" for r in rows)
+    missing = args.fail_on_missing and any(r.status == "missing" for r in rows)
+    return 1 if regressed or missing else 0
+
+
 COMMANDS = {
+    "compare": _cmd_compare,
     "run": _cmd_run,
     "tasks": _cmd_tasks,
     "leaderboard": _cmd_leaderboard,

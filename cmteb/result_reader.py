@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cmteb.assets import SAMPLES_DIR
 from cmteb.errors import CmtebError
 from cmteb.registry import TaskSpec, load_registry
 from cmteb.results import MODEL_META, NO_REVISION, RUN_RECORD, read_run_record
@@ -157,14 +156,11 @@ def _identify(folder: Path, root: Path) -> tuple[str, str | None, int | None]:
 
 def _data_origin(folder: Path) -> str:
     """Where a cmteb run read its data, from its run record: hub, a local mirror, or the samples."""
-    record = read_run_record(folder)
-    dirs = {entry.get("data_dir") for entry in record["tasks"].values()}
-    if not dirs or dirs == {None}:
-        return "hub"
-    samples = SAMPLES_DIR.resolve()
-    if any(d is not None and Path(d).resolve() == samples for d in dirs):
-        return "samples"
-    return "local"
+    sources = {entry.get("data_source") for entry in read_run_record(folder)["tasks"].values()}
+    for source in ("samples", "local"):
+        if source in sources:
+            return source
+    return "hub"
 
 
 def collect_results(roots: Iterable[Path]) -> list[ModelResults]:

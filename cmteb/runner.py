@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from cmteb.assets import BUNDLED_MODEL_HUB_ID, BUNDLED_MODEL_NAME, bundled_model_dir
+from cmteb.assets import BUNDLED_MODEL_HUB_ID, BUNDLED_MODEL_NAME, SAMPLES_DIR, bundled_model_dir
 from cmteb.errors import CmtebError
 from cmteb.registry import TaskSpec, load_registry
 from cmteb.results import (
@@ -93,6 +93,13 @@ def _package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def data_source(data_dir: Path | None) -> str:
+    """Where the data came from: "hub", a "local" mirror, or the bundled "samples"."""
+    if data_dir is None:
+        return "hub"
+    return "samples" if Path(data_dir).resolve() == SAMPLES_DIR.resolve() else "local"
 
 
 def _check_writable(folder: Path) -> None:
@@ -199,6 +206,8 @@ def run(
     no_instruction: bool = False,
     pooling: str | None = None,
     normalize_scores: bool = False,
+    subsample: int | None = None,
+    subsample_corpus: int | None = None,
     overwrite: bool = False,
     model_name: str | None = None,
     revision: str | None = None,
@@ -211,12 +220,14 @@ def run(
     `model` is a hub id, a local directory, or `m3e-small` (the bundled model); `reranker` a
     cross-encoder's hub id or directory. Writes one mteb TaskResult JSON per task under
     `output_dir` and returns a summary. A task whose result exists for the same system, settings,
-    dataset revision and data is skipped unless `overwrite`.
+    dataset revision and data is skipped unless `overwrite`. `subsample` evaluates a deterministic
+    subsample of N items per task (see `cmteb.subsample`), recorded with the result.
     """
     from cmteb.models.adapter import BGEModel, BGERerankerModel
     from cmteb.models.defaults import default_instruction
     from cmteb.models.encoder import BGEEncoder
     from cmteb.models.reranker import BGEReranker
+    from cmteb.per_item import experiment_items, write_items
     from cmteb.progress import RunProgress
     from cmteb.tasks import build_task, mirror_dataset_cache, mirror_fingerprint
 
@@ -267,7 +278,11 @@ def run(
         cross = BGERerankerModel(rerank_core, on_texts=progress.add_texts, on_batch=progress.texts_done)
 
     def task_for(spec: TaskSpec) -> Any:
-        return build_task(spec, data_dir)
+        task = build_task(spec, data_dir, capture_items=True, subsample=subsample, subsample_corpus=subsample_corpus)
+        evaluated.append(task)
+        return task
+
+    evaluated: list[Any] = []  # task objects of the current task's evaluation, for their per-item values
 
     if encoder is not None and rerank_core is None:
         system = System(
@@ -358,6 +373,7 @@ def run(
                 and previous.get("dataset_revision") == spec.revision
                 and previous.get("data_fingerprint") == fingerprint
                 and previous.get("settings") == system.settings
+                and previous.get("subsample") == subsample
             ):
                 old = read_task_result(path)
                 summary.outcomes.append(
@@ -375,16 +391,22 @@ def run(
                 continue
             task_started = time.perf_counter()
             counted_before = system.counted()
+            evaluated.clear()
             with mirror_dataset_cache(fingerprint):
                 result, extra = system.evaluate(spec)
             seconds = time.perf_counter() - task_started
+            # The last task object evaluated is the one whose scores are the result (two-stage: the reranker's).
+            items = list(getattr(evaluated[-1], "captured_items", [])) + experiment_items(result, spec.type)
+            write_items(path, items)
             write_task_result(folder, result)
             record["tasks"][spec.name] = {
                 "dataset_repo": spec.repo,
                 "dataset_revision": spec.revision,
                 "data_dir": str(data_dir) if data_dir else None,
+                "data_source": data_source(data_dir),
                 "data_fingerprint": fingerprint,
                 "settings": system.settings,
+                "subsample": subsample,
                 **extra,
                 "seconds": round(seconds, 3),
                 "texts_encoded": system.counted() - counted_before,

@@ -12,7 +12,9 @@ from mteb.abstasks import AbsTask
 
 from cmteb.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.errors import CmtebError
+from cmteb.per_item import CAPTURE_MIXINS
 from cmteb.registry import TaskSpec
+from cmteb.subsample import Subsampled
 
 
 def mirror_path(data_dir: Path, spec: TaskSpec) -> Path:
@@ -36,10 +38,19 @@ def _on_local_mirror(cls: type[AbsTask], local: Path) -> type[AbsTask]:
     return type(cls.__name__, (cls,), {"metadata": cls.metadata.model_copy(update={"dataset": dataset})})
 
 
-def build_task(spec: TaskSpec, data_dir: Path | None = None) -> AbsTask:
+def build_task(
+    spec: TaskSpec,
+    data_dir: Path | None = None,
+    *,
+    capture_items: bool = False,
+    subsample: int | None = None,
+    subsample_corpus: int | None = None,
+) -> AbsTask:
     """A fresh mteb task object for `spec` (fresh each time: some tasks keep RNG state).
 
     With `data_dir`, the task reads `data_dir/<repo>`, a local copy laid out as the hub repo.
+    `capture_items` keeps the per-query/per-item values behind the main score
+    (`task.captured_items`); `subsample` keeps a deterministic subsample of N items per split.
     """
     cls = _task_class(spec)
     if data_dir is not None:
@@ -50,6 +61,16 @@ def build_task(spec: TaskSpec, data_dir: Path | None = None) -> AbsTask:
                 "(a copy of the hub dataset repo with its own layout, e.g. from huggingface_hub.snapshot_download)"
             )
         cls = _on_local_mirror(cls, local)
+    mixins: list[type] = []
+    if capture_items and spec.type in CAPTURE_MIXINS:
+        mixins.append(CAPTURE_MIXINS[spec.type])
+    if subsample is not None:
+        if subsample < 1:
+            raise CmtebError(f"--subsample must be a positive number of items, got {subsample}")
+        mixins.append(Subsampled)
+    if mixins:
+        attrs = {"subsample_n": subsample or 0, "subsample_corpus_extra": subsample_corpus or 20 * (subsample or 0)}
+        cls = type(cls.__name__, (*mixins, cls), attrs)
     task = cls()
     task.filter_eval_splits(list(spec.splits))
     return task

@@ -1,0 +1,198 @@
+"""`cmteb compare`: did quality drop, for real? A per-task report and an exit status for CI.
+
+A task regressed when its score dropped by more than the tolerance (in points) and, where
+both sides kept per-query/per-item values, the paired test finds the drop significant at
+alpha. Without per-item values the tolerance alone decides, and the report says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cmteb.errors import CmtebError
+from cmteb.per_item import read_items
+from cmteb.registry import TaskSpec, load_registry
+from cmteb.result_reader import ModelResults, collect_results
+from cmteb.results import read_run_record
+from cmteb.significance import paired_test
+
+#: How a task's per-item values become its score, by unit of the stored rows.
+PAIR_METRIC = {"STS": "spearman", "PairClassification": "ap"}
+PAIR_RESAMPLES = 1000  # recomputing Spearman/AP per resample is costlier than a mean
+
+
+@dataclass
+class TaskComparison:
+    """One row of the report."""
+
+    task: str
+    type: str
+    metric: str
+    baseline: float | None  # points
+    candidate: float | None
+    delta: float | None
+    status: str  # ok, improved, regressed, missing
+    p_value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    test: str = "tolerance only"
+
+
+def resolve_folder(path: Path, model: str | None) -> ModelResults:
+    """A result folder: `path` itself, or the one folder for `model` under a results root."""
+    found = collect_results([path])
+    if model is not None:
+        found = [r for r in found if r.model == model]
+    if not found:
+        what = f"results of {model}" if model else "results"
+        raise CmtebError(f"no {what} under {path}: pass a result folder written by `cmteb run`")
+    if len(found) > 1:
+        names = ", ".join(sorted(f"{r.model} ({r.revision})" for r in found))
+        raise CmtebError(f"{path} holds several result folders ({names}): pass one folder or --model")
+    return found[0]
+
+
+def _subsample_of(results: ModelResults) -> dict[str, int | None]:
+    tasks = read_run_record(results.folder)["tasks"]
+    return {name: tasks.get(name, {}).get("subsample") for name in results.tasks}
+
+
+def _paired(spec: TaskSpec, base: ModelResults, cand: ModelResults, alpha: float) -> tuple | None:
+    base_items = read_items(base.tasks[spec.name].path)
+    cand_items = read_items(cand.tasks[spec.name].path)
+    if base_items is None or cand_items is None:
+        return None
+    unit_metric = {
+        "Retrieval": spec.metric,
+        "Reranking": spec.metric,
+        "STS": "cosine",
+        "PairClassification": "cosine",
+        "Classification": "accuracy",
+        "Clustering": "v_measure",
+    }[spec.type]
+    keys = ["split", "subset", "unit", "id"]
+    b = base_items[base_items["metric"] == unit_metric]
+    c = cand_items[cand_items["metric"] == unit_metric]
+    merged = b.merge(c, on=keys, suffixes=("_b", "_c"))
+    if merged.empty or len(merged) < 2:
+        return None
+    groups = pd.factorize(merged["split"] + "/" + merged["subset"])[0]
+    metric = PAIR_METRIC.get(spec.type, "mean")
+    result = paired_test(
+        merged["value_b"].to_numpy(),
+        merged["value_c"].to_numpy(),
+        metric=metric,
+        labels=merged["label_b"].astype(float).to_numpy() if metric != "mean" else None,
+        groups=groups,
+        confidence=1 - alpha,
+        n_resamples=PAIR_RESAMPLES if metric != "mean" else 2000,
+    )
+    unit = {"query": "queries", "pair": "pairs", "experiment": "experiments"}[merged["unit"].iloc[0]]
+    return result, f"paired permutation over {result.n} {unit}"
+
+
+def compare_results(
+    base: ModelResults,
+    cand: ModelResults,
+    *,
+    tolerance: float = 0.5,
+    alpha: float = 0.05,
+    tasks: list[str] | None = None,
+) -> list[TaskComparison]:
+    """Compare two result folders task by task (regressions first)."""
+    base_sub, cand_sub = _subsample_of(base), _subsample_of(cand)
+    registry = load_registry()
+    names = (
+        [registry.get(t).name for t in tasks]
+        if tasks
+        else [t.name for t in registry.tasks if t.name in base.tasks or t.name in cand.tasks]
+    )
+    rows = []
+    for name in names:
+        spec = registry.get(name)
+        if name in base.tasks and name in cand.tasks and base_sub.get(name) != cand_sub.get(name):
+            raise CmtebError(
+                f"{name}: baseline was run with --subsample {base_sub.get(name)} and candidate with "
+                f"--subsample {cand_sub.get(name)}; compare results of the same subsample"
+            )
+        b = base.tasks[name].score(spec) if name in base.tasks else None
+        c = cand.tasks[name].score(spec) if name in cand.tasks else None
+        if b is None or c is None:
+            rows.append(TaskComparison(name, spec.type, spec.metric, _pts(b), _pts(c), None, "missing", test="—"))
+            continue
+        delta = 100 * (c - b)
+        row = TaskComparison(name, spec.type, spec.metric, 100 * b, 100 * c, delta, "ok")
+        paired = _paired(spec, base, cand, alpha)
+        significant = True
+        if paired is not None:
+            test, row.test = paired
+            row.p_value, row.ci_low, row.ci_high = test.p_value, 100 * test.ci_low, 100 * test.ci_high
+            significant = test.p_value < alpha
+        if delta < -tolerance and significant:
+            row.status = "regressed"
+        elif delta > tolerance and significant:
+            row.status = "improved"
+        rows.append(row)
+    order = {"regressed": 0, "missing": 1, "improved": 2, "ok": 3}
+    return sorted(rows, key=lambda r: order[r.status])
+
+
+def _pts(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def to_markdown(
+    rows: list[TaskComparison], base: ModelResults, cand: ModelResults, tolerance: float, alpha: float
+) -> str:
+    """A report fit for a pull-request comment: verdict, then regressions first."""
+    counts = {s: sum(r.status == s for r in rows) for s in ("regressed", "improved", "missing", "ok")}
+    verdict = "❌ quality dropped" if counts["regressed"] else "✅ no regression"
+    lines = [
+        f"### cmteb compare: {verdict}",
+        "",
+        f"Baseline `{base.model}` ({base.revision}) vs candidate `{cand.model}` ({cand.revision}). "
+        f"{len(rows)} tasks: {counts['regressed']} regressed, {counts['improved']} improved, "
+        f"{counts['missing']} missing, {counts['ok']} ok. A regression is a drop of more than {tolerance} points "
+        f"that the paired test finds significant at alpha={alpha}; tasks without per-item values on both "
+        "sides are judged by the tolerance alone (column test).",
+        "",
+        "| task | type | metric | baseline | candidate | delta | status | p-value | CI of delta | test |",
+        "|:--|:--|:--|--:|--:|--:|:--|--:|:--|:--|",
+    ]
+    for r in rows:
+        ci = f"[{_fmt(r.ci_low, True)}, {_fmt(r.ci_high, True)}]" if r.ci_low is not None else "—"
+        p = f"{r.p_value:.4f}" if r.p_value is not None else "—"
+        lines.append(
+            f"| {r.task} | {r.type} | {r.metric} | {_fmt(r.baseline)} | {_fmt(r.candidate)} | "
+            f"{_fmt(r.delta, True)} | {r.status} | {p} | {ci} | {r.test} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def to_json(rows: list[TaskComparison], base: ModelResults, cand: ModelResults, tolerance: float, alpha: float) -> str:
+    """The report for machines."""
+    return json.dumps(
+        {
+            "baseline": {"model": base.model, "revision": base.revision, "folder": str(base.folder)},
+            "candidate": {"model": cand.model, "revision": cand.revision, "folder": str(cand.folder)},
+            "tolerance": tolerance,
+            "alpha": alpha,
+            "regressed": [r.task for r in rows if r.status == "regressed"],
+            "tasks": [asdict(r) for r in rows],
+        },
+        indent=2,
+        ensure_ascii=False,
+        default=lambda v: None if isinstance(v, float) and np.isnan(v) else v,
+    )

@@ -1,0 +1,179 @@
+"""`cmteb compare`, per-item values, the paired test, and --subsample."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from results_fixtures import write_model
+from scipy import stats
+from sklearn.metrics import average_precision_score
+
+from cmteb.cli import main
+from cmteb.per_item import write_items
+from cmteb.registry import load_registry
+from cmteb.results import atomic_write_json, read_run_record
+from cmteb.runner import run
+from cmteb.significance import paired_test
+from cmteb.subsample import subsample_retrieval
+from cmteb.tasks import build_task
+
+SCORES = {"ATEC": {"cosine_spearman": 0.60}, "T2Retrieval": {"ndcg_at_10": 0.70}, "TNews": {"accuracy": 0.50}}
+
+
+def shifted(task: str, points: float) -> dict:
+    out = {k: dict(v) for k, v in SCORES.items()}
+    metric = next(iter(out[task]))
+    out[task][metric] += points / 100
+    return out
+
+
+def test_identical_folders_exit_0(tmp_path, capsys):
+    write_model(tmp_path / "a", "org/m", "r1", SCORES)
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "a"), "--model", "org/m"]) == 0
+    assert "no regression" in capsys.readouterr().out
+
+
+def test_injected_drop_of_two_points_exits_1_naming_the_task(tmp_path, capsys):
+    base = write_model(tmp_path / "base", "org/m", "r1", SCORES)
+    cand = write_model(tmp_path / "cand", "org/m", "r2", shifted("ATEC", -2.0))
+    assert main(["compare", str(base), str(cand)]) == 1
+    out = capsys.readouterr().out
+    first_row = next(line for line in out.splitlines() if line.startswith("| ATEC"))
+    assert "| -2.00 | regressed |" in first_row and "tolerance only" in first_row
+    assert out.index("| ATEC") < out.index("| T2Retrieval"), "regressions come first"
+    assert main(["compare", str(base), str(cand), "--format", "json"]) == 1
+    assert json.loads(capsys.readouterr().out)["regressed"] == ["ATEC"]
+
+
+def test_wobble_within_tolerance_exits_0(tmp_path):
+    base = write_model(tmp_path / "base", "org/m", "r1", SCORES)
+    cand = write_model(tmp_path / "cand", "org/m", "r2", shifted("T2Retrieval", -0.3))
+    assert main(["compare", str(base), str(cand), "--tolerance", "0.5"]) == 0
+
+
+def test_missing_tasks_fail_only_when_asked(tmp_path):
+    base = write_model(tmp_path / "base", "org/m", "r1", SCORES)
+    cand = write_model(tmp_path / "cand", "org/m", "r2", {"ATEC": SCORES["ATEC"]})
+    assert main(["compare", str(base), str(cand)]) == 0
+    assert main(["compare", str(base), str(cand), "--fail-on-missing"]) == 1
+
+
+def _with_query_items(folder, values):
+    """Give T2Retrieval per-query values and a score equal to their mean."""
+    path = folder / "T2Retrieval.json"
+    data = json.loads(path.read_text())
+    data["scores"]["dev"][0]["ndcg_at_10"] = float(np.mean(values))
+    atomic_write_json(path, data)
+    write_items(
+        path,
+        [
+            {
+                "split": "dev",
+                "subset": "default",
+                "unit": "query",
+                "id": f"q{i}",
+                "metric": "ndcg_at_10",
+                "value": float(v),
+                "label": None,
+            }
+            for i, v in enumerate(values)
+        ],
+    )
+
+
+def test_paired_test_decides_with_per_query_values(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    base_values = rng.uniform(0.3, 0.9, 300)
+    real_drop = np.clip(base_values - 0.03 + rng.normal(0, 0.02, 300), 0, 1)
+    base = write_model(tmp_path / "base", "org/m", "r1", SCORES)
+    cand = write_model(tmp_path / "cand", "org/m", "r2", SCORES)
+    _with_query_items(base, base_values)
+    _with_query_items(cand, real_drop)
+    assert main(["compare", str(base), str(cand), "--tasks", "T2Retrieval"]) == 1
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| T2Retrieval"))
+    assert "regressed" in row and "paired permutation over 300 queries" in row
+    # A drop beyond the tolerance on 8 queries that the test cannot tell from noise: not a regression.
+    noisy_base = np.full(8, 0.5)
+    noisy = noisy_base + np.array([-0.3, 0.28, -0.2, 0.15, -0.1, 0.05, 0.0, 0.04])
+    _with_query_items(base, noisy_base)
+    _with_query_items(cand, noisy)
+    assert main(["compare", str(base), str(cand), "--tasks", "T2Retrieval"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| T2Retrieval"))
+    assert "| -1.00 | ok |" in row
+
+
+def test_paired_test_finds_a_known_effect_and_not_a_null_one():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.2, 0.9, 400)
+    effect = paired_test(base, base - 0.02 + rng.normal(0, 0.05, 400))
+    null = paired_test(base, base + rng.normal(0, 0.05, 400))
+    assert effect.p_value < 0.01 and effect.ci_high < 0 and effect.delta == pytest.approx(-0.02, abs=0.01)
+    assert null.p_value > 0.05 and null.ci_low < 0 < null.ci_high
+    gold = rng.uniform(0, 5, 500)
+    good, worse = gold + rng.normal(0, 1, 500), gold + rng.normal(0, 2, 500)
+    sts = paired_test(good, worse, metric="spearman", labels=gold, n_resamples=500)
+    assert sts.delta == pytest.approx(stats.spearmanr(worse, gold)[0] - stats.spearmanr(good, gold)[0])
+    assert sts.p_value < 0.01
+    again = paired_test(good, worse, metric="spearman", labels=gold, n_resamples=500)
+    assert again == sts, "fixed seeds: the same report every time"
+
+
+def test_stored_items_reproduce_mtebs_scores(m3e_dir, samples_dir, tmp_path):
+    tasks = ["T2Retrieval", "T2Reranking", "ATEC", "Ocnli", "TNews"]
+    summary = run(
+        str(m3e_dir),
+        tasks=tasks,
+        data_dir=samples_dir,
+        output_dir=tmp_path,
+        pooling="mean",
+        show_progress=False,
+        max_length=16,
+    )
+    for o in summary.outcomes:
+        items = pd.read_parquet(o.path.with_suffix("").with_suffix(".items.parquet"))
+        scores = o.result.scores[o.spec.splits[0]][0]
+        if o.spec.type in ("Retrieval", "Reranking"):
+            per_query = items[items["metric"] == o.spec.metric]["value"]
+            assert per_query.mean() == pytest.approx(scores[o.spec.metric], abs=1e-5)
+        elif o.spec.type == "STS":
+            assert stats.spearmanr(items["value"], items["label"])[0] == pytest.approx(scores["cosine_spearman"])
+        elif o.spec.type == "PairClassification":
+            ap = average_precision_score(items["label"].astype(int), items["value"])
+            assert ap == pytest.approx(scores["cosine_ap"], abs=1e-6)
+        else:
+            assert items["value"].tolist() == [e["accuracy"] for e in scores["scores_per_experiment"]]
+
+
+def test_subsample_is_deterministic_and_keeps_every_qrel(samples_dir):
+    spec = load_registry().get("T2Retrieval")
+    task = build_task(spec, samples_dir)
+    task.load_data()
+    split = task.dataset["default"]["dev"]
+    a = subsample_retrieval(split, 5, 20, "seed")
+    b = subsample_retrieval(split, 5, 20, "seed")
+    assert a["queries"]["id"] == b["queries"]["id"] and a["corpus"]["id"] == b["corpus"]["id"]
+    assert len(a["queries"]) == 5 and len(a["relevant_docs"]) == 5
+    corpus_ids = set(a["corpus"]["id"])
+    assert all(set(docs) <= corpus_ids for docs in a["relevant_docs"].values())
+    assert len(corpus_ids) == 5 + 20
+    other = subsample_retrieval(split, 5, 20, "other seed")
+    assert other["queries"]["id"] != a["queries"]["id"]
+
+
+def test_subsampled_runs_record_n_and_refuse_full_comparison(tiny_bert, samples_dir, tmp_path, capsys):
+    common = dict(
+        tasks=["ATEC", "T2Reranking", "Ocnli"], data_dir=samples_dir, show_progress=False, model_name="org/tiny"
+    )
+    quick = run(str(tiny_bert), output_dir=tmp_path / "quick", subsample=6, **common)
+    full = run(str(tiny_bert), output_dir=tmp_path / "full", **common)
+    record = read_run_record(quick.output_dir)
+    assert record["tasks"]["ATEC"]["subsample"] == 6
+    items = pd.read_parquet(quick.output_dir / "ATEC.items.parquet")
+    assert len(items) == 6
+    again = run(str(tiny_bert), output_dir=tmp_path / "again", subsample=6, **common)
+    assert [o.score for o in again.outcomes] == [o.score for o in quick.outcomes]
+    assert main(["compare", str(full.output_dir), str(quick.output_dir)]) == 2
+    assert "--subsample" in capsys.readouterr().err
