@@ -55,6 +55,11 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         metavar="M",
         help="with --subsample: extra corpus documents kept besides the qrels' (default: 20 x N)",
     )
+    p.add_argument(
+        "--allow-revision-mismatch",
+        action="store_true",
+        help="accept --data-dir copies recorded at another revision than the registry pins",
+    )
     p.add_argument("--overwrite", action="store_true", help="rerun tasks whose results exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -108,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks")
     cp.add_argument("--format", choices=["md", "json"], default="md")
     cp.add_argument("--fail-on-missing", action="store_true", help="exit 1 when a task is missing on either side")
+    dl = sub.add_parser("download", help="copy the tasks' dataset repos at their pinned revisions (needs network)")
+    dl.add_argument("--data-dir", required=True, help="mirror folder to fill")
+    dl.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all)")
+    vf = sub.add_parser("verify", help="check a mirror against its manifest and the registry's revisions")
+    vf.add_argument("--data-dir", required=True, help="mirror folder made by `cmteb download`")
     t = sub.add_parser("tasks", help="list the registered tasks")
     t.add_argument("--type", dest="types", nargs="+", metavar="TYPE", help=f"only these types: {', '.join(TASK_TYPES)}")
     t.add_argument("--json", action="store_true", help="print JSON")
@@ -151,6 +161,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         normalize_scores=args.normalize_scores,
         subsample=args.subsample,
         subsample_corpus=args.subsample_corpus,
+        allow_revision_mismatch=args.allow_revision_mismatch,
         tasks=args.tasks,
         types=args.types,
         data_dir=args.data_dir,
@@ -218,7 +229,30 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 1 if regressed or missing else 0
 
 
+def _cmd_download(args: argparse.Namespace) -> int:
+    from cmteb.mirror import MANIFEST, download
+    from cmteb.registry import load_registry
+
+    data_dir = Path(args.data_dir)
+    manifest = download(load_registry().select(args.tasks), data_dir)
+    print(f"{len(manifest['repos'])} repos in {data_dir}; manifest {data_dir / MANIFEST}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from cmteb.mirror import verify
+    from cmteb.registry import load_registry
+
+    problems = verify(Path(args.data_dir), {t.repo: t.revision for t in load_registry().tasks})
+    for problem in problems:
+        print(f"FAIL {problem}")
+    print(f"{args.data_dir}: {'OK' if not problems else f'{len(problems)} problems'}")
+    return 1 if problems else 0
+
+
 COMMANDS = {
+    "download": _cmd_download,
+    "verify": _cmd_verify,
     "compare": _cmd_compare,
     "run": _cmd_run,
     "tasks": _cmd_tasks,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import sys
 import tempfile
 import time
 import warnings
@@ -20,6 +21,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from cmteb.assets import BUNDLED_MODEL_HUB_ID, BUNDLED_MODEL_NAME, SAMPLES_DIR, bundled_model_dir
 from cmteb.errors import CmtebError
@@ -95,6 +98,11 @@ def _package_versions() -> dict[str, str]:
     return versions
 
 
+def warn(message: str) -> None:
+    """A one-line warning on stderr (the progress display keeps to its own lines)."""
+    print(f"cmteb: warning: {message}", file=sys.stderr)
+
+
 def data_source(data_dir: Path | None) -> str:
     """Where the data came from: "hub", a "local" mirror, or the bundled "samples"."""
     if data_dir is None:
@@ -120,8 +128,9 @@ def _quiet_third_party(debug: bool) -> None:
     if not debug:
         datasets.disable_progress_bars()
         transformers.utils.logging.disable_progress_bar()
+        # Their errors reach the user as cmteb's own one-line messages.
         for name in ("mteb", "datasets", "transformers", "sentence_transformers"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _select_specs(
@@ -177,6 +186,16 @@ class System:
     embedding_dim: int | None = None
 
 
+def _record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str, Any]) -> None:
+    """Add one task's entry to the run record, under a lock (several runs may share the folder)."""
+    with FileLock(folder / f".{RUN_RECORD}.lock"):
+        record = read_run_record(folder)
+        record["tasks"][task] = entry
+        record.update(header)
+        record.update({"python": platform.python_version(), "packages": _package_versions()})
+        atomic_write_json(folder / RUN_RECORD, record)
+
+
 def _core_header(core: Any) -> dict[str, Any]:
     return {
         "model": core.source.name,
@@ -208,6 +227,7 @@ def run(
     normalize_scores: bool = False,
     subsample: int | None = None,
     subsample_corpus: int | None = None,
+    allow_revision_mismatch: bool = False,
     overwrite: bool = False,
     model_name: str | None = None,
     revision: str | None = None,
@@ -223,13 +243,14 @@ def run(
     dataset revision and data is skipped unless `overwrite`. `subsample` evaluates a deterministic
     subsample of N items per task (see `cmteb.subsample`), recorded with the result.
     """
+    from cmteb.mirror import mirror_revisions
     from cmteb.models.adapter import BGEModel, BGERerankerModel
     from cmteb.models.defaults import default_instruction
     from cmteb.models.encoder import BGEEncoder
     from cmteb.models.reranker import BGEReranker
     from cmteb.per_item import experiment_items, write_items
     from cmteb.progress import RunProgress
-    from cmteb.tasks import build_task, mirror_dataset_cache, mirror_fingerprint
+    from cmteb.tasks import build_task, load_task_data, mirror_dataset_cache, mirror_fingerprint
 
     started = time.perf_counter()
     if model is None and reranker is None:
@@ -243,6 +264,7 @@ def run(
     # Build every task object first: a missing mirror fails before any model is loaded.
     for spec in specs:
         build_task(spec, data_dir)
+    mirror_revision = mirror_revisions(data_dir, specs, allow_mismatch=allow_revision_mismatch)
     _quiet_third_party(debug)
 
     common = dict(
@@ -279,8 +301,17 @@ def run(
 
     def task_for(spec: TaskSpec) -> Any:
         task = build_task(spec, data_dir, capture_items=True, subsample=subsample, subsample_corpus=subsample_corpus)
+        unknown = load_task_data(task, spec, data_dir)
+        if unknown:
+            warn(
+                f"{spec.name}: {unknown} qrels name documents missing from the corpus; they count as not "
+                "retrieved, as trec_eval counts them"
+            )
+        unknown_qrels[spec.name] = unknown
         evaluated.append(task)
         return task
+
+    unknown_qrels: dict[str, int] = {}
 
     evaluated: list[Any] = []  # task objects of the current task's evaluation, for their per-item values
 
@@ -357,64 +388,62 @@ def run(
 
     folder = result_dir(Path(output_dir), system.name, system.revision)
     _check_writable(folder)
-    record = read_run_record(folder)
     summary = RunSummary(system.name, system.revision, folder, system.embedding_dim)
     with progress:
-        if system.meta is not None:
-            atomic_write_json(folder / MODEL_META, system.meta.to_dict())
         for k, spec in enumerate(specs, start=1):
             progress.start_task(k, spec.name)
             fingerprint = mirror_fingerprint(data_dir, spec)
             path = folder / f"{spec.name}.json"
-            previous = record["tasks"].get(spec.name, {})
-            if (
-                not overwrite
-                and path.is_file()
-                and previous.get("dataset_revision") == spec.revision
-                and previous.get("data_fingerprint") == fingerprint
-                and previous.get("settings") == system.settings
-                and previous.get("subsample") == subsample
-            ):
-                old = read_task_result(path)
-                summary.outcomes.append(
-                    TaskOutcome(
-                        spec,
-                        "skipped",
-                        score(old, spec.metric),
-                        previous.get("seconds", 0.0),
-                        path,
-                        old,
-                        previous.get("first_stage_score"),
+            # One lock per task: a second run into the same folder waits here, then finds the
+            # result and skips the task instead of computing and writing it twice.
+            with FileLock(folder / f".{spec.name}.lock"):
+                previous = read_run_record(folder)["tasks"].get(spec.name, {})
+                resume_key = {
+                    "dataset_revision": spec.revision,
+                    "data_fingerprint": fingerprint,
+                    "settings": system.settings,
+                    "subsample": subsample,
+                }
+                if not overwrite and path.is_file() and all(previous.get(k) == v for k, v in resume_key.items()):
+                    old = read_task_result(path)
+                    summary.outcomes.append(
+                        TaskOutcome(
+                            spec,
+                            "skipped",
+                            score(old, spec.metric),
+                            previous.get("seconds", 0.0),
+                            path,
+                            old,
+                            previous.get("first_stage_score"),
+                        )
                     )
-                )
-                progress.finish_task()
-                continue
-            task_started = time.perf_counter()
-            counted_before = system.counted()
-            evaluated.clear()
-            with mirror_dataset_cache(fingerprint):
-                result, extra = system.evaluate(spec)
-            seconds = time.perf_counter() - task_started
-            # The last task object evaluated is the one whose scores are the result (two-stage: the reranker's).
-            items = list(getattr(evaluated[-1], "captured_items", [])) + experiment_items(result, spec.type)
-            write_items(path, items)
-            write_task_result(folder, result)
-            record["tasks"][spec.name] = {
-                "dataset_repo": spec.repo,
-                "dataset_revision": spec.revision,
-                "data_dir": str(data_dir) if data_dir else None,
-                "data_source": data_source(data_dir),
-                "data_fingerprint": fingerprint,
-                "settings": system.settings,
-                "subsample": subsample,
-                **extra,
-                "seconds": round(seconds, 3),
-                "texts_encoded": system.counted() - counted_before,
-                "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
-            record.update(system.header)
-            record.update({"python": platform.python_version(), "packages": _package_versions()})
-            atomic_write_json(folder / RUN_RECORD, record)
+                    progress.finish_task()
+                    continue
+                task_started = time.perf_counter()
+                counted_before = system.counted()
+                evaluated.clear()
+                with mirror_dataset_cache(fingerprint):
+                    result, extra = system.evaluate(spec)
+                seconds = time.perf_counter() - task_started
+                # The last task object evaluated holds the scores of the result (two-stage: the reranker's).
+                items = list(getattr(evaluated[-1], "captured_items", [])) + experiment_items(result, spec.type)
+                write_items(path, items)
+                write_task_result(folder, result)
+                if system.meta is not None:  # with the first result: a folder never holds metadata alone
+                    atomic_write_json(folder / MODEL_META, system.meta.to_dict())
+                entry = {
+                    "dataset_repo": spec.repo,
+                    **resume_key,
+                    "data_dir": str(data_dir) if data_dir else None,
+                    "data_source": data_source(data_dir),
+                    "mirror_revision": mirror_revision.get(spec.name),
+                    "unknown_qrel_documents": unknown_qrels.get(spec.name, 0),
+                    **extra,
+                    "seconds": round(seconds, 3),
+                    "texts_encoded": system.counted() - counted_before,
+                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                }
+                _record_task(folder, spec.name, entry, system.header)
             summary.outcomes.append(
                 TaskOutcome(
                     spec, "ran", score(result, spec.metric), seconds, path, result, extra.get("first_stage_score")

@@ -111,3 +111,79 @@ def mirror_dataset_cache(fingerprint: str | None) -> Iterator[None]:
         yield
     finally:
         datasets.config.HF_DATASETS_CACHE = saved
+
+
+def _split_sizes(task: AbsTask, spec: TaskSpec) -> dict[str, int]:
+    data = (
+        task.dataset["default"]
+        if "default" in task.dataset and isinstance(task.dataset["default"], dict)
+        else task.dataset
+    )
+    sizes = {}
+    for split in spec.splits:
+        part = data.get(split) if hasattr(data, "get") else None
+        if part is None:
+            sizes[split] = -1
+        elif isinstance(part, dict) and "queries" in part:  # retrieval split data
+            sizes[split] = min(len(part["queries"]), len(part["corpus"]))
+        else:
+            sizes[split] = len(part)
+    return sizes
+
+
+def unknown_qrel_documents(task: AbsTask) -> int:
+    """How many qrels name documents that are not in the corpus (retrieval and reranking tasks).
+
+    They cannot be retrieved, so they count as misses, as trec_eval counts them.
+    """
+    missing = 0
+    for splits in task.dataset.values():
+        for part in splits.values():
+            if isinstance(part, dict) and "relevant_docs" in part:
+                corpus = set(part["corpus"]["id"])
+                missing += sum(d not in corpus for docs in part["relevant_docs"].values() for d in docs)
+    return missing
+
+
+def _refuse_empty_files(local: Path, spec: TaskSpec) -> None:
+    """An eval split's parquet file without rows makes `datasets` fail obscurely: say it plainly."""
+    import pyarrow.parquet as pq
+
+    for split in spec.splits:
+        for path in sorted(local.glob(f"*/{split}-*.parquet")):
+            try:
+                rows = pq.read_metadata(path).num_rows
+            except Exception:  # unreadable files are reported by the load that follows
+                continue
+            if rows == 0:
+                raise CmtebError(f"task {spec.name}: split {split!r} file {path} is empty: re-download that copy")
+
+
+def load_task_data(task: AbsTask, spec: TaskSpec, data_dir: Path | None) -> int:
+    """Load a task's data now, turning any failure into a one-line error that names the source.
+
+    Also refuses empty or missing eval splits. Returns the number of qrels naming unknown
+    documents (0 for other task types).
+    """
+    source = str(mirror_path(data_dir, spec)) if data_dir is not None else f"the hub repo {spec.repo}"
+    if data_dir is not None:
+        _refuse_empty_files(mirror_path(data_dir, spec), spec)
+    try:
+        task.load_data()
+    except (KeyboardInterrupt, CmtebError):
+        raise
+    except Exception as exc:  # datasets, pyarrow and mteb raise many types for bad files
+        root = exc  # the innermost cause says what is wrong (datasets wraps it in a generic error)
+        while (root.__cause__ or root.__context__) is not None:
+            root = root.__cause__ or root.__context__
+        first_line = (str(root).strip().splitlines() or [type(root).__name__])[0]
+        raise CmtebError(
+            f"cannot load task {spec.name} from {source} ({type(root).__name__}: {first_line}): "
+            "check or re-download that copy (`cmteb verify`)"
+        ) from exc
+    for split, size in _split_sizes(task, spec).items():
+        if size < 0:
+            raise CmtebError(f"task {spec.name}: {source} has no split {split!r}: re-download that copy")
+        if size == 0:
+            raise CmtebError(f"task {spec.name}: split {split!r} in {source} is empty: re-download that copy")
+    return unknown_qrel_documents(task) if spec.type in ("Retrieval", "Reranking") else 0

@@ -27,7 +27,7 @@ def build_tiny_bert(target: Path, *, seed: int = 0, num_labels: int | None = Non
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
     target.mkdir(parents=True, exist_ok=True)
     (target / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(target / "vocab.txt"), tokenize_chinese_chars=True)
+    tokenizer = BertTokenizerFast(vocab=str(target / "vocab.txt"), tokenize_chinese_chars=True)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,

@@ -7,12 +7,17 @@ memory), padded per batch, and the caller scatters outputs back to input order b
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+
+from cmteb.errors import CmtebError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -30,22 +35,53 @@ class BatchStats:
         return dict(vars(self))
 
 
-def length_sorted_batches(
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+def forward_in_batches(
     tokenizer: Any,
     encoded: Mapping[str, Sequence[Sequence[int]]],
     batch_size: int,
     device: str,
     stats: BatchStats,
-) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
-    """Yield `(indices, padded tensors)` batches of `encoded`, longest inputs first."""
+    forward: Callable[[np.ndarray, dict[str, torch.Tensor]], None],
+    on_batch: Callable[[int], None] | None = None,
+) -> None:
+    """Call `forward(indices, padded tensors)` on length-sorted batches of `encoded`, longest first.
+
+    Out of GPU memory, the batch size is halved and the batch retried; at batch size 1 the run
+    stops with a message saying what to change.
+    """
     lengths = np.array([len(ids) for ids in encoded["input_ids"]])
     order = np.argsort(-lengths, kind="stable")
     keys = list(encoded.keys())
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
+    start, size = 0, batch_size
+    while start < len(order):
+        idx = order[start : start + size]
         features = {k: [encoded[k][i] for i in idx] for k in keys}
-        batch = tokenizer.pad(features, padding=True, return_tensors="pt")
+        batch = {k: v.to(device) for k, v in tokenizer.pad(features, padding=True, return_tensors="pt").items()}
+        try:
+            forward(idx, batch)
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            del batch
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if size == 1:
+                raise CmtebError(
+                    f"out of memory on a single input of {int(lengths[idx].max())} tokens: lower --max-length, "
+                    "use --precision fp16/bf16, or a device with more memory"
+                ) from exc
+            size = max(1, size // 2)
+            logger.warning("out of memory at batch size %d: retrying with %d", size * 2, size)
+            continue
         stats.batches += 1
         stats.tokens += int(lengths[idx].sum())
         stats.padded_tokens += int(batch["input_ids"].numel())
-        yield idx, {k: v.to(device) for k, v in batch.items()}
+        start += len(idx)
+        if on_batch is not None:
+            on_batch(len(idx))

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from cmteb.errors import CmtebError
-from cmteb.models.batching import BatchStats, length_sorted_batches
+from cmteb.models.batching import BatchStats, forward_in_batches
 from cmteb.models.loading import (
     ModelSource,
+    check_text_encoder,
     load_config,
     load_network,
     load_tokenizer,
@@ -104,14 +105,13 @@ class BGEEncoder:
             raise CmtebError(f"--batch-size must be positive, got {batch_size}")
         source = resolve_model(model, name=name, revision=revision)
         config = load_config(source, trust_remote_code=trust_remote_code)
+        check_text_encoder(config, source.name)
         max_length = usable_max_length(config, max_length)
-        tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
+        tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code, config=config)
         device = pick_device(device)
         net = load_network(
             AutoModel, source, config, precision=precision, device=device, trust_remote_code=trust_remote_code
         )
-        if getattr(config, "is_encoder_decoder", False):
-            logger.warning("model %s is an encoder-decoder; CLS/mean pooling may not suit it", source.name)
         chosen = pooling or pooling_from_sentence_transformers(source.local_dir) or "cls"
         return cls(net, tokenizer, source, chosen, normalize, max_length, batch_size, precision, device, config)
 
@@ -134,16 +134,16 @@ class BGEEncoder:
         started = time.perf_counter()
         encoded = self.tokenizer(list(texts), padding=False, truncation=True, max_length=self.max_length)
         out = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
-        for idx, batch in length_sorted_batches(
-            self.tokenizer, encoded, batch_size or self.batch_size, self.device, self.stats
-        ):
-            hidden = self.model(**batch).last_hidden_state
-            emb = pool(hidden, batch["attention_mask"], self.pooling)
+
+        def forward(idx: np.ndarray, batch: dict[str, torch.Tensor]) -> None:
+            emb = pool(self.model(**batch).last_hidden_state, batch["attention_mask"], self.pooling)
             if self.normalize:
                 emb = torch.nn.functional.normalize(emb, p=2, dim=1)
             out[idx] = emb.cpu().numpy()
-            if on_batch is not None:
-                on_batch(len(idx))
+
+        forward_in_batches(
+            self.tokenizer, encoded, batch_size or self.batch_size, self.device, self.stats, forward, on_batch
+        )
         self.stats.texts += len(texts)
         self.stats.seconds += time.perf_counter() - started
         if not np.isfinite(out).all():

@@ -183,16 +183,53 @@ def usable_max_length(config: Any, requested: int) -> int:
     return min(requested, limit) if limit else requested
 
 
-def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False) -> Any:
-    """Load the model's tokenizer with a clear error when it is missing."""
+NOT_ENCODER_HEADS = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
+
+
+def check_text_encoder(config: Any, name: str) -> None:
+    """Refuse models that are not text encoders (decoders, encoder-decoders, non-text models)."""
+    archs = list(getattr(config, "architectures", None) or [])
+    is_generator = getattr(config, "is_encoder_decoder", False) or any(a.endswith(NOT_ENCODER_HEADS) for a in archs)
+    if is_generator or not hasattr(config, "vocab_size"):
+        kind = ", ".join(archs) or getattr(config, "model_type", "unknown")
+        raise CmtebError(
+            f"model {name} ({kind}) is not a text encoder: cmteb evaluates BERT/XLM-R-style embedding models "
+            "and cross-encoders; pass one of those"
+        )
+
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+    "spiece.model",
+    "vocab.json",
+)
+
+
+def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False, config: Any = None) -> Any:
+    """Load the model's tokenizer, refusing a missing or vocabulary-less one.
+
+    transformers builds an empty tokenizer (special tokens only) for a folder without tokenizer
+    files, which would turn every character into [UNK]; that is caught here.
+    """
     from transformers import AutoTokenizer
 
+    hint = "add the tokenizer files (tokenizer.json or vocab.txt) to the model directory"
+    if source.local_dir is not None and not any((source.local_dir / f).is_file() for f in TOKENIZER_FILES):
+        raise CmtebError(
+            f"model {source.name} has no usable tokenizer (no tokenizer files in {source.local_dir}): {hint}"
+        )
     try:
-        return AutoTokenizer.from_pretrained(
+        tokenizer = AutoTokenizer.from_pretrained(
             source.path, revision=None if source.local_dir else source.revision, trust_remote_code=trust_remote_code
         )
     except (OSError, ValueError, TypeError) as exc:
+        raise CmtebError(f"model {source.name} has no usable tokenizer ({str(exc).splitlines()[0]}): {hint}") from exc
+    expected = getattr(config, "vocab_size", None)
+    if expected and len(tokenizer) < expected // 2:
         raise CmtebError(
-            f"model {source.name} has no usable tokenizer ({str(exc).splitlines()[0]}): "
-            "add the tokenizer files (tokenizer.json or vocab.txt) to the model directory"
-        ) from exc
+            f"model {source.name} has no usable tokenizer ({len(tokenizer)} tokens for a model of {expected}): {hint}"
+        )
+    return tokenizer

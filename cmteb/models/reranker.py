@@ -12,9 +12,10 @@ import numpy as np
 import torch
 
 from cmteb.errors import CmtebError
-from cmteb.models.batching import BatchStats, length_sorted_batches
+from cmteb.models.batching import BatchStats, forward_in_batches
 from cmteb.models.loading import (
     ModelSource,
+    check_text_encoder,
     load_config,
     load_network,
     load_tokenizer,
@@ -66,13 +67,14 @@ class BGEReranker:
             raise CmtebError(f"--batch-size must be positive, got {batch_size}")
         source = resolve_model(model, name=name, revision=revision)
         config = load_config(source, trust_remote_code=trust_remote_code)
+        check_text_encoder(config, source.name)
         if getattr(config, "num_labels", 1) != 1:
             raise CmtebError(
                 f"reranker {source.name} has {config.num_labels} output labels, a cross-encoder reranker has one: "
                 "pass a reranker such as BAAI/bge-reranker-base"
             )
         max_length = usable_max_length(config, max_length)
-        tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
+        tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code, config=config)
         device = pick_device(device)
         net = load_network(
             AutoModelForSequenceClassification,
@@ -100,16 +102,15 @@ class BGEReranker:
         passages = [p for _, p in pairs]
         encoded = self.tokenizer(queries, passages, padding=False, truncation=True, max_length=self.max_length)
         out = np.empty(len(pairs), dtype=np.float32)
-        for idx, batch in length_sorted_batches(
-            self.tokenizer, encoded, batch_size or self.batch_size, self.device, self.stats
-        ):
+
+        def forward(idx: np.ndarray, batch: dict[str, torch.Tensor]) -> None:
             # The score head's output in fp32: fp16 logits tie nearby scores.
             logits = self.model(**batch).logits.view(-1).float()
-            if self.normalize:
-                logits = torch.sigmoid(logits)
-            out[idx] = logits.cpu().numpy()
-            if on_batch is not None:
-                on_batch(len(idx))
+            out[idx] = (torch.sigmoid(logits) if self.normalize else logits).cpu().numpy()
+
+        forward_in_batches(
+            self.tokenizer, encoded, batch_size or self.batch_size, self.device, self.stats, forward, on_batch
+        )
         self.stats.texts += len(pairs)
         self.stats.seconds += time.perf_counter() - started
         if not np.isfinite(out).all():

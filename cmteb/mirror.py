@@ -1,0 +1,124 @@
+"""Local dataset mirrors: download them at the pinned revisions, record a manifest, verify them.
+
+A mirror is a folder `DATA_DIR/<org>/<repo>/` per task, laid out as the hub repo, plus
+`DATA_DIR/cmteb-manifest.json`: for each repo its revision and every file's size and sha256.
+`cmteb run --data-dir` checks the recorded revisions against the registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import snapshot_download
+
+from cmteb.errors import CmtebError
+from cmteb.registry import TaskSpec
+from cmteb.results import atomic_write_json
+
+MANIFEST = "cmteb-manifest.json"
+SKIPPED_DIRS = {".cache", ".git"}
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_files(repo_dir: Path) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file of a mirrored repo (hub client metadata left out)."""
+    files = {}
+    for path in sorted(p for p in repo_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(repo_dir)
+        if rel.parts[0] in SKIPPED_DIRS:
+            continue
+        files[rel.as_posix()] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    return files
+
+
+def read_manifest(data_dir: Path) -> dict[str, Any] | None:
+    """The mirror's manifest, or None when it has none."""
+    path = Path(data_dir) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise CmtebError(f"{path} is not valid JSON ({exc}): re-download the mirror with `cmteb download`") from exc
+
+
+def download(specs: Iterable[TaskSpec], data_dir: Path) -> dict[str, Any]:
+    """snapshot_download each task's repo at its pinned revision into `data_dir/<repo>` and record it."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(data_dir) or {"repos": {}}
+    for spec in specs:
+        if spec.repo in manifest["repos"] and manifest["repos"][spec.repo]["revision"] == spec.revision:
+            manifest["repos"][spec.repo]["tasks"] = sorted({*manifest["repos"][spec.repo]["tasks"], spec.name})
+            continue
+        local = data_dir / spec.repo
+        snapshot_download(repo_id=spec.repo, repo_type="dataset", revision=spec.revision, local_dir=local)
+        manifest["repos"][spec.repo] = {
+            "revision": spec.revision,
+            "tasks": [spec.name],
+            "downloaded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "files": describe_files(local),
+        }
+        atomic_write_json(data_dir / MANIFEST, manifest)  # after each repo: an interrupted download keeps the rest
+    atomic_write_json(data_dir / MANIFEST, manifest)
+    return manifest
+
+
+def verify(data_dir: Path, registry_revisions: dict[str, str]) -> list[str]:
+    """Problems of a mirror against its manifest and the registry's revisions (empty: all good)."""
+    manifest = read_manifest(data_dir)
+    if manifest is None:
+        raise CmtebError(f"{Path(data_dir) / MANIFEST} not found: the mirror was not made by `cmteb download`")
+    problems = []
+    for repo, entry in sorted(manifest["repos"].items()):
+        expected = registry_revisions.get(repo)
+        if expected is not None and entry["revision"] != expected:
+            problems.append(f"{repo}: mirrored at revision {entry['revision']}, the registry pins {expected}")
+        repo_dir = Path(data_dir) / repo
+        actual = describe_files(repo_dir) if repo_dir.is_dir() else {}
+        for name, meta in entry["files"].items():
+            if name not in actual:
+                problems.append(f"{repo}/{name}: missing")
+            elif actual[name]["size"] != meta["size"]:
+                problems.append(f"{repo}/{name}: size {actual[name]['size']}, manifest says {meta['size']}")
+            elif actual[name]["sha256"] != meta["sha256"]:
+                problems.append(f"{repo}/{name}: content differs from the manifest (sha256)")
+        for name in sorted(set(actual) - set(entry["files"])):
+            problems.append(f"{repo}/{name}: not in the manifest")
+    return problems
+
+
+def mirror_revisions(
+    data_dir: Path | None, specs: Iterable[TaskSpec], *, allow_mismatch: bool
+) -> dict[str, str | None]:
+    """The recorded revision of each task's mirror (None: no manifest entry, unverified).
+
+    A recorded revision that differs from the registry's is refused unless `allow_mismatch`.
+    """
+    if data_dir is None:
+        return {}
+    manifest = read_manifest(data_dir) or {"repos": {}}
+    revisions = {}
+    for spec in specs:
+        entry = manifest["repos"].get(spec.repo)
+        revision = entry["revision"] if entry else None
+        if revision is not None and revision != spec.revision and not allow_mismatch:
+            raise CmtebError(
+                f"the mirror of {spec.repo} is at revision {revision} but {spec.name} pins {spec.revision}: "
+                "re-download it with `cmteb download`, or pass --allow-revision-mismatch"
+            )
+        revisions[spec.name] = revision
+    return revisions

@@ -1,0 +1,500 @@
+"""Crash safety, concurrent runs, the bad-input matrix, and verified offline mirrors."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from results_fixtures import write_model
+
+from cmteb.cli import main
+from cmteb.mirror import MANIFEST
+from cmteb.results import read_run_record
+
+HERE = Path(__file__).parent
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(HERE.parent)}
+CRASH_TASKS = ["ATEC", "Ocnli", "T2Reranking", "TNews"]
+
+
+def snapshot(folder: Path) -> dict[Path, bytes]:
+    """Every file's bytes, lock files aside (they are empty and only coordinate runs)."""
+    if not folder.exists():
+        return {}
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.suffix != ".lock"}
+
+
+def scores(folder: Path) -> dict[str, float]:
+    """Main score per task of every (visible) result file; each must parse."""
+    out = {}
+    for path in folder.rglob("*.json"):
+        if path.name.startswith(".") or path.name in ("model_meta.json", "cmteb_run.json"):
+            continue
+        data = json.loads(path.read_text())
+        out[data["task_name"]] = data["scores"][next(iter(data["scores"]))][0]["main_score"]
+    return out
+
+
+def run_args(model: Path, data: Path, out: Path) -> list[str]:
+    return [
+        "run",
+        "--model",
+        str(model),
+        "--tasks",
+        *CRASH_TASKS,
+        "--data-dir",
+        str(data),
+        "--output-dir",
+        str(out),
+        "--batch-size",
+        "4",
+        "--no-progress",
+        "--model-name",
+        "org/tiny",
+    ]
+
+
+@pytest.fixture(scope="module")
+def reference_scores(tiny_bert, tmp_path_factory):
+    from cmteb.assets import SAMPLES_DIR
+
+    out = tmp_path_factory.mktemp("uninterrupted")
+    assert main(run_args(tiny_bert, SAMPLES_DIR, out)) == 0
+    return scores(out)
+
+
+# --- crash safety ------------------------------------------------------------------------------
+
+
+def test_kill_9_then_rerun_gives_the_uninterrupted_results(tiny_bert, samples_dir, tmp_path, reference_scores):
+    rng = random.Random(1234)
+    kill_points = [
+        ("batches", 1),
+        ("batches", 9),
+        ("batches", 30),
+        ("seconds", rng.uniform(5, 8)),
+        ("seconds", rng.uniform(8, 11)),
+    ]
+    report = []
+    for kind, when in kill_points:
+        out = tmp_path / f"{kind}-{when:.1f}"
+        args = run_args(tiny_bert, samples_dir, out)
+        if kind == "batches":
+            proc = subprocess.run(
+                [sys.executable, str(HERE / "kill_helper.py"), str(when), *args],
+                env=ENV,
+                capture_output=True,
+                timeout=300,
+            )
+        else:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "cmteb.cli", *args],
+                env=ENV,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(when)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL or kind == "seconds", proc
+        before = scores(out)  # whatever finished before the kill parses
+        assert main(args) == 0
+        after = scores(out)
+        assert after == reference_scores
+        assert all(after[t] == v for t, v in before.items())
+        report.append(f"{kind}={when:.1f}: {len(before)} tasks done before the kill, rerun equal")
+    print("\n".join(report))
+
+
+def test_two_runs_into_one_folder_compute_each_task_once(tiny_bert, samples_dir, tmp_path, reference_scores):
+    out = tmp_path / "shared"
+    args = [sys.executable, "-m", "cmteb.cli", *run_args(tiny_bert, samples_dir, out)]
+    procs = [
+        subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    ran = sum(stdout.count("│ ran ") for stdout, _ in outputs)
+    assert ran == len(CRASH_TASKS), "each task computed by exactly one of the two runs"
+    assert scores(out) == reference_scores
+    record = read_run_record(next(out.rglob("cmteb_run.json")).parent)
+    assert set(record["tasks"]) == set(CRASH_TASKS)
+
+
+# --- the bad-input matrix -------------------------------------------------------------------------
+
+
+def expect_error(args: list[str], message: str, capsys, keep: Path | None = None) -> str:
+    """Run the CLI: exit 2, one line naming the problem, nothing under `keep` changed."""
+    before = snapshot(keep) if keep else {}
+    if args[0] == "run":
+        args = [*args, "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert err.startswith("cmteb: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    if keep:
+        assert snapshot(keep) == before, "nothing in the output folder changed"
+    return err
+
+
+@pytest.fixture()
+def out_with_results(tiny_bert, samples_dir, tmp_path):
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                str(tiny_bert),
+                "--tasks",
+                "STSB",
+                "--data-dir",
+                str(samples_dir),
+                "--output-dir",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def copy_mirror(samples_dir: Path, tmp_path: Path, repo: str) -> Path:
+    target = tmp_path / "mirror"
+    shutil.copytree(samples_dir / repo, target / repo)
+    return target
+
+
+def test_not_an_encoder(tmp_path, tiny_bert, out_with_results, samples_dir, capsys):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    model_dir = tmp_path / "gpt2"
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=50)).save_pretrained(model_dir)
+    expect_error(
+        [
+            "run",
+            "--model",
+            str(model_dir),
+            "--tasks",
+            "ATEC",
+            "--data-dir",
+            str(samples_dir),
+            "--output-dir",
+            str(out_with_results),
+        ],
+        "is not a text encoder",
+        capsys,
+        out_with_results,
+    )
+
+
+def test_tokenizer_missing(tmp_path, tiny_bert, out_with_results, samples_dir, capsys):
+    model_dir = tmp_path / "no-tokenizer"
+    model_dir.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_bert / name, model_dir / name)
+    expect_error(
+        [
+            "run",
+            "--model",
+            str(model_dir),
+            "--tasks",
+            "ATEC",
+            "--data-dir",
+            str(samples_dir),
+            "--output-dir",
+            str(out_with_results),
+        ],
+        "has no usable tokenizer",
+        capsys,
+        out_with_results,
+    )
+
+
+def test_corrupt_parquet(tmp_path, tiny_bert, out_with_results, samples_dir, capsys):
+    mirror = copy_mirror(samples_dir, tmp_path, "C-MTEB/ATEC")
+    (mirror / "C-MTEB/ATEC/data/test-00000-of-00001.parquet").write_bytes(b"PAR1 this is not parquet")
+    expect_error(
+        [
+            "run",
+            "--model",
+            str(tiny_bert),
+            "--tasks",
+            "ATEC",
+            "--data-dir",
+            str(mirror),
+            "--output-dir",
+            str(out_with_results),
+        ],
+        "cannot load task ATEC from",
+        capsys,
+        out_with_results,
+    )
+
+
+def test_split_missing(tmp_path, tiny_bert, out_with_results, samples_dir, capsys):
+    mirror = copy_mirror(samples_dir, tmp_path, "C-MTEB/ATEC")
+    readme = mirror / "C-MTEB/ATEC/README.md"
+    readme.write_text(readme.read_text().replace("  - split: test\n    path: data/test-*\n", ""))
+    (mirror / "C-MTEB/ATEC/data/test-00000-of-00001.parquet").unlink()
+    err = expect_error(
+        [
+            "run",
+            "--model",
+            str(tiny_bert),
+            "--tasks",
+            "ATEC",
+            "--data-dir",
+            str(mirror),
+            "--output-dir",
+            str(out_with_results),
+        ],
+        "ATEC",
+        capsys,
+        out_with_results,
+    )
+    assert "test" in err
+
+
+def test_empty_dataset(tmp_path, tiny_bert, out_with_results, samples_dir, capsys):
+    mirror = copy_mirror(samples_dir, tmp_path, "C-MTEB/ATEC")
+    path = mirror / "C-MTEB/ATEC/data/test-00000-of-00001.parquet"
+    pd.read_parquet(path).iloc[:0].to_parquet(path)
+    expect_error(
+        [
+            "run",
+            "--model",
+            str(tiny_bert),
+            "--tasks",
+            "ATEC",
+            "--data-dir",
+            str(mirror),
+            "--output-dir",
+            str(out_with_results),
+        ],
+        "split 'test'",
+        capsys,
+        out_with_results,
+    )
+
+
+def test_qrels_naming_unknown_documents_warn_and_count(tmp_path, tiny_bert, samples_dir, capsys):
+    mirror = copy_mirror(samples_dir, tmp_path, "mteb/T2Retrieval")
+    path = mirror / "mteb/T2Retrieval/data/dev-00000-of-00001.parquet"
+    qrels = pd.read_parquet(path)
+    extra = pd.DataFrame({"query-id": [qrels["query-id"][0]] * 2, "corpus-id": ["nope-1", "nope-2"], "score": [1, 1]})
+    pd.concat([qrels, extra]).to_parquet(path)
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                str(tiny_bert),
+                "--tasks",
+                "T2Retrieval",
+                "--data-dir",
+                str(mirror),
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert "T2Retrieval: 2 qrels name documents missing from the corpus" in capsys.readouterr().err
+    record = read_run_record(next((tmp_path / "out").rglob("cmteb_run.json")).parent)
+    assert record["tasks"]["T2Retrieval"]["unknown_qrel_documents"] == 2
+
+
+def test_nan_embeddings(tmp_path, tiny_bert, out_with_results, samples_dir, capsys):
+    from transformers import BertModel
+
+    model = BertModel.from_pretrained(tiny_bert)
+    with torch.no_grad():
+        model.embeddings.word_embeddings.weight.fill_(float("nan"))
+    broken = tmp_path / "nan-model"
+    model.save_pretrained(broken)
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
+        if (tiny_bert / name).exists():
+            shutil.copy(tiny_bert / name, broken / name)
+    expect_error(
+        [
+            "run",
+            "--model",
+            str(broken),
+            "--tasks",
+            "ATEC",
+            "--data-dir",
+            str(samples_dir),
+            "--output-dir",
+            str(out_with_results),
+        ],
+        "NaN or inf embeddings",
+        capsys,
+        out_with_results,
+    )
+
+
+def test_remote_code_is_off_by_default(tmp_path, out_with_results, samples_dir, capsys):
+    model_dir = tmp_path / "custom"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "my-custom-encoder",
+                "auto_map": {"AutoConfig": "configuration_x.XConfig", "AutoModel": "modeling_x.XModel"},
+            }
+        )
+    )
+    (model_dir / "model.safetensors").write_bytes(b"")
+    expect_error(
+        [
+            "run",
+            "--model",
+            str(model_dir),
+            "--tasks",
+            "ATEC",
+            "--data-dir",
+            str(samples_dir),
+            "--output-dir",
+            str(out_with_results),
+        ],
+        "--trust-remote-code",
+        capsys,
+        out_with_results,
+    )
+
+
+@pytest.mark.parametrize("command", ["leaderboard", "model-card", "compare"])
+def test_malformed_result_json(tmp_path, command, capsys):
+    folder = write_model(tmp_path / "res", "org/m", "r1", {"ATEC": {"cosine_spearman": 0.5}})
+    (folder / "BQ.json").write_text("{not json")
+    args = {
+        "leaderboard": ["leaderboard", "--results", str(tmp_path / "res"), "--out", str(tmp_path / "lb")],
+        "model-card": [
+            "model-card",
+            "--results",
+            str(tmp_path / "res"),
+            "--model",
+            "org/m",
+            "--out",
+            str(tmp_path / "README.md"),
+        ],
+        "compare": ["compare", str(folder), str(folder)],
+    }[command]
+    expect_error(args, "BQ.json is not valid JSON", capsys)
+
+
+def test_out_of_memory_halves_the_batch_then_fails_clearly(tiny_bert, monkeypatch):
+    from cmteb.errors import CmtebError
+    from cmteb.models.encoder import BGEEncoder
+
+    encoder = BGEEncoder.load(str(tiny_bert), batch_size=8)
+    texts = ["一二三四五六七八九十"[: 1 + i % 10] for i in range(20)]
+    expected = encoder.encode(texts)
+    real_forward = encoder.model.forward
+    sizes = []
+
+    def small_memory(*args, **kwargs):
+        batch = kwargs["input_ids"].shape[0]
+        sizes.append(batch)
+        if batch > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(encoder.model, "forward", small_memory)
+    got = encoder.encode(texts)
+    assert sizes[:3] == [8, 4, 2] and max(sizes[3:]) == 2
+    assert torch.allclose(torch.from_numpy(got), torch.from_numpy(expected), atol=1e-5)
+
+    def no_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(encoder.model, "forward", no_memory)
+    with pytest.raises(CmtebError, match="out of memory on a single input"):
+        encoder.encode(texts)
+
+
+# --- offline mirrors ---------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def fake_hub(samples_dir, monkeypatch):
+    """snapshot_download without a network: copies the sample repo; records the calls."""
+    calls = []
+
+    def snapshot_download(repo_id, repo_type, revision, local_dir):
+        calls.append((repo_id, repo_type, revision))
+        shutil.copytree(samples_dir / repo_id, local_dir, dirs_exist_ok=True)
+        return str(local_dir)
+
+    monkeypatch.setattr("cmteb.mirror.snapshot_download", snapshot_download)
+    return calls
+
+
+def test_download_writes_a_manifest_and_verify_catches_tampering(fake_hub, tmp_path, capsys):
+    mirror = tmp_path / "mirror"
+    assert main(["download", "--data-dir", str(mirror), "--tasks", "ATEC", "T2Reranking"]) == 0
+    assert fake_hub == [
+        ("C-MTEB/ATEC", "dataset", "0f319b1142f28d00e055a6770f3f726ae9b7d865"),
+        ("mteb/T2Reranking", "dataset", "a34fe6bc0dff185af1228e49a0f6fb1de1565627"),
+    ]
+    manifest = json.loads((mirror / MANIFEST).read_text())
+    entry = manifest["repos"]["C-MTEB/ATEC"]
+    assert entry["revision"] == "0f319b1142f28d00e055a6770f3f726ae9b7d865" and entry["tasks"] == ["ATEC"]
+    assert entry["files"]["data/test-00000-of-00001.parquet"]["size"] > 0
+    assert len(entry["files"]["README.md"]["sha256"]) == 64
+    capsys.readouterr()
+    assert main(["verify", "--data-dir", str(mirror)]) == 0
+    assert "OK" in capsys.readouterr().out
+    target = mirror / "C-MTEB/ATEC/data/test-00000-of-00001.parquet"
+    data = bytearray(target.read_bytes())
+    data[-20] ^= 0xFF
+    target.write_bytes(bytes(data))
+    assert main(["verify", "--data-dir", str(mirror)]) == 1
+    assert "C-MTEB/ATEC/data/test-00000-of-00001.parquet: content differs" in capsys.readouterr().out
+
+
+def test_run_refuses_a_mirror_at_another_revision(fake_hub, tiny_bert, tmp_path, capsys):
+    mirror = tmp_path / "mirror"
+    assert main(["download", "--data-dir", str(mirror), "--tasks", "ATEC"]) == 0
+    manifest = json.loads((mirror / MANIFEST).read_text())
+    manifest["repos"]["C-MTEB/ATEC"]["revision"] = "0" * 40
+    (mirror / MANIFEST).write_text(json.dumps(manifest))
+    out = tmp_path / "out"
+    expect_error(
+        ["run", "--model", str(tiny_bert), "--tasks", "ATEC", "--data-dir", str(mirror), "--output-dir", str(out)],
+        "is at revision 0000000000000000000000000000000000000000",
+        capsys,
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                str(tiny_bert),
+                "--tasks",
+                "ATEC",
+                "--data-dir",
+                str(mirror),
+                "--output-dir",
+                str(out),
+                "--allow-revision-mismatch",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    record = read_run_record(next(out.rglob("cmteb_run.json")).parent)
+    assert record["tasks"]["ATEC"]["mirror_revision"] == "0" * 40
