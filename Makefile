@@ -32,6 +32,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Speed: cmteb against plain mteb on a scaled-up mirror; prints figures (BENCH_FLAGS: extra run flags).
+bench: install
+	$(OFFLINE) $(PY) bench/run_bench.py $(BENCH_FLAGS)
+
 # Leaderboard of the demo run beside the published rows, in every format.
 leaderboard: install
 	$(VENV)/bin/cmteb leaderboard --results results/demo --format all --out leaderboard

@@ -33,6 +33,12 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", help="folder of local dataset copies, DATA_DIR/<org>/<repo> in the hub layout")
     p.add_argument("--output-dir", default="results", help="results root (default: results)")
     p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
+    p.add_argument(
+        "--batch-tokens",
+        type=int,
+        metavar="N",
+        help="also cap each batch at N padded tokens (length-sorted batches; default: no cap)",
+    )
     p.add_argument("--max-length", type=int, default=512, help="max tokens per text (default: 512)")
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")
@@ -60,6 +66,9 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="accept --data-dir copies recorded at another revision than the registry pins",
     )
+    p.add_argument("--cache-dir", help="embedding cache folder (default: $CMTEB_CACHE or ~/.cache/cmteb)")
+    p.add_argument("--no-cache", action="store_true", help="keep no embeddings on disk between runs")
+    p.add_argument("--protocol", help="protocol profile (default: mteb-cmn-v1; see `cmteb tasks --protocol`)")
     p.add_argument("--overwrite", action="store_true", help="rerun tasks whose results exist")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -121,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tasks", help="list the registered tasks")
     t.add_argument("--type", dest="types", nargs="+", metavar="TYPE", help=f"only these types: {', '.join(TASK_TYPES)}")
     t.add_argument("--json", action="store_true", help="print JSON")
+    t.add_argument("--protocol", help="show a protocol profile's version of the tasks (mteb-cmn-v1, cmteb-31, ...)")
     return parser
 
 
@@ -128,7 +138,14 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     from cmteb.registry import load_registry
     from cmteb.report import tasks_table, wide_console
 
-    specs = load_registry().select(None, args.types)
+    if args.protocol:
+        from cmteb.protocols import get_protocol
+        from cmteb.registry import Registry
+
+        chosen = get_protocol(args.protocol)
+        specs = Registry("", chosen.tasks, {}).select(None, args.types)
+    else:
+        specs = load_registry().select(None, args.types)
     if args.json:
         rows = [
             {
@@ -141,6 +158,10 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
                 "revision": s.revision,
                 "instruction": s.instruction,
                 "source": s.source,
+                "run_as": s.run_as,
+                "variant": s.variant,
+                "qrels_repo": s.qrels_repo,
+                "qrels_revision": s.qrels_revision,
             }
             for s in specs
         ]
@@ -162,11 +183,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         subsample=args.subsample,
         subsample_corpus=args.subsample_corpus,
         allow_revision_mismatch=args.allow_revision_mismatch,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        protocol=args.protocol,
         tasks=args.tasks,
         types=args.types,
         data_dir=args.data_dir,
         output_dir=args.output_dir,
         batch_size=args.batch_size,
+        batch_tokens=args.batch_tokens,
         max_length=args.max_length,
         precision=args.precision,
         device=args.device,

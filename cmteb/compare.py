@@ -106,8 +106,14 @@ def compare_results(
     tasks: list[str] | None = None,
 ) -> list[TaskComparison]:
     """Compare two result folders task by task (regressions first)."""
+    if base.protocol != cand.protocol:
+        raise CmtebError(
+            f"baseline was produced under protocol {base.protocol} and candidate under {cand.protocol}: "
+            "compare results of the same protocol (`cmteb run --protocol`)"
+        )
     base_sub, cand_sub = _subsample_of(base), _subsample_of(cand)
     registry = load_registry()
+    specs = _specs_for(base.protocol)
     names = (
         [registry.get(t).name for t in tasks]
         if tasks
@@ -115,7 +121,7 @@ def compare_results(
     )
     rows = []
     for name in names:
-        spec = registry.get(name)
+        spec = specs.get(name) or registry.get(name)
         if name in base.tasks and name in cand.tasks and base_sub.get(name) != cand_sub.get(name):
             raise CmtebError(
                 f"{name}: baseline was run with --subsample {base_sub.get(name)} and candidate with "
@@ -141,6 +147,13 @@ def compare_results(
         rows.append(row)
     order = {"regressed": 0, "missing": 1, "improved": 2, "ok": 3}
     return sorted(rows, key=lambda r: order[r.status])
+
+
+def _specs_for(protocol: str) -> dict[str, TaskSpec]:
+    from cmteb.protocols import load_protocols
+
+    known = load_protocols().get(protocol)
+    return {t.name: t for t in known.tasks} if known else {}
 
 
 def _pts(value: float | None) -> float | None:

@@ -86,13 +86,14 @@ def _mean_value(values: Sequence[float | None]) -> float | None:
 def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
     """Rows for result folders; names get `@revision` when a model appears more than once."""
     results = list(results)
-    specs = {t.name: t for t in load_registry().tasks}
+    registry_specs = {t.name: t for t in load_registry().tasks}
     counts: dict[str, int] = {}
     for r in results:
         counts[r.model] = counts.get(r.model, 0) + 1
     rows = []
     for r in results:
         source = MEASURED if r.data != "samples" else f"{MEASURED} on samples"
+        specs = _protocol_specs(r.protocol, registry_specs)
         scores = {}
         for name, parsed in r.tasks.items():
             value = parsed.score(specs[name])
@@ -101,6 +102,16 @@ def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
         label = f"{r.model} @ {r.revision}" if counts[r.model] > 1 and r.revision else r.model
         rows.append(Row(label, source, r.protocol, r.embedding_dim, scores, origin=str(r.folder)))
     return rows
+
+
+def _protocol_specs(protocol: str, fallback: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
+    """The task specs a row is scored by: its protocol's (metrics, splits), else the registry's."""
+    from cmteb.protocols import load_protocols
+
+    known = load_protocols()
+    if protocol not in known:
+        return fallback
+    return {**fallback, **{t.name: t for t in known[protocol].tasks}}
 
 
 def published_rows(reference: Iterable[PublishedRow]) -> list[Row]:
@@ -143,11 +154,18 @@ def _sorted(rows: list[Row]) -> list[Row]:
     return measured + [r for r in rows if r.source == PUBLISHED]
 
 
-def _caption_metrics() -> str:
-    return ", ".join(f"{kind} {METRIC_NAMES[specs[0].metric]}" for kind, specs in _cmteb_specs().items())
+def _protocol_caption(protocol: str) -> str:
+    from cmteb.protocols import load_protocols
+
+    known = load_protocols().get(protocol)
+    if known is None:
+        return f"Protocol: {protocol} (results from a tool that does not record its protocol)."
+    metrics = {t.type: t.metric for t in known.tasks}
+    listed = ", ".join(f"{kind} {METRIC_NAMES.get(metrics[kind], metrics[kind])}" for kind in TASK_TYPES)
+    return f"Protocol {protocol}: {known.description}. Metrics: {listed}. {known.averages}."
 
 
-def cmteb_table(rows: list[Row]) -> Table:
+def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
     """Model, Source, Protocol, Embedding dimension, Avg and the six categories, as in the seed tables."""
     records = []
     for row in _sorted([r for r in rows if r.source != PUBLISHED or "Avg" in r.categories]):
@@ -163,18 +181,19 @@ def cmteb_table(rows: list[Row]) -> Table:
         )
     n = sum(len(v) for v in _cmteb_specs().values())
     caption = (
-        f"C-MTEB: the {n} tasks of mteb's MTEB(cmn, v1), scores x100. Metrics: {_caption_metrics()}. "
-        "PairClassification uses cosine AP as the C-MTEB tables do (mteb's main_score for it is max "
-        "accuracy). Category = mean of its tasks; Avg = mean over all tasks, not over categories. "
-        "A task scored on several splits averages them, as mteb's benchmark does. 'x (k/n)': only k of n "
-        "tasks present; '—': none. Published rows are copied from their source and were produced under "
-        "their own protocol (column Protocol); measured rows come from result files, and 'measured on samples' "
-        "rows from the bundled sample data, which is not the C-MTEB data."
+        f"C-MTEB, {n} tasks, scores x100. {_protocol_caption(protocol)} Category = mean of its tasks; Avg = mean "
+        "over all tasks, not over categories. 'x (k/n)': only k of n tasks present; '—': none. Published rows "
+        "are copied from their source; measured rows come from result files, and 'measured on samples' rows "
+        "from the bundled sample data, which is not the C-MTEB data."
     )
-    return Table("cmteb", "C-MTEB", caption, pd.DataFrame.from_records(records))
+    return Table(_key("cmteb", protocol), f"C-MTEB — {protocol}", caption, pd.DataFrame.from_records(records))
 
 
-def category_table(rows: list[Row], task_type: str) -> Table:
+def _key(base: str, protocol: str) -> str:
+    return f"{base}-{protocol}" if protocol else base
+
+
+def category_table(rows: list[Row], task_type: str, protocol: str = "") -> Table:
     """One column per task of `task_type` (all registered ones) and their Avg."""
     specs = [t for t in load_registry().tasks if t.type == task_type]
     if task_type == "Reranking":
@@ -189,10 +208,10 @@ def category_table(rows: list[Row], task_type: str) -> Table:
             avg = _mean_cell([row.tasks.get(n) for n in names])
         records.append({"Model": row.name, "Source": row.source, "Protocol": row.protocol, **cells, "Avg": avg})
     caption = (
-        f"{task_type}: {METRIC_NAMES[specs[0].metric]} per task, x100; Avg over the {len(names)} tasks of this table."
+        f"{task_type}: per task, x100; Avg over the {len(names)} tasks of this table. {_protocol_caption(protocol)}"
     )
     frame = pd.DataFrame.from_records(records, columns=["Model", "Source", "Protocol", *names, "Avg"])
-    return Table(task_type.lower(), task_type, caption, frame)
+    return Table(_key(task_type.lower(), protocol), f"{task_type} — {protocol}", caption, frame)
 
 
 def find_row(rows: list[Row], name: str) -> Row:
@@ -257,12 +276,25 @@ def build_rows(result_dirs: Sequence[Path], *, with_reference: bool = True) -> l
 
 
 def build_tables(rows: list[Row], delta: tuple[str, str] | None = None) -> list[Table]:
-    """The C-MTEB table, one table per category that has rows, and an optional delta view."""
-    tables = [cmteb_table(rows)]
-    for kind in TASK_TYPES:
-        table = category_table(rows, kind)
-        if not table.frame.empty:
-            tables.append(table)
+    """Per protocol: the C-MTEB table and one table per category that has rows; then an optional delta view.
+
+    Protocols are never mixed in one table: the same task name can mean other data, splits or metrics.
+    """
+    protocols = list(
+        dict.fromkeys(
+            [r.protocol for r in rows if r.source != PUBLISHED] + [r.protocol for r in rows if r.source == PUBLISHED]
+        )
+    )
+    tables = []
+    for protocol in protocols:
+        group = [r for r in rows if r.protocol == protocol]
+        main = cmteb_table(group, protocol)
+        if not main.frame.empty:
+            tables.append(main)
+        for kind in TASK_TYPES:
+            table = category_table(group, kind, protocol)
+            if not table.frame.empty:
+                tables.append(table)
     if delta is not None:
         tables.append(delta_table(rows, *delta))
     return tables

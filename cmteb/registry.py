@@ -29,6 +29,10 @@ class TaskSpec:
     main_score: str
     instruction: bool
     source: str
+    run_as: str | None = None  # the mteb task run for it, when a protocol uses another variant
+    variant: str = "v1"
+    qrels_repo: str | None = None  # where a protocol keeps qrels in a separate repo
+    qrels_revision: str | None = None
 
     @property
     def in_mteb(self) -> bool:
@@ -83,6 +87,21 @@ def _spec_from_entry(entry: dict) -> TaskSpec:
         instruction=bool(entry["instruction"]),
         source=entry["source"],
     )
+
+
+def protocol_registry(protocol: str | None) -> Registry:
+    """The registry as a protocol sees it: its version of the 31 tasks, plus cmteb's extra tasks."""
+    from cmteb.protocols import get_protocol
+
+    chosen = get_protocol(protocol)
+    if not chosen.runnable:
+        raise CmtebError(
+            f"protocol {chosen.name} is listed for provenance and cannot be run here ({chosen.description}): "
+            "use mteb-cmn-v1 or cmteb-31"
+        )
+    base = load_registry()
+    versions = {t.name: t for t in chosen.tasks}
+    return Registry(base.benchmark, tuple(versions.get(t.name, t) for t in base.tasks), base.instructions)
 
 
 @lru_cache(maxsize=4)

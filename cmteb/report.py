@@ -35,7 +35,10 @@ def category_means(summary: RunSummary, *, first_stage: bool = False) -> list[tu
 def summary_table(summary: RunSummary) -> Table:
     """Task, type, metric, score (points), seconds, status; two-stage runs add the first stage's score."""
     two_stage = any(o.first_stage_score is not None for o in summary.outcomes)
-    table = Table(title=f"{summary.model_name} ({summary.revision})", caption=f"results in {summary.output_dir}")
+    table = Table(
+        title=f"{summary.model_name} ({summary.revision}) — protocol {summary.protocol}",
+        caption=f"results in {summary.output_dir}",
+    )
     right = {"first stage", "score", "seconds"}
     for column in ("task", "type", "metric", *(["first stage"] if two_stage else []), "score", "seconds", "status"):
         table.add_column(column, justify="right" if column in right else "left")
@@ -57,6 +60,17 @@ def summary_table(summary: RunSummary) -> Table:
         n = sum(not math.isnan(o.score) for o in summary.outcomes)
         first = _mean(o.first_stage_score for o in summary.outcomes)
         row("Avg (over tasks)", "", f"{n} tasks", first, average, f"{summary.seconds:.1f}", "")
+        categories = category_means(summary)
+        first_categories = category_means(summary, first_stage=True)
+        row(
+            "Avg (over categories)",
+            "",
+            f"{len(categories)} categories",
+            _mean(m for _, m, _ in first_categories) if first_categories else None,
+            _mean(m for _, m, _ in categories),
+            "",
+            "",
+        )
     return table
 
 

@@ -123,7 +123,7 @@ class ModelResults:
     folder: Path
     embedding_dim: int | None
     tasks: dict[str, ParsedResult]
-    protocol: str = "mteb-cmn-v1"
+    protocol: str = "unrecorded"  # as the run record says; results from other tools do not say
     data: str = "hub"  # "hub", "local" (a --data-dir mirror) or "samples" (the bundled sample mirrors)
 
 
@@ -163,10 +163,29 @@ def _data_origin(folder: Path) -> str:
     return "hub"
 
 
+def task_aliases() -> dict[str, str]:
+    """Names results may carry -> registry names (protocols run some tasks as other variants)."""
+    from cmteb.protocols import load_protocols
+
+    aliases = {t.name: t.name for t in load_registry().tasks}
+    for protocol in load_protocols().values():
+        aliases.update({t.run_as: t.name for t in protocol.tasks if t.run_as})
+    return aliases
+
+
+def _protocol_of(folder: Path) -> str:
+    protocols = {entry.get("protocol") for entry in read_run_record(folder)["tasks"].values()}
+    protocols.discard(None)
+    if len(protocols) > 1:
+        raise CmtebError(f"{folder} mixes results of protocols {sorted(protocols)}: keep one protocol per folder")
+    return protocols.pop() if protocols else "unrecorded"
+
+
 def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
     """Every model revision found under `roots`, with its registered tasks' results."""
     registry = load_registry()
-    types = {t.name: t.type for t in registry.tasks}
+    aliases = task_aliases()
+    types = {alias: registry.get(name).type for alias, name in aliases.items()}
     found: list[ModelResults] = []
     for root in roots:
         root = Path(root)
@@ -178,9 +197,13 @@ def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
             tasks = {}
             for path in sorted(folder.glob("*.json")):
                 parsed = parse_result_file(path, types)
-                if parsed is not None and parsed.task_name in types:
-                    tasks[parsed.task_name] = parsed
+                if parsed is not None and parsed.task_name in aliases:
+                    tasks[aliases[parsed.task_name]] = parsed
             if tasks:
                 name, revision, dim = _identify(folder, root)
-                found.append(ModelResults(name, revision, folder, dim, tasks, data=_data_origin(folder)))
+                found.append(
+                    ModelResults(
+                        name, revision, folder, dim, tasks, protocol=_protocol_of(folder), data=_data_origin(folder)
+                    )
+                )
     return found

@@ -26,7 +26,8 @@ from filelock import FileLock
 
 from cmteb.assets import BUNDLED_MODEL_HUB_ID, BUNDLED_MODEL_NAME, SAMPLES_DIR, bundled_model_dir
 from cmteb.errors import CmtebError
-from cmteb.registry import TaskSpec, load_registry
+from cmteb.protocols import DEFAULT_PROTOCOL
+from cmteb.registry import TaskSpec, protocol_registry
 from cmteb.results import (
     MODEL_META,
     RUN_RECORD,
@@ -68,6 +69,7 @@ class RunSummary:
     embedding_dim: int | None
     outcomes: list[TaskOutcome] = field(default_factory=list)
     seconds: float = 0.0
+    protocol: str = "mteb-cmn-v1"
 
 
 @dataclass(frozen=True)
@@ -134,9 +136,14 @@ def _quiet_third_party(debug: bool) -> None:
 
 
 def _select_specs(
-    tasks: Sequence[str] | None, types: Sequence[str] | None, *, has_model: bool, has_reranker: bool
+    tasks: Sequence[str] | None,
+    types: Sequence[str] | None,
+    *,
+    has_model: bool,
+    has_reranker: bool,
+    protocol: str | None = None,
 ) -> list[TaskSpec]:
-    registry = load_registry()
+    registry = protocol_registry(protocol)
     if has_reranker:
         allowed = "Retrieval" if has_model else "Reranking"
         default_types = None if tasks else [allowed]
@@ -154,6 +161,23 @@ def _select_specs(
     if not specs:
         raise CmtebError("no task matches --tasks/--types: `cmteb tasks` lists the registered tasks")
     return specs
+
+
+#: Memory for one block of query x corpus scores in exact search (float32).
+SCORE_BLOCK_BYTES = 1 << 30
+
+
+def _searchable(model: Any, task: Any) -> Any:
+    """For retrieval, mteb's exact search with a corpus chunk sized so that one block of
+    query x document scores stays within SCORE_BLOCK_BYTES, however large the corpus: mteb's
+    default chunk of 50,000 documents makes a 4.6 GB block for T2Retrieval's 22,812 queries."""
+    if task.metadata.type not in ("Retrieval", "Reranking"):
+        return model
+    from mteb.models.search_wrappers import SearchEncoderWrapper
+
+    n_queries = max(len(split["queries"]) for subset in task.dataset.values() for split in subset.values())
+    chunk = max(1_000, min(50_000, SCORE_BLOCK_BYTES // (4 * max(1, n_queries))))
+    return SearchEncoderWrapper(model, corpus_chunk_size=chunk)
 
 
 def _evaluate(model: Any, task: Any, batch_size: int, **kwargs: Any) -> Any:
@@ -182,8 +206,34 @@ class System:
     header: dict[str, Any]  # the run record's model section
     evaluate: Callable[[TaskSpec], tuple[Any, dict[str, Any]]]  # -> (TaskResult, extra record fields)
     counted: Callable[[], int]  # texts or pairs processed so far
+    stats: Callable[[], dict[str, Any]]  # the model cores' batch counters, for the run record
     meta: Any = None  # ModelMeta for model_meta.json
     embedding_dim: int | None = None
+
+
+def _embedding_cache(encoder: Any, cache_dir: Path | str | None, use_cache: bool) -> Any:
+    """The embedding cache of this model and its settings (memory only without a known revision)."""
+    from cmteb.embedding_cache import EmbeddingCache, default_cache_dir
+
+    namespace = {
+        "model": encoder.source.name,
+        "revision": encoder.source.revision,
+        "pooling": encoder.pooling,
+        "normalize": encoder.normalize,
+        "max_length": encoder.max_length,
+        "precision": encoder.precision,
+        "format": 1,
+    }
+    if not use_cache or encoder.source.revision is None:
+        return EmbeddingCache(namespace)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = EmbeddingCache(namespace, root)
+    if cache.corrupt_shards:
+        warn(
+            f"embedding cache {cache.folder}: {len(cache.corrupt_shards)} damaged shards ignored; "
+            "their texts are encoded again"
+        )
+    return cache
 
 
 def _record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str, Any]) -> None:
@@ -218,6 +268,7 @@ def run(
     data_dir: Path | str | None = None,
     output_dir: Path | str = "results",
     batch_size: int = 32,
+    batch_tokens: int | None = None,
     max_length: int = 512,
     precision: str = "fp32",
     device: str | None = None,
@@ -228,6 +279,9 @@ def run(
     subsample: int | None = None,
     subsample_corpus: int | None = None,
     allow_revision_mismatch: bool = False,
+    cache_dir: Path | str | None = None,
+    use_cache: bool = True,
+    protocol: str | None = None,
     overwrite: bool = False,
     model_name: str | None = None,
     revision: str | None = None,
@@ -257,7 +311,10 @@ def run(
         raise CmtebError("nothing to evaluate: pass --model, --reranker, or both")
     if rerank_top_k < 1:
         raise CmtebError(f"--rerank-top-k must be positive, got {rerank_top_k}")
-    specs = _select_specs(tasks, types, has_model=model is not None, has_reranker=reranker is not None)
+    protocol = protocol or DEFAULT_PROTOCOL
+    specs = _select_specs(
+        tasks, types, has_model=model is not None, has_reranker=reranker is not None, protocol=protocol
+    )
     data_dir = Path(data_dir) if data_dir is not None else None
     if data_dir is not None and not data_dir.is_dir():
         raise CmtebError(f"--data-dir {data_dir} does not exist: pass the folder that holds the local dataset copies")
@@ -268,6 +325,7 @@ def run(
     _quiet_third_party(debug)
 
     common = dict(
+        batch_tokens=batch_tokens,
         max_length=max_length,
         batch_size=batch_size,
         precision=precision,
@@ -279,14 +337,24 @@ def run(
     if model is not None:
         choice = choose_model(model, model_name, pooling)
         encoder = BGEEncoder.load(choice.path, pooling=choice.pooling, name=choice.name, revision=revision, **common)
+        known = default_instruction(encoder.source.name)
         if no_instruction:
             chosen_instruction = None
         elif instruction is not None:
             chosen_instruction = instruction
         else:
-            chosen_instruction = default_instruction(encoder.source.name)
+            chosen_instruction = known
+        if known is not None and chosen_instruction != known and any(s.instruction for s in specs):
+            warn(
+                f"{encoder.source.name} is documented with the query instruction {known!r}; this run uses "
+                f"{chosen_instruction!r}, so its retrieval scores are not comparable with the published ones"
+            )
         embedder = BGEModel(
-            encoder, instruction=chosen_instruction, on_texts=progress.add_texts, on_batch=progress.texts_done
+            encoder,
+            instruction=chosen_instruction,
+            cache=_embedding_cache(encoder, cache_dir, use_cache),
+            on_texts=progress.add_texts,
+            on_batch=progress.texts_done,
         )
     rerank_core = cross = None
     if reranker is not None:
@@ -332,10 +400,11 @@ def run(
                 "instruction": embedder.instruction,
             },
             evaluate=lambda spec: (
-                _evaluate(embedder, task_for(spec), batch_size),
+                _evaluate(_searchable(embedder, task := task_for(spec)), task, batch_size),
                 {"instruction_used": embedder.instructions_used.get(spec.name)},
             ),
             counted=lambda: encoder.stats.texts,
+            stats=lambda: {"encoder": encoder.stats.as_dict(), "cache_hits": embedder.cache.hits},
             meta=embedder.mteb_model_meta,
             embedding_dim=encoder.embedding_dim,
         )
@@ -347,13 +416,17 @@ def run(
             header={**_core_header(rerank_core), "kind": "reranker", "normalize_scores": normalize_scores},
             evaluate=lambda spec: (_evaluate(cross, task_for(spec), batch_size), {}),
             counted=lambda: rerank_core.stats.texts,
+            stats=lambda: {"reranker": rerank_core.stats.as_dict()},
             meta=cross.mteb_model_meta,
         )
     else:
 
         def two_stage(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
             with tempfile.TemporaryDirectory(prefix="cmteb-first-stage-") as predictions:
-                first = _evaluate(embedder, task_for(spec), batch_size, prediction_folder=predictions)
+                first_task = task_for(spec)
+                first = _evaluate(
+                    _searchable(embedder, first_task), first_task, batch_size, prediction_folder=predictions
+                )
                 second_task = task_for(spec)
                 second_task.convert_to_reranking(predictions, top_k=rerank_top_k)
                 second = _evaluate(cross, second_task, batch_size)
@@ -384,21 +457,29 @@ def run(
             },
             evaluate=two_stage,
             counted=lambda: encoder.stats.texts + rerank_core.stats.texts,
+            stats=lambda: {
+                "encoder": encoder.stats.as_dict(),
+                "reranker": rerank_core.stats.as_dict(),
+                "cache_hits": embedder.cache.hits,
+            },
         )
 
-    folder = result_dir(Path(output_dir), system.name, system.revision)
+    # Each protocol keeps its own results tree: the same task name means other data or splits.
+    root = Path(output_dir) if protocol == DEFAULT_PROTOCOL else Path(output_dir) / protocol
+    folder = result_dir(root, system.name, system.revision)
     _check_writable(folder)
-    summary = RunSummary(system.name, system.revision, folder, system.embedding_dim)
+    summary = RunSummary(system.name, system.revision, folder, system.embedding_dim, protocol=protocol)
     with progress:
         for k, spec in enumerate(specs, start=1):
             progress.start_task(k, spec.name)
             fingerprint = mirror_fingerprint(data_dir, spec)
-            path = folder / f"{spec.name}.json"
+            path = folder / f"{spec.run_as or spec.name}.json"  # mteb names the file after the task it ran
             # One lock per task: a second run into the same folder waits here, then finds the
             # result and skips the task instead of computing and writing it twice.
             with FileLock(folder / f".{spec.name}.lock"):
                 previous = read_run_record(folder)["tasks"].get(spec.name, {})
                 resume_key = {
+                    "protocol": protocol,
                     "dataset_revision": spec.revision,
                     "data_fingerprint": fingerprint,
                     "settings": system.settings,
@@ -443,7 +524,7 @@ def run(
                     "texts_encoded": system.counted() - counted_before,
                     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 }
-                _record_task(folder, spec.name, entry, system.header)
+                _record_task(folder, spec.name, entry, {**system.header, "stats": system.stats()})
             summary.outcomes.append(
                 TaskOutcome(
                     spec, "ran", score(result, spec.metric), seconds, path, result, extra.get("first_stage_score")

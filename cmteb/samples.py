@@ -270,9 +270,18 @@ def _clustering(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
     return {"default": {spec.splits[0]: [row]}}
 
 
+def _clustering_v2(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
+    """mteb 2 clustering layout (the .v2 tasks): one row per text, `sentences` and `labels`."""
+    [row] = _clustering(src, spec)["default"][spec.splits[0]]
+    rows = [{"sentences": t, "labels": lab} for t, lab in zip(row["sentences"], row["labels"], strict=True)]
+    return {"default": {spec.splits[0]: rows}}
+
+
 def _builder(spec: TaskSpec) -> Callable[[Source, TaskSpec], dict[str, dict[str, Rows]]]:
     if spec.source == "cmteb":
         return _crosslingual
+    if spec.variant == "v2" and spec.repo.endswith(".v2"):
+        return _clustering_v2
     if spec.type == "Classification":
         return _sentiment if spec.name in SENTIMENT_TASKS else _topic_classification
     return {
@@ -297,9 +306,15 @@ def sample_configs(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
 
 def build_samples(out_dir: Path = SAMPLES_DIR) -> list[Path]:
     """Write the sample mirror of every registered task under `out_dir/<repo>`."""
+    from cmteb.protocols import load_protocols
+
     src = load_source()
+    specs = {t.repo: t for t in load_registry().tasks}
+    for protocol in load_protocols().values():  # repos that only a runnable protocol reads
+        if protocol.runnable:
+            specs.update({t.repo: t for t in protocol.tasks if t.repo not in specs})
     written = []
-    for spec in load_registry().tasks:
+    for spec in specs.values():
         repo_dir = Path(out_dir) / spec.repo
         write_hub_repo(repo_dir, sample_configs(src, spec), card=CARD.format(repo=spec.repo))
         written.append(repo_dir)

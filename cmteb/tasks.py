@@ -25,7 +25,7 @@ def mirror_path(data_dir: Path, spec: TaskSpec) -> Path:
 def _task_class(spec: TaskSpec) -> type[AbsTask]:
     if spec.name in CROSSLINGUAL_TASKS:
         return CROSSLINGUAL_TASKS[spec.name]
-    return type(mteb.get_task(spec.name))
+    return type(mteb.get_task(spec.run_as or spec.name))
 
 
 def _on_local_mirror(cls: type[AbsTask], local: Path) -> type[AbsTask]:

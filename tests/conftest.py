@@ -9,6 +9,7 @@ from pathlib import Path
 # Set before anything imports `datasets`: it reads these at import time. A fresh cache per
 # session, because `datasets` caches local files by path and can serve stale content.
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="cmteb-test-datasets-")
+os.environ["CMTEB_CACHE"] = tempfile.mkdtemp(prefix="cmteb-test-cache-")  # never the user's embedding cache
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

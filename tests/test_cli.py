@@ -57,7 +57,9 @@ def test_run_prints_summary_and_writes_results(tiny_bert, samples_dir, tmp_path)
         "--no-progress",
     )
     assert proc.returncode == 0, proc.stderr
-    assert "ATEC" in proc.stdout and "Ocnli" in proc.stdout and "Avg (over tasks)" in proc.stdout
+    assert "ATEC" in proc.stdout and "Ocnli" in proc.stdout and "protocol mteb-cmn-v1" in proc.stdout
+    assert "Avg (over tasks)" in proc.stdout and "Avg (over categories)" in proc.stdout
+    assert "2 categories" in proc.stdout
     assert len(list(tmp_path.rglob("ATEC.json"))) == 1
 
 

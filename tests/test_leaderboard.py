@@ -30,7 +30,7 @@ def test_complete_model_averages_over_tasks_not_categories(tmp_path):
     scores = {t.name: {t.metric: 0.9 if t.type == "Retrieval" else 0.5} for t in SPECS}
     write_model(tmp_path, "org/complete", "r1", scores)
     rows = build_rows([tmp_path], with_reference=False)
-    main_table = table(build_tables(rows), "cmteb")
+    main_table = table(build_tables(rows), "cmteb-unrecorded")
     row = main_table.iloc[0]
     assert row["Model"] == "org/complete" and row["Source"] == "measured" and row["Embedding dimension"] == "512"
     assert row["Retrieval"] == "90.00" and row["STS"] == "50.00"
@@ -44,12 +44,12 @@ def test_missing_tasks_are_dashes_and_averages_say_how_many(tmp_path):
     write_model(tmp_path, "org/partial", "r1", scores)
     rows = build_rows([tmp_path], with_reference=False)
     tables = build_tables(rows)
-    row = table(tables, "cmteb").iloc[0]
+    row = table(tables, "cmteb-unrecorded").iloc[0]
     assert row["STS"] == "60.00"
     assert row["Retrieval"] == "80.00 (1/8)"
     assert row["Clustering"] == "—"
     assert row["Avg"] == f"{100 * (7 * 0.6 + 0.8) / 8:.2f} (8/31)"
-    retrieval = table(tables, "retrieval").iloc[0]
+    retrieval = table(tables, "retrieval-unrecorded").iloc[0]
     assert retrieval["T2Retrieval"] == "80.00" and retrieval["DuRetrieval"] == "—"
     assert category_values(rows[0])["Avg"] is None, "incomplete rows have no complete average"
 
@@ -57,7 +57,7 @@ def test_missing_tasks_are_dashes_and_averages_say_how_many(tmp_path):
 def test_published_rows_are_labelled_and_can_be_left_out(tmp_path):
     write_model(tmp_path, "org/m", "r1", {"T2Reranking": {"map_at_1000": 0.7}})
     tables = build_tables(build_rows([tmp_path]))
-    main_table = table(tables, "cmteb")
+    main_table = table(tables, "cmteb-flagembedding-2023")
     published = main_table[main_table["Source"] == "published"]
     assert len(published) == 16
     assert published.iloc[0].to_dict() == {
@@ -73,8 +73,9 @@ def test_published_rows_are_labelled_and_can_be_left_out(tmp_path):
         "Reranking": "65.84",
         "Clustering": "48.99",
     }
-    assert main_table.iloc[0]["Source"] == "measured", "measured rows come first"
-    reranking = table(tables, "reranking")
+    assert set(main_table["Source"]) == {"published"}, "protocols are never mixed in one table"
+    assert tables[0].key == "cmteb-unrecorded", "measured rows come first"
+    reranking = table(tables, "reranking-flagembedding-2023")
     assert list(reranking.columns) == [
         "Model",
         "Source",
@@ -90,7 +91,7 @@ def test_published_rows_are_labelled_and_can_be_left_out(tmp_path):
     large = reranking[reranking["Model"] == "BAAI/bge-reranker-large"].iloc[0]
     assert large["Source"] == "published" and large["T2RerankingZh2En"] == "64.03" and large["Avg"] == "66.09"
     alone = build_tables(build_rows([tmp_path], with_reference=False))
-    assert set(table(alone, "cmteb")["Source"]) == {"measured"}
+    assert [t.key for t in alone if t.key.startswith("cmteb")] == ["cmteb-unrecorded"]
 
 
 def test_delta_against_a_published_row(tmp_path):
@@ -166,14 +167,19 @@ def test_html_is_self_contained_and_png_is_written(tmp_path):
     rows = build_rows([tmp_path])
     tables = build_tables(rows)
     page = to_html(tables, rows)
-    assert "<svg" in page and 'id="table-cmteb"' in page and "sortable" in page
+    assert "<svg" in page and 'id="table-cmteb-unrecorded"' in page and "sortable" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
     assert "<script src" not in page and "<link" not in page
     assert page.count('<tr class="published">') == 26
     written = write_outputs(tables, rows, tmp_path / "out", ["md", "csv", "html", "png"])
     assert (tmp_path / "out" / "categories.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert {p.name for p in written} >= {"leaderboard.md", "cmteb.csv", "reranking.csv", "leaderboard.html"}
-    assert to_markdown(tables).startswith("## C-MTEB\n")
+    assert {p.name for p in written} >= {
+        "leaderboard.md",
+        "cmteb-unrecorded.csv",
+        "reranking-flagembedding-2023.csv",
+        "leaderboard.html",
+    }
+    assert to_markdown(tables).startswith("## C-MTEB — unrecorded\n")
 
 
 def test_leaderboard_cli_writes_files(tmp_path, capsys):
@@ -186,4 +192,4 @@ def test_leaderboard_cli_writes_files(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "| org/m" in out and "wrote" in out
-    assert (tmp_path / "lb" / "leaderboard.md").is_file() and (tmp_path / "lb" / "cmteb.csv").is_file()
+    assert (tmp_path / "lb" / "leaderboard.md").is_file() and (tmp_path / "lb" / "cmteb-unrecorded.csv").is_file()

@@ -45,7 +45,7 @@ def main(page: Path, screenshot: Path) -> int:
             check=True,
         )
     problems = []
-    if 'id="table-cmteb"' not in dom:
+    if 'id="table-cmteb-' not in dom:
         problems.append("the C-MTEB table is missing from the rendered page")
     if "<svg" not in dom:
         problems.append("the category chart is missing from the rendered page")

@@ -12,6 +12,7 @@ from mteb.models.model_meta import ModelMeta, ScoringFunction
 from mteb.types import PromptType
 from torch.utils.data import DataLoader
 
+from cmteb.embedding_cache import EmbeddingCache
 from cmteb.models.defaults import INSTRUCTED_TASK_TYPES
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.reranker import BGEReranker
@@ -53,7 +54,8 @@ class BGEModel(AbsEncoder):
 
     Queries of Retrieval and Reranking tasks get `instruction` in front; passages and texts of
     all other task types are encoded as they are. The instruction each task's queries received
-    is kept in `instructions_used` for the run record.
+    is kept in `instructions_used` for the run record. Texts go through `cache`: each distinct
+    text is encoded once, across tasks and (with a disk cache) across runs.
     """
 
     def __init__(
@@ -61,10 +63,13 @@ class BGEModel(AbsEncoder):
         encoder: BGEEncoder,
         *,
         instruction: str | None,
+        cache: EmbeddingCache | None = None,
         on_texts: Callable[[int], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.encoder = encoder
+        # Without a disk cache, an in-memory one still encodes each distinct text once per run.
+        self.cache = cache if cache is not None else EmbeddingCache({"model": encoder.source.name})
         self.model = encoder.model
         self.instruction = instruction or None
         self.on_texts = on_texts
@@ -95,9 +100,13 @@ class BGEModel(AbsEncoder):
             self.instructions_used[task_metadata.name] = instruction
         if instruction:
             texts = [instruction + t for t in texts]
-        if self.on_texts is not None:
-            self.on_texts(len(texts))
-        return self.encoder.encode(texts, batch_size=kwargs.get("batch_size"), on_batch=self.on_batch)
+
+        def encode_new(new_texts: list[str]) -> np.ndarray:
+            if self.on_texts is not None:
+                self.on_texts(len(new_texts))
+            return self.encoder.encode(new_texts, on_batch=self.on_batch)
+
+        return self.cache.encode(texts, encode_new, self.encoder.embedding_dim)
 
 
 class BGERerankerModel:

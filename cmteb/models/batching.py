@@ -49,18 +49,24 @@ def forward_in_batches(
     stats: BatchStats,
     forward: Callable[[np.ndarray, dict[str, torch.Tensor]], None],
     on_batch: Callable[[int], None] | None = None,
+    max_tokens: int | None = None,
 ) -> None:
     """Call `forward(indices, padded tensors)` on length-sorted batches of `encoded`, longest first.
 
-    Out of GPU memory, the batch size is halved and the batch retried; at batch size 1 the run
-    stops with a message saying what to change.
+    A batch holds at most `batch_size` inputs and, with `max_tokens`, at most that many tokens
+    once padded (inputs are sorted, so the first input of a batch is its longest): short inputs
+    travel in large batches, long ones in small batches, at a steady cost per batch. Out of GPU
+    memory, both limits are halved and the batch retried; at one input the run stops with a
+    message saying what to change.
     """
     lengths = np.array([len(ids) for ids in encoded["input_ids"]])
     order = np.argsort(-lengths, kind="stable")
     keys = list(encoded.keys())
     start, size = 0, batch_size
+    budget = max_tokens
     while start < len(order):
-        idx = order[start : start + size]
+        count = size if budget is None else max(1, min(size, budget // max(1, int(lengths[order[start]]))))
+        idx = order[start : start + count]
         features = {k: [encoded[k][i] for i in idx] for k in keys}
         batch = {k: v.to(device) for k, v in tokenizer.pad(features, padding=True, return_tensors="pt").items()}
         try:
@@ -71,13 +77,14 @@ def forward_in_batches(
             del batch
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            if size == 1:
+            if len(idx) == 1:
                 raise CmtebError(
                     f"out of memory on a single input of {int(lengths[idx].max())} tokens: lower --max-length, "
                     "use --precision fp16/bf16, or a device with more memory"
                 ) from exc
-            size = max(1, size // 2)
-            logger.warning("out of memory at batch size %d: retrying with %d", size * 2, size)
+            size = max(1, len(idx) // 2)
+            budget = None if budget is None else max(1, budget // 2)
+            logger.warning("out of memory at batch size %d: retrying with %d", len(idx), size)
             continue
         stats.batches += 1
         stats.tokens += int(lengths[idx].sum())

@@ -76,6 +76,7 @@ class BGEEncoder:
     precision: str = "fp32"
     device: str = "cpu"
     config: Any = None
+    batch_tokens: int | None = None
     stats: BatchStats = field(default_factory=BatchStats)
 
     @classmethod
@@ -86,6 +87,7 @@ class BGEEncoder:
         pooling: str | None = None,
         max_length: int = 512,
         batch_size: int = 32,
+        batch_tokens: int | None = None,
         precision: str = "fp32",
         device: str | None = None,
         normalize: bool = True,
@@ -103,6 +105,8 @@ class BGEEncoder:
             raise CmtebError(f"unknown pooling {pooling!r}: choose from {', '.join(POOLING_MODES)}")
         if batch_size < 1:
             raise CmtebError(f"--batch-size must be positive, got {batch_size}")
+        if batch_tokens is not None and batch_tokens < 1:
+            raise CmtebError(f"--batch-tokens must be positive, got {batch_tokens}")
         source = resolve_model(model, name=name, revision=revision)
         config = load_config(source, trust_remote_code=trust_remote_code)
         check_text_encoder(config, source.name)
@@ -113,7 +117,9 @@ class BGEEncoder:
             AutoModel, source, config, precision=precision, device=device, trust_remote_code=trust_remote_code
         )
         chosen = pooling or pooling_from_sentence_transformers(source.local_dir) or "cls"
-        return cls(net, tokenizer, source, chosen, normalize, max_length, batch_size, precision, device, config)
+        return cls(
+            net, tokenizer, source, chosen, normalize, max_length, batch_size, precision, device, config, batch_tokens
+        )
 
     @property
     def embedding_dim(self) -> int:
@@ -142,7 +148,14 @@ class BGEEncoder:
             out[idx] = emb.cpu().numpy()
 
         forward_in_batches(
-            self.tokenizer, encoded, batch_size or self.batch_size, self.device, self.stats, forward, on_batch
+            self.tokenizer,
+            encoded,
+            batch_size or self.batch_size,
+            self.device,
+            self.stats,
+            forward,
+            on_batch,
+            max_tokens=self.batch_tokens,
         )
         self.stats.texts += len(texts)
         self.stats.seconds += time.perf_counter() - started

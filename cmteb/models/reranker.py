@@ -41,6 +41,7 @@ class BGEReranker:
     device: str = "cpu"
     normalize: bool = False
     config: Any = None
+    batch_tokens: int | None = None
     stats: BatchStats = field(default_factory=BatchStats)
 
     @classmethod
@@ -50,6 +51,7 @@ class BGEReranker:
         *,
         max_length: int = 512,
         batch_size: int = 32,
+        batch_tokens: int | None = None,
         precision: str = "fp32",
         device: str | None = None,
         normalize: bool = False,
@@ -65,6 +67,8 @@ class BGEReranker:
 
         if batch_size < 1:
             raise CmtebError(f"--batch-size must be positive, got {batch_size}")
+        if batch_tokens is not None and batch_tokens < 1:
+            raise CmtebError(f"--batch-tokens must be positive, got {batch_tokens}")
         source = resolve_model(model, name=name, revision=revision)
         config = load_config(source, trust_remote_code=trust_remote_code)
         check_text_encoder(config, source.name)
@@ -84,7 +88,7 @@ class BGEReranker:
             device=device,
             trust_remote_code=trust_remote_code,
         )
-        return cls(net, tokenizer, source, max_length, batch_size, precision, device, normalize, config)
+        return cls(net, tokenizer, source, max_length, batch_size, precision, device, normalize, config, batch_tokens)
 
     @torch.inference_mode()
     def score(
@@ -109,7 +113,14 @@ class BGEReranker:
             out[idx] = (torch.sigmoid(logits) if self.normalize else logits).cpu().numpy()
 
         forward_in_batches(
-            self.tokenizer, encoded, batch_size or self.batch_size, self.device, self.stats, forward, on_batch
+            self.tokenizer,
+            encoded,
+            batch_size or self.batch_size,
+            self.device,
+            self.stats,
+            forward,
+            on_batch,
+            max_tokens=self.batch_tokens,
         )
         self.stats.texts += len(pairs)
         self.stats.seconds += time.perf_counter() - started

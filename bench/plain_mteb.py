@@ -1,0 +1,52 @@
+"""The reference path: plain `mteb.evaluate` with mteb's own sentence-transformers wrapper.
+
+Usage: python bench/plain_mteb.py MODEL_DIR POOLING DATA_DIR TASK... > scores.json
+Prints {"seconds": {task: s}, "scores": {task: main score}, "wall": s} as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+started = time.perf_counter()
+
+import mteb  # noqa: E402
+from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper  # noqa: E402
+from sentence_transformers import SentenceTransformer  # noqa: E402
+from sentence_transformers.models import Normalize, Pooling, Transformer  # noqa: E402
+
+from cmteb.registry import load_registry  # noqa: E402
+from cmteb.tasks import build_task  # noqa: E402
+
+
+def main(model_dir: str, pooling: str, data_dir: str, tasks: list[str]) -> dict:
+    transformer = Transformer(model_dir, max_seq_length=512)
+    st = SentenceTransformer(
+        modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling), Normalize()],
+        device="cpu",
+    )
+    wrapper = SentenceTransformerEncoderWrapper(st)
+    seconds, scores = {}, {}
+    for name in tasks:
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = mteb.evaluate(
+                wrapper,
+                build_task(load_registry().get(name), Path(data_dir)),
+                cache=None,
+                overwrite_strategy="always",
+                show_progress_bar=False,
+                encode_kwargs={"batch_size": 32, "show_progress_bar": False},
+            ).task_results[0]
+        seconds[name] = time.perf_counter() - t
+        scores[name] = result.get_score()
+    return {"seconds": seconds, "scores": scores, "wall": time.perf_counter() - started}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:])))

@@ -1,0 +1,159 @@
+"""A content-addressed embedding cache shared across tasks and runs.
+
+Why not mteb's `CachedEmbeddingWrapper`: it keeps one cache per task and prompt type (C-MTEB
+tasks share passage collections: T2Retrieval/T2Reranking, MMarco*, CMedQA*), encodes a text
+that repeats inside one call once per occurrence, writes its index in place (a killed run can
+leave it torn), and does not key the cache on the model's weights or settings.
+
+Here a namespace is one model fingerprint (name, revision or weights hash, pooling,
+normalisation, max length, precision); inside it, a text's key is the blake2b hash of the
+exact text encoded (instruction included). Vectors live in append-only shards written
+atomically (`shard-<id>.npy`, then `shard-<id>.json` with its size and sha256 as the commit
+record). A shard whose file is missing, truncated or altered is detected when the cache opens
+and ignored, so its texts are encoded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cmteb.results import atomic_write_bytes, atomic_write_json
+
+logger = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """`$CMTEB_CACHE`, else `~/.cache/cmteb`."""
+    return Path(os.environ.get("CMTEB_CACHE", Path.home() / ".cache" / "cmteb")) / "embeddings"
+
+
+def text_key(text: str) -> bytes:
+    """The 16-byte content key of one text."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+class EmbeddingCache:
+    """Embeddings by text for one model fingerprint; in memory, and on disk when `root` is given."""
+
+    def __init__(self, namespace: dict[str, Any], root: Path | None = None) -> None:
+        self.namespace = namespace
+        digest = hashlib.sha256(json.dumps(namespace, sort_keys=True).encode()).hexdigest()[:20]
+        self.folder = Path(root) / digest if root is not None else None
+        self._memory: dict[bytes, np.ndarray] = {}
+        self._disk: dict[bytes, tuple[np.ndarray, int]] = {}
+        self.hits = self.misses = 0
+        self.corrupt_shards: list[str] = []
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.folder / "namespace.json", namespace)
+            self._open_shards()
+
+    def _open_shards(self) -> None:
+        for record_file in sorted(self.folder.glob("shard-*.json")):
+            try:
+                record = json.loads(record_file.read_text(encoding="utf-8"))
+                vectors_file = self.folder / record["vectors"]
+                keys_file = self.folder / record["keys"]
+                ok = (
+                    vectors_file.stat().st_size == record["vectors_size"]
+                    and keys_file.stat().st_size == record["keys_size"]
+                    and _sha256(vectors_file) == record["vectors_sha256"]
+                    and _sha256(keys_file) == record["keys_sha256"]
+                )
+            except (OSError, ValueError, KeyError):
+                ok = False
+            if not ok:
+                self.corrupt_shards.append(record_file.name)
+                logger.warning("embedding cache shard %s is damaged: ignored, its texts are encoded again", record_file)
+                continue
+            vectors = np.load(vectors_file, mmap_mode="r")
+            keys = np.fromfile(keys_file, dtype=np.uint8).reshape(-1, 16)
+            for row, key in enumerate(keys):
+                self._disk[key.tobytes()] = (vectors, row)
+
+    def __len__(self) -> int:
+        return len(set(self._memory) | set(self._disk))
+
+    def get(self, key: bytes) -> np.ndarray | None:
+        """The cached vector of a key, or None."""
+        if key in self._memory:
+            return self._memory[key]
+        if key in self._disk:
+            vectors, row = self._disk[key]
+            return np.asarray(vectors[row])
+        return None
+
+    def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        """Add new vectors; on disk they form one new shard, written atomically."""
+        if len(keys) == 0:
+            return
+        for key, vector in zip(keys, vectors, strict=True):
+            self._memory[key] = vector
+        if self.folder is None:
+            return
+        shard = f"shard-{uuid.uuid4().hex}"
+        vectors_bytes = _npy_bytes(np.ascontiguousarray(vectors, dtype=np.float32))
+        keys_bytes = b"".join(keys)
+        atomic_write_bytes(self.folder / f"{shard}.npy", vectors_bytes)
+        atomic_write_bytes(self.folder / f"{shard}.keys", keys_bytes)
+        # The record goes last: a shard without one (a crash in between) is never read.
+        atomic_write_json(
+            self.folder / f"{shard}.json",
+            {
+                "vectors": f"{shard}.npy",
+                "keys": f"{shard}.keys",
+                "rows": len(keys),
+                "vectors_size": len(vectors_bytes),
+                "keys_size": len(keys_bytes),
+                "vectors_sha256": hashlib.sha256(vectors_bytes).hexdigest(),
+                "keys_sha256": hashlib.sha256(keys_bytes).hexdigest(),
+            },
+        )
+
+    def encode(self, texts: Sequence[str], encode_fn: Callable[[list[str]], np.ndarray], dim: int) -> np.ndarray:
+        """Embeddings of `texts` in order: each distinct uncached text is encoded once."""
+        keys = [text_key(t) for t in texts]
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        todo: dict[bytes, list[int]] = {}
+        first_text: dict[bytes, str] = {}
+        for i, key in enumerate(keys):
+            vector = self.get(key)
+            if vector is not None:
+                out[i] = vector
+                self.hits += 1
+            else:
+                todo.setdefault(key, []).append(i)
+                first_text.setdefault(key, texts[i])
+        if todo:
+            new_keys = list(todo)
+            self.misses += len(new_keys)
+            vectors = encode_fn([first_text[k] for k in new_keys])
+            self.put(new_keys, vectors)
+            for key, vector in zip(new_keys, vectors, strict=True):
+                out[todo[key]] = vector
+        return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()

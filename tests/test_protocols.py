@@ -1,0 +1,140 @@
+"""Protocol profiles: they differ exactly where documented, results record theirs, nothing mixes them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import mteb
+import pytest
+
+from cmteb.cli import main
+from cmteb.errors import CmtebError
+from cmteb.protocols import get_protocol, load_protocols
+from cmteb.result_reader import collect_results
+from cmteb.results import read_run_record
+from cmteb.runner import run
+
+FIELDS = ("repo", "revision", "splits", "metric", "run_as", "variant", "qrels_repo", "qrels_revision")
+RETRIEVAL = [
+    "T2Retrieval",
+    "MMarcoRetrieval",
+    "DuRetrieval",
+    "CovidRetrieval",
+    "CmedqaRetrieval",
+    "EcomRetrieval",
+    "MedicalRetrieval",
+    "VideoRetrieval",
+]
+
+
+def differences(a: str, b: str) -> dict[str, set[str]]:
+    """task -> fields that differ between two protocols."""
+    pa, pb = load_protocols()[a], load_protocols()[b]
+    out = {}
+    for x, y in zip(pa.tasks, pb.tasks, strict=True):
+        changed = {f for f in FIELDS if asdict(x)[f] != asdict(y)[f]}
+        if changed:
+            out[x.name] = changed
+    return out
+
+
+def test_cmteb31_differs_from_mteb_cmn_v1_exactly_where_listed():
+    v2 = {"run_as", "variant"}
+    assert differences("mteb-cmn-v1", "cmteb-31") == {
+        "CLSClusteringS2S": v2,
+        "CLSClusteringP2P": v2 | {"repo", "revision"},
+        "ThuNewsClusteringS2S": v2,
+        "ThuNewsClusteringP2P": v2,
+        "ATEC": {"splits"},
+        "BQ": {"splits"},
+        "STSB": {"splits"},
+    }
+
+
+def test_flagembedding_2023_differs_from_mteb_cmn_v1_exactly_where_listed():
+    diff = differences("mteb-cmn-v1", "flagembedding-2023")
+    for name in RETRIEVAL:
+        assert diff.pop(name) == {"repo", "revision", "qrels_repo", "qrels_revision"}, name
+    assert diff.pop("Ocnli") == {"revision", "metric"} and diff.pop("Cmnli") == {"revision", "metric"}
+    for name in ("T2Reranking", "MMarcoReranking"):
+        assert diff.pop(name) == {"repo", "revision", "metric"}, name
+    for name in ("CMedQAv1-reranking", "CMedQAv2-reranking"):
+        assert diff.pop(name) == {"repo", "revision", "metric", "run_as"}, name
+    assert diff.pop("PAWSX") == {"repo", "revision"} and diff.pop("STSB") == {"repo", "revision"}
+    assert diff.pop("MultilingualSentiment") == {"splits", "revision"}
+    assert all(changed == {"revision"} for changed in diff.values()), diff
+    fe = get_protocol("flagembedding-2023")
+    assert fe.get("Ocnli").metric == "cosine_ap" and fe.get("T2Reranking").metric == "map"
+    assert fe.get("MMarcoReranking").repo == "C-MTEB/Mmarco-reranking"
+    assert fe.get("MultilingualSentiment").splits == ("validation",) and fe.splits_combine == "first"
+    assert get_protocol("mteb-cmn-v1").get("Ocnli").metric == "max_accuracy"
+
+
+def test_cmteb31_variants_match_mteb():
+    """Drift check: the .v2 tasks cmteb-31 runs are mteb's, with these repos, revisions and splits."""
+    for spec in get_protocol("cmteb-31").tasks:
+        task = mteb.get_task(spec.run_as or spec.name)
+        assert task.metadata.dataset["path"] == spec.repo, spec.name
+        assert task.metadata.dataset["revision"] == spec.revision, spec.name
+        assert list(spec.splits) == list(task.metadata.eval_splits), spec.name
+
+
+def test_tasks_protocol_listing(capsys):
+    assert main(["tasks", "--protocol", "cmteb-31", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert len(rows) == 31 and rows["CLSClusteringP2P"]["run_as"] == "CLSClusteringP2P.v2"
+    assert main(["tasks", "--protocol", "nope"]) == 2
+    assert "unknown protocol 'nope'" in capsys.readouterr().err
+
+
+def test_runs_record_their_protocol_and_compare_refuses_to_mix(tiny_bert, samples_dir, tmp_path, capsys):
+    common = dict(
+        tasks=["ATEC", "CLSClusteringP2P"],
+        data_dir=samples_dir,
+        output_dir=tmp_path,
+        show_progress=False,
+        model_name="org/tiny",
+    )
+    default = run(str(tiny_bert), **common)
+    other = run(str(tiny_bert), protocol="cmteb-31", **common)
+    assert other.output_dir == tmp_path / "cmteb-31" / "org__tiny" / default.revision
+    assert (other.output_dir / "CLSClusteringP2P.v2.json").is_file()
+    record = read_run_record(other.output_dir)
+    assert {e["protocol"] for e in record["tasks"].values()} == {"cmteb-31"}
+    assert list(read_run_record(default.output_dir)["tasks"]["ATEC"]["protocol"]) == list("mteb-cmn-v1")
+    found = {r.protocol: r for r in collect_results([tmp_path])}
+    assert set(found) == {"mteb-cmn-v1", "cmteb-31"}
+    assert set(found["cmteb-31"].tasks) == {"ATEC", "CLSClusteringP2P"}
+    assert main(["compare", str(default.output_dir), str(other.output_dir)]) == 2
+    assert "protocol mteb-cmn-v1 and candidate under cmteb-31" in capsys.readouterr().err
+    with pytest.raises(CmtebError, match="listed for provenance"):
+        run(str(tiny_bert), protocol="flagembedding-2023", **common)
+
+
+def test_missing_instruction_of_a_known_model_is_warned(tiny_bert, samples_dir, tmp_path, capsys):
+    summary = run(
+        str(tiny_bert),
+        tasks=["T2Retrieval"],
+        data_dir=samples_dir,
+        output_dir=tmp_path,
+        show_progress=False,
+        model_name="BAAI/bge-small-zh-v1.5",
+        no_instruction=True,
+    )
+    err = capsys.readouterr().err
+    assert (
+        "BAAI/bge-small-zh-v1.5 is documented with the query instruction '为这个句子生成表示以用于检索相关文章：'"
+        in err
+    )
+    assert "this run uses None" in err
+    assert read_run_record(summary.output_dir)["tasks"]["T2Retrieval"]["instruction_used"] is None
+    run(
+        str(tiny_bert),
+        tasks=["T2Retrieval"],
+        data_dir=samples_dir,
+        output_dir=tmp_path / "with",
+        show_progress=False,
+        model_name="BAAI/bge-small-zh-v1.5",
+    )
+    assert "documented with" not in capsys.readouterr().err

@@ -1,0 +1,130 @@
+"""The speed levers keep scores unchanged: embedding cache, token-budget batches, chunked search."""
+
+from __future__ import annotations
+
+import warnings
+
+import mteb
+import numpy as np
+import pytest
+from mteb.models.search_wrappers import SearchEncoderWrapper
+
+from cmteb.embedding_cache import EmbeddingCache
+from cmteb.models.adapter import BGEModel
+from cmteb.models.batching import BatchStats, forward_in_batches
+from cmteb.models.encoder import BGEEncoder
+from cmteb.registry import load_registry
+from cmteb.results import read_run_record
+from cmteb.runner import run
+from cmteb.tasks import build_task
+
+TEXTS = ["短", "这是一个比较长的句子，用来测试排序和批次", "中等长度句子", "一", "再来一个稍长的句子啊", "短"]
+
+
+def test_each_distinct_text_is_encoded_once(tiny_bert):
+    encoder = BGEEncoder.load(str(tiny_bert))
+    cache = EmbeddingCache({"model": "t"})
+    first = cache.encode(TEXTS, encoder.encode, encoder.embedding_dim)
+    assert encoder.stats.texts == 5, "the repeated text is encoded once"
+    again = cache.encode(TEXTS[::-1], encoder.encode, encoder.embedding_dim)
+    assert encoder.stats.texts == 5 and cache.hits == 6
+    np.testing.assert_allclose(again[::-1], first)
+    np.testing.assert_allclose(first, encoder.encode(TEXTS), atol=1e-5)
+
+
+def test_disk_cache_is_shared_across_runs_and_keyed_on_settings(tiny_bert, tmp_path):
+    namespace = {"model": "t", "max_length": 512}
+    encoder = BGEEncoder.load(str(tiny_bert))
+    EmbeddingCache(namespace, tmp_path).encode(TEXTS, encoder.encode, encoder.embedding_dim)
+    reopened = EmbeddingCache(namespace, tmp_path)
+    assert len(reopened) == 5
+    before = encoder.stats.texts
+    reopened.encode(TEXTS, encoder.encode, encoder.embedding_dim)
+    assert encoder.stats.texts == before
+    other = EmbeddingCache({**namespace, "max_length": 64}, tmp_path)
+    assert len(other) == 0 and other.folder != reopened.folder
+
+
+def test_damaged_shard_is_detected_and_recomputed(tiny_bert, tmp_path):
+    encoder = BGEEncoder.load(str(tiny_bert))
+    cache = EmbeddingCache({"model": "t"}, tmp_path)
+    expected = cache.encode(TEXTS, encoder.encode, encoder.embedding_dim)
+    shard = next(cache.folder.glob("shard-*.npy"))
+    shard.write_bytes(shard.read_bytes()[:-16])  # truncated, as a crash or a full disk leaves it
+    damaged = EmbeddingCache({"model": "t"}, tmp_path)
+    assert damaged.corrupt_shards and len(damaged) == 0
+    before = encoder.stats.texts
+    np.testing.assert_allclose(damaged.encode(TEXTS, encoder.encode, encoder.embedding_dim), expected, atol=1e-5)
+    assert encoder.stats.texts == before + 5
+    flipped = next(p for p in cache.folder.glob("shard-*.npy") if p != shard)
+    data = bytearray(flipped.read_bytes())
+    data[-1] ^= 0x01  # same size, other content: the checksum catches it
+    flipped.write_bytes(bytes(data))
+    assert len(EmbeddingCache({"model": "t"}, tmp_path).corrupt_shards) == 2
+
+
+def test_runs_share_the_cache_across_tasks_and_runs(tiny_bert, samples_dir, tmp_path):
+    common = dict(
+        tasks=["T2Retrieval", "T2Reranking"], data_dir=samples_dir, show_progress=False, cache_dir=tmp_path / "cache"
+    )
+    first = run(str(tiny_bert), output_dir=tmp_path / "a", **common)
+    record = read_run_record(first.output_dir)
+    # T2Reranking's passages come from the same collection as T2Retrieval's corpus: only its
+    # queries that T2Retrieval did not ask are new.
+    queries = {}
+    for name in ("T2Retrieval", "T2Reranking"):
+        task = build_task(load_registry().get(name), samples_dir)
+        task.load_data()
+        queries[name] = set(task.dataset["default"]["dev"]["queries"]["text"])
+    new = len(queries["T2Reranking"] - queries["T2Retrieval"])
+    assert 0 < new < 12 and record["tasks"]["T2Reranking"]["texts_encoded"] == new
+    second = run(str(tiny_bert), output_dir=tmp_path / "b", **common)
+    assert sum(e["texts_encoded"] for e in read_run_record(second.output_dir)["tasks"].values()) == 0
+    assert [o.score for o in second.outcomes] == [o.score for o in first.outcomes]
+
+
+def test_token_budget_batches_give_the_same_embeddings(tiny_bert):
+    encoder = BGEEncoder.load(str(tiny_bert))
+    encoded = encoder.tokenizer(TEXTS * 5, padding=False, truncation=True, max_length=512)
+    sizes: list[tuple[int, int]] = []
+
+    def run_batches(max_tokens):
+        out = np.zeros((len(TEXTS) * 5, encoder.embedding_dim), dtype=np.float32)
+
+        def forward(idx, batch):
+            sizes.append(tuple(batch["input_ids"].shape))
+            from cmteb.models.encoder import pool
+
+            out[idx] = pool(encoder.model(**batch).last_hidden_state, batch["attention_mask"], "cls").detach().numpy()
+
+        forward_in_batches(encoder.tokenizer, encoded, 64, "cpu", BatchStats(), forward, max_tokens=max_tokens)
+        return out
+
+    fixed = run_batches(None)
+    sizes.clear()
+    budget = run_batches(40)
+    assert all(n * length <= 40 or n == 1 for n, length in sizes)
+    assert len(sizes) > 1
+    np.testing.assert_allclose(budget, fixed, atol=1e-5)
+
+
+@pytest.mark.parametrize("task_name", ["T2Retrieval", "EcomRetrieval"])
+def test_chunked_exact_search_equals_one_block(m3e_dir, samples_dir, task_name):
+    """A real model (truncated to 8 tokens, so rankings are imperfect) and one shared cache, so both
+    searches see the very same vectors; a random model's float32 cosines tie too often to compare."""
+    model = BGEModel(BGEEncoder.load(str(m3e_dir), name="org/m3e", pooling="mean", max_length=8), instruction=None)
+    spec = load_registry().get(task_name)
+    scores = []
+    for chunk in (50_000, 7):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = mteb.evaluate(
+                SearchEncoderWrapper(model, corpus_chunk_size=chunk),
+                build_task(spec, samples_dir),
+                cache=None,
+                overwrite_strategy="always",
+                show_progress_bar=False,
+                encode_kwargs={"show_progress_bar": False},
+            ).task_results[0]
+        scores.append(result.scores["dev"][0])
+    assert scores[0] == scores[1]
