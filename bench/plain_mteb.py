@@ -20,7 +20,7 @@ from sentence_transformers import SentenceTransformer  # noqa: E402
 from sentence_transformers.models import Normalize, Pooling, Transformer  # noqa: E402
 
 from cmteb.registry import load_registry  # noqa: E402
-from cmteb.tasks import build_task  # noqa: E402
+from cmteb.tasks import build_task, mirror_dataset_cache, mirror_fingerprint  # noqa: E402
 
 
 def main(model_dir: str, pooling: str, data_dir: str, tasks: list[str]) -> dict:
@@ -32,8 +32,13 @@ def main(model_dir: str, pooling: str, data_dir: str, tasks: list[str]) -> dict:
     wrapper = SentenceTransformerEncoderWrapper(st)
     seconds, scores = {}, {}
     for name in tasks:
+        spec = load_registry().get(name)
+        task = build_task(spec, Path(data_dir))
+        print(f"{name}: {task.metadata.dataset['path']}", file=sys.stderr)
         t = time.perf_counter()
-        with warnings.catch_warnings():
+        # Loaded under a cache keyed on the mirror's content, as cmteb loads it: with `datasets`' own
+        # keying, a sample mirror of the same repo read earlier on this machine was served instead.
+        with warnings.catch_warnings(), mirror_dataset_cache(mirror_fingerprint(Path(data_dir), spec)):
             warnings.simplefilter("ignore")
             result = mteb.evaluate(
                 wrapper,

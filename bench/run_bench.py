@@ -37,6 +37,9 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"FAIL: {' '.join(cmd[:4])}... exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    for line in proc.stderr.splitlines():
+        if line.startswith(("T2", "ATEC", "Waimai", "CLS")) and ": /" in line:
+            print(f"  reads {line}")
     return time.perf_counter() - started, proc.stdout
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from cmteb.results import atomic_write_bytes, atomic_write_json
+from cmteb.results import atomic_write_bytes, atomic_write_json, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ class EmbeddingCache:
                 ok = (
                     vectors_file.stat().st_size == record["vectors_size"]
                     and keys_file.stat().st_size == record["keys_size"]
-                    and _sha256(vectors_file) == record["vectors_sha256"]
-                    and _sha256(keys_file) == record["keys_sha256"]
+                    and sha256_file(vectors_file) == record["vectors_sha256"]
+                    and sha256_file(keys_file) == record["keys_sha256"]
                 )
             except (OSError, ValueError, KeyError):
                 ok = False
@@ -141,14 +141,6 @@ class EmbeddingCache:
             for key, vector in zip(new_keys, vectors, strict=True):
                 out[todo[key]] = vector
         return out
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

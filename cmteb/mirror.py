@@ -7,7 +7,6 @@ A mirror is a folder `DATA_DIR/<org>/<repo>/` per task, laid out as the hub repo
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -18,19 +17,10 @@ from huggingface_hub import snapshot_download
 
 from cmteb.errors import CmtebError
 from cmteb.registry import TaskSpec
-from cmteb.results import atomic_write_json
+from cmteb.results import atomic_write_json, sha256_file
 
 MANIFEST = "cmteb-manifest.json"
 SKIPPED_DIRS = {".cache", ".git"}
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def describe_files(repo_dir: Path) -> dict[str, dict[str, Any]]:

@@ -7,7 +7,6 @@ the embeddings are returned in input order.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,18 +18,7 @@ import torch
 
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats, forward_in_batches
-from cmteb.models.loading import (
-    ModelSource,
-    check_text_encoder,
-    load_config,
-    load_network,
-    load_tokenizer,
-    pick_device,
-    resolve_model,
-    usable_max_length,
-)
-
-logger = logging.getLogger(__name__)
+from cmteb.models.loading import ModelSource, load_model
 
 POOLING_MODES = ("cls", "mean")
 
@@ -103,22 +91,31 @@ class BGEEncoder:
 
         if pooling is not None and pooling not in POOLING_MODES:
             raise CmtebError(f"unknown pooling {pooling!r}: choose from {', '.join(POOLING_MODES)}")
-        if batch_size < 1:
-            raise CmtebError(f"--batch-size must be positive, got {batch_size}")
-        if batch_tokens is not None and batch_tokens < 1:
-            raise CmtebError(f"--batch-tokens must be positive, got {batch_tokens}")
-        source = resolve_model(model, name=name, revision=revision)
-        config = load_config(source, trust_remote_code=trust_remote_code)
-        check_text_encoder(config, source.name)
-        max_length = usable_max_length(config, max_length)
-        tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code, config=config)
-        device = pick_device(device)
-        net = load_network(
-            AutoModel, source, config, precision=precision, device=device, trust_remote_code=trust_remote_code
+        m = load_model(
+            AutoModel,
+            model,
+            max_length=max_length,
+            batch_size=batch_size,
+            batch_tokens=batch_tokens,
+            precision=precision,
+            device=device,
+            name=name,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
         )
-        chosen = pooling or pooling_from_sentence_transformers(source.local_dir) or "cls"
+        chosen = pooling or pooling_from_sentence_transformers(m.source.local_dir) or "cls"
         return cls(
-            net, tokenizer, source, chosen, normalize, max_length, batch_size, precision, device, config, batch_tokens
+            m.net,
+            m.tokenizer,
+            m.source,
+            chosen,
+            normalize,
+            m.max_length,
+            batch_size,
+            precision,
+            m.device,
+            m.config,
+            batch_tokens,
         )
 
     @property

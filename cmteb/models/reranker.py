@@ -13,16 +13,15 @@ import torch
 
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats, forward_in_batches
-from cmteb.models.loading import (
-    ModelSource,
-    check_text_encoder,
-    load_config,
-    load_network,
-    load_tokenizer,
-    pick_device,
-    resolve_model,
-    usable_max_length,
-)
+from cmteb.models.loading import ModelSource, load_model
+
+
+def _one_output(config: Any, source: ModelSource) -> None:
+    if getattr(config, "num_labels", 1) != 1:
+        raise CmtebError(
+            f"reranker {source.name} has {config.num_labels} output labels, a cross-encoder reranker has one: "
+            "pass a reranker such as BAAI/bge-reranker-base"
+        )
 
 
 @dataclass
@@ -65,30 +64,31 @@ class BGEReranker:
         """
         from transformers import AutoModelForSequenceClassification
 
-        if batch_size < 1:
-            raise CmtebError(f"--batch-size must be positive, got {batch_size}")
-        if batch_tokens is not None and batch_tokens < 1:
-            raise CmtebError(f"--batch-tokens must be positive, got {batch_tokens}")
-        source = resolve_model(model, name=name, revision=revision)
-        config = load_config(source, trust_remote_code=trust_remote_code)
-        check_text_encoder(config, source.name)
-        if getattr(config, "num_labels", 1) != 1:
-            raise CmtebError(
-                f"reranker {source.name} has {config.num_labels} output labels, a cross-encoder reranker has one: "
-                "pass a reranker such as BAAI/bge-reranker-base"
-            )
-        max_length = usable_max_length(config, max_length)
-        tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code, config=config)
-        device = pick_device(device)
-        net = load_network(
+        m = load_model(
             AutoModelForSequenceClassification,
-            source,
-            config,
+            model,
+            max_length=max_length,
+            batch_size=batch_size,
+            batch_tokens=batch_tokens,
             precision=precision,
             device=device,
+            name=name,
+            revision=revision,
             trust_remote_code=trust_remote_code,
+            check_config=_one_output,
         )
-        return cls(net, tokenizer, source, max_length, batch_size, precision, device, normalize, config, batch_tokens)
+        return cls(
+            m.net,
+            m.tokenizer,
+            m.source,
+            m.max_length,
+            batch_size,
+            precision,
+            m.device,
+            normalize,
+            m.config,
+            batch_tokens,
+        )
 
     @torch.inference_mode()
     def score(
