@@ -53,7 +53,7 @@ def resolve_folder(path: Path, model: str | None) -> ModelResults:
         what = f"results of {model}" if model else "results"
         raise CmtebError(f"no {what} under {path}: pass a result folder written by `cmteb run`")
     if len(found) > 1:
-        names = ", ".join(sorted(f"{r.model} ({r.revision})" for r in found))
+        names = ", ".join(sorted(f"{r.folder} ({r.protocol})" for r in found))
         raise CmtebError(f"{path} holds several result folders ({names}): pass one folder or --model")
     return found[0]
 
@@ -84,6 +84,8 @@ def _paired(spec: TaskSpec, base: ModelResults, cand: ModelResults, alpha: float
         return None
     groups = pd.factorize(merged["split"] + "/" + merged["subset"])[0]
     metric = PAIR_METRIC.get(spec.type, "mean")
+    if spec.type == "PairClassification" and spec.metric.endswith("accuracy"):
+        metric = "best_accuracy"
     result = paired_test(
         merged["value_b"].to_numpy(),
         merged["value_c"].to_numpy(),

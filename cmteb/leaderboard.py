@@ -87,9 +87,9 @@ def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
     """Rows for result folders; names get `@revision` when a model appears more than once."""
     results = list(results)
     registry_specs = {t.name: t for t in load_registry().tasks}
-    counts: dict[str, int] = {}
+    counts: dict[tuple[str, str], int] = {}
     for r in results:
-        counts[r.model] = counts.get(r.model, 0) + 1
+        counts[r.model, r.protocol] = counts.get((r.model, r.protocol), 0) + 1
     rows = []
     for r in results:
         source = MEASURED if r.data != "samples" else f"{MEASURED} on samples"
@@ -99,7 +99,7 @@ def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
             value = parsed.score(specs[name])
             if value is not None:
                 scores[name] = 100 * value
-        label = f"{r.model} @ {r.revision}" if counts[r.model] > 1 and r.revision else r.model
+        label = f"{r.model} @ {r.revision}" if counts[r.model, r.protocol] > 1 and r.revision else r.model
         rows.append(Row(label, source, r.protocol, r.embedding_dim, scores, origin=str(r.folder)))
     return rows
 
@@ -181,8 +181,8 @@ def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
         )
     n = sum(len(v) for v in _cmteb_specs().values())
     caption = (
-        f"C-MTEB, {n} tasks, scores x100. {_protocol_caption(protocol)} Category = mean of its tasks; Avg = mean "
-        "over all tasks, not over categories. 'x (k/n)': only k of n tasks present; '—': none. Published rows "
+        f"C-MTEB, {n} tasks, scores x100. {_protocol_caption(protocol)} "
+        "'x (k/n)': only k of n tasks present; '—': none. Published rows "
         "are copied from their source; measured rows come from result files, and 'measured on samples' rows "
         "from the bundled sample data, which is not the C-MTEB data."
     )

@@ -34,7 +34,7 @@ def chart_series(rows: Sequence[Row], limit: int = 8) -> list[tuple[str, list[fl
         values = category_values(row)
         points = [values.get(kind) for kind in TASK_TYPES]
         if any(v is not None for v in points):
-            label = row.name if row.source == "measured" else f"{row.name} ({row.source})"
+            label = f"{row.name} ({row.source}, {row.protocol})"
             series.append((label, points))
     return series[:limit]
 

@@ -41,6 +41,19 @@ def _ap(values: np.ndarray, labels: np.ndarray) -> float:
     return float(average_precision_score(labels.astype(int), values))
 
 
+def _best_accuracy(values: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy at the best threshold on the similarity (mteb's pair-classification accuracy)."""
+    order = np.argsort(-values, kind="stable")
+    positives = labels[order].astype(int)
+    # Predicting "same" for the top k: correct are the positives among them and negatives after them.
+    correct = (
+        np.concatenate([[0], np.cumsum(positives)])
+        + (len(positives) - positives.sum())
+        - np.concatenate([[0], np.cumsum(1 - positives)])
+    )
+    return float(correct.max() / len(positives))
+
+
 def _mean(values: np.ndarray, labels: np.ndarray) -> float:
     return float(values.mean())
 
@@ -49,6 +62,7 @@ METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "mean": _mean,
     "spearman": _spearman,
     "ap": _ap,
+    "best_accuracy": _best_accuracy,
 }
 
 

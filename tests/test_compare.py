@@ -16,7 +16,7 @@ from cmteb.per_item import write_items
 from cmteb.registry import load_registry
 from cmteb.results import atomic_write_json, read_run_record
 from cmteb.runner import run
-from cmteb.significance import paired_test
+from cmteb.significance import METRIC_FUNCTIONS, paired_test
 from cmteb.subsample import subsample_retrieval
 from cmteb.tasks import build_task
 
@@ -143,6 +143,8 @@ def test_stored_items_reproduce_mtebs_scores(m3e_dir, samples_dir, tmp_path):
         elif o.spec.type == "PairClassification":
             ap = average_precision_score(items["label"].astype(int), items["value"])
             assert ap == pytest.approx(scores["cosine_ap"], abs=1e-6)
+            best = METRIC_FUNCTIONS["best_accuracy"](items["value"].to_numpy(), items["label"].to_numpy())
+            assert best == pytest.approx(scores["cosine_accuracy"], abs=1e-6)
         else:
             assert items["value"].tolist() == [e["accuracy"] for e in scores["scores_per_experiment"]]
 
