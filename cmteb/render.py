@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
 from cmteb.leaderboard import PUBLISHED, Row, Table, category_values
 from cmteb.registry import TASK_TYPES
-from cmteb.results import atomic_write_text
+from cmteb.results import atomic_write_bytes, atomic_write_text
 
 FORMATS = ("md", "csv", "html", "png")
 LABEL_COLUMNS = ("Model", "Source", "Protocol", "")
@@ -157,10 +158,10 @@ def write_png(rows: Sequence[Row], path: Path) -> None:
     ax.set_title("C-MTEB category scores")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_outputs(tables: Sequence[Table], rows: Sequence[Row], out_dir: Path, formats: Sequence[str]) -> list[Path]:

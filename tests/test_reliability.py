@@ -138,6 +138,11 @@ def test_two_runs_into_one_folder_compute_each_task_once(tiny_bert, samples_dir,
 # --- the bad-input matrix -------------------------------------------------------------------------
 
 
+def atec_run(model: Path, data: Path, out: Path) -> list[str]:
+    """`cmteb run` arguments for ATEC: the run most bad-input cases try."""
+    return ["run", "--model", str(model), "--tasks", "ATEC", "--data-dir", str(data), "--output-dir", str(out)]
+
+
 def expect_error(args: list[str], message: str, capsys, keep: Path | None = None) -> str:
     """Run the CLI: exit 2, one line naming the problem, nothing under `keep` changed."""
     before = snapshot(keep) if keep else {}
@@ -187,17 +192,7 @@ def test_not_an_encoder(tmp_path, tiny_bert, out_with_results, samples_dir, caps
     model_dir = tmp_path / "gpt2"
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=50)).save_pretrained(model_dir)
     expect_error(
-        [
-            "run",
-            "--model",
-            str(model_dir),
-            "--tasks",
-            "ATEC",
-            "--data-dir",
-            str(samples_dir),
-            "--output-dir",
-            str(out_with_results),
-        ],
+        atec_run(model_dir, samples_dir, out_with_results),
         "is not a text encoder",
         capsys,
         out_with_results,
@@ -210,17 +205,7 @@ def test_tokenizer_missing(tmp_path, tiny_bert, out_with_results, samples_dir, c
     for name in ("config.json", "model.safetensors"):
         shutil.copy(tiny_bert / name, model_dir / name)
     expect_error(
-        [
-            "run",
-            "--model",
-            str(model_dir),
-            "--tasks",
-            "ATEC",
-            "--data-dir",
-            str(samples_dir),
-            "--output-dir",
-            str(out_with_results),
-        ],
+        atec_run(model_dir, samples_dir, out_with_results),
         "has no usable tokenizer",
         capsys,
         out_with_results,
@@ -231,17 +216,7 @@ def test_corrupt_parquet(tmp_path, tiny_bert, out_with_results, samples_dir, cap
     mirror = copy_mirror(samples_dir, tmp_path, "C-MTEB/ATEC")
     (mirror / "C-MTEB/ATEC/data/test-00000-of-00001.parquet").write_bytes(b"PAR1 this is not parquet")
     expect_error(
-        [
-            "run",
-            "--model",
-            str(tiny_bert),
-            "--tasks",
-            "ATEC",
-            "--data-dir",
-            str(mirror),
-            "--output-dir",
-            str(out_with_results),
-        ],
+        atec_run(tiny_bert, mirror, out_with_results),
         "cannot load task ATEC from",
         capsys,
         out_with_results,
@@ -254,17 +229,7 @@ def test_split_missing(tmp_path, tiny_bert, out_with_results, samples_dir, capsy
     readme.write_text(readme.read_text().replace("  - split: test\n    path: data/test-*\n", ""))
     (mirror / "C-MTEB/ATEC/data/test-00000-of-00001.parquet").unlink()
     err = expect_error(
-        [
-            "run",
-            "--model",
-            str(tiny_bert),
-            "--tasks",
-            "ATEC",
-            "--data-dir",
-            str(mirror),
-            "--output-dir",
-            str(out_with_results),
-        ],
+        atec_run(tiny_bert, mirror, out_with_results),
         "ATEC",
         capsys,
         out_with_results,
@@ -277,17 +242,7 @@ def test_empty_dataset(tmp_path, tiny_bert, out_with_results, samples_dir, capsy
     path = mirror / "C-MTEB/ATEC/data/test-00000-of-00001.parquet"
     pd.read_parquet(path).iloc[:0].to_parquet(path)
     expect_error(
-        [
-            "run",
-            "--model",
-            str(tiny_bert),
-            "--tasks",
-            "ATEC",
-            "--data-dir",
-            str(mirror),
-            "--output-dir",
-            str(out_with_results),
-        ],
+        atec_run(tiny_bert, mirror, out_with_results),
         "split 'test'",
         capsys,
         out_with_results,
@@ -334,17 +289,7 @@ def test_nan_embeddings(tmp_path, tiny_bert, out_with_results, samples_dir, caps
         if (tiny_bert / name).exists():
             shutil.copy(tiny_bert / name, broken / name)
     expect_error(
-        [
-            "run",
-            "--model",
-            str(broken),
-            "--tasks",
-            "ATEC",
-            "--data-dir",
-            str(samples_dir),
-            "--output-dir",
-            str(out_with_results),
-        ],
+        atec_run(broken, samples_dir, out_with_results),
         "NaN or inf embeddings",
         capsys,
         out_with_results,
@@ -364,17 +309,7 @@ def test_remote_code_is_off_by_default(tmp_path, out_with_results, samples_dir, 
     )
     (model_dir / "model.safetensors").write_bytes(b"")
     expect_error(
-        [
-            "run",
-            "--model",
-            str(model_dir),
-            "--tasks",
-            "ATEC",
-            "--data-dir",
-            str(samples_dir),
-            "--output-dir",
-            str(out_with_results),
-        ],
+        atec_run(model_dir, samples_dir, out_with_results),
         "--trust-remote-code",
         capsys,
         out_with_results,
