@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--results", nargs="+", default=["results"], metavar="DIR", help="result folders")
     mc.add_argument("--model", required=True, help="model name as stored in the results (org/name)")
     mc.add_argument("--revision", help="which revision, when the results hold several")
+    mc.add_argument("--protocol", help="which protocol's results, when the results hold several")
     mc.add_argument("--out", default="README.md", help="model card to write or update (default: README.md)")
     mc.add_argument(
         "--allow-samples",
@@ -125,8 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     dl = sub.add_parser("download", help="copy the tasks' dataset repos at their pinned revisions (needs network)")
     dl.add_argument("--data-dir", required=True, help="mirror folder to fill")
     dl.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all)")
+    dl.add_argument("--protocol", help="the protocol whose repos and revisions to copy (default: mteb-cmn-v1)")
     vf = sub.add_parser("verify", help="check a mirror against its manifest and the registry's revisions")
     vf.add_argument("--data-dir", required=True, help="mirror folder made by `cmteb download`")
+    vf.add_argument("--protocol", help="the protocol whose revisions to check against (default: mteb-cmn-v1)")
     t = sub.add_parser("tasks", help="list the registered tasks")
     t.add_argument("--type", dest="types", nargs="+", metavar="TYPE", help=f"only these types: {', '.join(TASK_TYPES)}")
     t.add_argument("--json", action="store_true", help="print JSON")
@@ -162,6 +165,8 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
                 "variant": s.variant,
                 "qrels_repo": s.qrels_repo,
                 "qrels_revision": s.qrels_revision,
+                "loader": s.loader,
+                "hf_subsets": list(s.hf_subsets) if s.hf_subsets else None,
             }
             for s in specs
         ]
@@ -227,7 +232,7 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
     from cmteb.errors import CmtebError
     from cmteb.modelcard import find_model_results, write_model_card
 
-    results = find_model_results([Path(d) for d in args.results], args.model, args.revision)
+    results = find_model_results([Path(d) for d in args.results], args.model, args.revision, args.protocol)
     if results.data == "samples" and not args.allow_samples:
         raise CmtebError(
             f"the results in {results.folder} were measured on the bundled sample data, not C-MTEB: a model card "
@@ -256,19 +261,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_download(args: argparse.Namespace) -> int:
     from cmteb.mirror import MANIFEST, download
-    from cmteb.registry import load_registry
+    from cmteb.registry import protocol_registry
 
     data_dir = Path(args.data_dir)
-    manifest = download(load_registry().select(args.tasks), data_dir)
+    manifest = download(protocol_registry(args.protocol).select(args.tasks), data_dir)
     print(f"{len(manifest['repos'])} repos in {data_dir}; manifest {data_dir / MANIFEST}")
     return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from cmteb.mirror import verify
-    from cmteb.registry import load_registry
+    from cmteb.registry import protocol_registry
 
-    problems = verify(Path(args.data_dir), {t.repo: t.revision for t in load_registry().tasks})
+    pinned = {repo: revision for t in protocol_registry(args.protocol).tasks for repo, revision in t.repos}
+    problems = verify(Path(args.data_dir), pinned)
     for problem in problems:
         print(f"FAIL {problem}")
     print(f"{args.data_dir}: {'OK' if not problems else f'{len(problems)} problems'}")

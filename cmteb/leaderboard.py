@@ -17,7 +17,7 @@ import pandas as pd
 from cmteb.errors import CmtebError
 from cmteb.reference import PublishedRow, load_reference
 from cmteb.registry import TASK_TYPES, TaskSpec, load_registry
-from cmteb.result_reader import ModelResults, collect_results
+from cmteb.result_reader import ModelResults, collect_results, known_tasks
 
 MISSING = "—"
 MEASURED = "measured"
@@ -86,7 +86,7 @@ def _mean_value(values: Sequence[float | None]) -> float | None:
 def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
     """Rows for result folders; names get `@revision` when a model appears more than once."""
     results = list(results)
-    registry_specs = {t.name: t for t in load_registry().tasks}
+    registry_specs = known_tasks()
     counts: dict[tuple[str, str], int] = {}
     for r in results:
         counts[r.model, r.protocol] = counts.get((r.model, r.protocol), 0) + 1
@@ -94,14 +94,23 @@ def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
     for r in results:
         source = MEASURED if r.data != "samples" else f"{MEASURED} on samples"
         specs = _protocol_specs(r.protocol, registry_specs)
+        rounded = _rounds_per_task(r.protocol)
         scores = {}
         for name, parsed in r.tasks.items():
             value = parsed.score(specs[name])
             if value is not None:
-                scores[name] = 100 * value
+                scores[name] = round(100 * value, 2) if rounded else 100 * value
         label = f"{r.model} @ {r.revision}" if counts[r.model, r.protocol] > 1 and r.revision else r.model
         rows.append(Row(label, source, r.protocol, r.embedding_dim, scores, origin=str(r.folder)))
     return rows
+
+
+def _rounds_per_task(protocol: str) -> bool:
+    """Whether the protocol rounds each task's score to 2 decimals before averaging (2023's summariser did)."""
+    from cmteb.protocols import load_protocols
+
+    known = load_protocols().get(protocol)
+    return bool(known and known.rounding)
 
 
 def _protocol_specs(protocol: str, fallback: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
@@ -122,8 +131,12 @@ def published_rows(reference: Iterable[PublishedRow]) -> list[Row]:
     ]
 
 
-def _cmteb_specs() -> dict[str, list[TaskSpec]]:
-    specs = [t for t in load_registry().tasks if t.in_mteb]
+def _cmteb_specs(protocol: str = "") -> dict[str, list[TaskSpec]]:
+    """The tasks of the C-MTEB table by category: the protocol's (flagembedding-2023 has 35), else the 31."""
+    from cmteb.protocols import load_protocols
+
+    known = load_protocols().get(protocol)
+    specs = list(known.tasks) if known else [t for t in load_registry().tasks if t.in_mteb]
     return {kind: [t for t in specs if t.type == kind] for kind in TASK_TYPES}
 
 
@@ -131,7 +144,7 @@ def category_cells(row: Row) -> dict[str, str]:
     """Avg and category cells of the C-MTEB table for `row`."""
     if row.source == PUBLISHED:
         return {c: _points(row.categories[c]) if c in row.categories else MISSING for c in ("Avg", *TASK_TYPES)}
-    by_type = _cmteb_specs()
+    by_type = _cmteb_specs(row.protocol)
     cells = {"Avg": _mean_cell([row.tasks.get(t.name) for tasks in by_type.values() for t in tasks])}
     cells.update({kind: _mean_cell([row.tasks.get(t.name) for t in tasks]) for kind, tasks in by_type.items()})
     return cells
@@ -141,7 +154,7 @@ def category_values(row: Row) -> dict[str, float | None]:
     """Complete category means and Avg (None where incomplete), for sorting, charts and deltas."""
     if row.source == PUBLISHED:
         return {c: row.categories.get(c) for c in ("Avg", *TASK_TYPES)}
-    by_type = _cmteb_specs()
+    by_type = _cmteb_specs(row.protocol)
     values = {kind: _mean_value([row.tasks.get(t.name) for t in tasks]) for kind, tasks in by_type.items()}
     values["Avg"] = _mean_value([row.tasks.get(t.name) for tasks in by_type.values() for t in tasks])
     return values
@@ -162,7 +175,7 @@ def _protocol_caption(protocol: str) -> str:
         return f"Protocol: {protocol} (results from a tool that does not record its protocol)."
     metrics = {t.type: t.metric for t in known.tasks}
     listed = ", ".join(f"{kind} {METRIC_NAMES.get(metrics[kind], metrics[kind])}" for kind in TASK_TYPES)
-    return f"Protocol {protocol}: {known.description}. Metrics: {listed}. {known.averages}."
+    return f"Protocol {protocol}: {known.description}. Metrics: {listed}. {known.averages.rstrip('.')}."
 
 
 def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
@@ -179,7 +192,7 @@ def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
                 **category_cells(row),
             }
         )
-    n = sum(len(v) for v in _cmteb_specs().values())
+    n = sum(len(v) for v in _cmteb_specs(protocol).values())
     caption = (
         f"C-MTEB, {n} tasks, scores x100. {_protocol_caption(protocol)} "
         "'x (k/n)': only k of n tasks present; '—': none. Published rows "
@@ -195,7 +208,8 @@ def _key(base: str, protocol: str) -> str:
 
 def category_table(rows: list[Row], task_type: str, protocol: str = "") -> Table:
     """One column per task of `task_type` (all registered ones) and their Avg."""
-    specs = [t for t in load_registry().tasks if t.type == task_type]
+    extra = [t for t in load_registry().tasks if not t.in_mteb]  # the cross-lingual reranking tasks
+    specs = [t for t in (*_cmteb_specs(protocol)[task_type], *extra) if t.type == task_type]
     if task_type == "Reranking":
         specs.sort(key=lambda t: RERANKING_ORDER.index(t.name) if t.name in RERANKING_ORDER else len(RERANKING_ORDER))
     names = [t.name for t in specs]
@@ -242,7 +256,7 @@ def delta_table(rows: list[Row], candidate: str, baseline: str) -> Table:
         b, c = base_cat.get(key), cand_cat.get(key)
         if b is not None or c is not None:
             records.append(_delta_record(key, b, c))
-    for spec in load_registry().tasks:
+    for spec in known_tasks().values():
         b, c = base.tasks.get(spec.name), cand.tasks.get(spec.name)
         if b is not None or c is not None:
             records.append(_delta_record(spec.name, b, c))

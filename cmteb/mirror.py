@@ -7,6 +7,7 @@ A mirror is a folder `DATA_DIR/<org>/<repo>/` per task, laid out as the hub repo
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -21,6 +22,43 @@ from cmteb.results import atomic_write_json, sha256_file
 
 MANIFEST = "cmteb-manifest.json"
 SKIPPED_DIRS = {".cache", ".git"}
+
+
+def mirror_path(data_dir: Path, spec: TaskSpec, repo: str | None = None) -> Path:
+    """Where a local mirror keeps the hub repo of `spec` (or its `repo`): `DATA_DIR/<org>/<name>`."""
+    return Path(data_dir) / (repo or spec.repo)
+
+
+def check_mirrors(data_dir: Path | None, specs: Iterable[TaskSpec]) -> None:
+    """Refuse, naming the path, a `--data-dir` that lacks a repo one of `specs` reads."""
+    if data_dir is None:
+        return
+    for spec in specs:
+        for repo, _ in spec.repos:
+            local = mirror_path(data_dir, spec, repo)
+            if not local.is_dir():
+                raise CmtebError(
+                    f"--data-dir has no copy of {repo} for task {spec.name}: expected the directory {local} "
+                    "(a copy of the hub dataset repo with its own layout, e.g. from `cmteb download`)"
+                )
+
+
+def mirror_fingerprint(data_dir: Path | None, spec: TaskSpec) -> str | None:
+    """A content hash of a task's local mirror (None on the hub, where the revision pins the data).
+
+    Resume keys on it, so a mirror rewritten under the same path is evaluated again.
+    """
+    if data_dir is None:
+        return None
+    digest = hashlib.sha256()
+    for repo, _ in spec.repos:
+        root = mirror_path(data_dir, spec, repo)
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(f"{repo}/{path.relative_to(root)}".encode())
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def describe_files(repo_dir: Path) -> dict[str, dict[str, Any]]:
@@ -51,18 +89,19 @@ def download(specs: Iterable[TaskSpec], data_dir: Path) -> dict[str, Any]:
     data_dir.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(data_dir) or {"repos": {}}
     for spec in specs:
-        if spec.repo in manifest["repos"] and manifest["repos"][spec.repo]["revision"] == spec.revision:
-            manifest["repos"][spec.repo]["tasks"] = sorted({*manifest["repos"][spec.repo]["tasks"], spec.name})
-            continue
-        local = data_dir / spec.repo
-        snapshot_download(repo_id=spec.repo, repo_type="dataset", revision=spec.revision, local_dir=local)
-        manifest["repos"][spec.repo] = {
-            "revision": spec.revision,
-            "tasks": [spec.name],
-            "downloaded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "files": describe_files(local),
-        }
-        atomic_write_json(data_dir / MANIFEST, manifest)  # after each repo: an interrupted download keeps the rest
+        for repo, revision in spec.repos:  # the dataset and, where separate, its qrels repo
+            if repo in manifest["repos"] and manifest["repos"][repo]["revision"] == revision:
+                manifest["repos"][repo]["tasks"] = sorted({*manifest["repos"][repo]["tasks"], spec.name})
+                continue
+            local = data_dir / repo
+            snapshot_download(repo_id=repo, repo_type="dataset", revision=revision, local_dir=local)
+            manifest["repos"][repo] = {
+                "revision": revision,
+                "tasks": [spec.name],
+                "downloaded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "files": describe_files(local),
+            }
+            atomic_write_json(data_dir / MANIFEST, manifest)  # after each repo: an interrupted download keeps the rest
     atomic_write_json(data_dir / MANIFEST, manifest)
     return manifest
 
@@ -103,12 +142,14 @@ def mirror_revisions(
     manifest = read_manifest(data_dir) or {"repos": {}}
     revisions = {}
     for spec in specs:
-        entry = manifest["repos"].get(spec.repo)
-        revision = entry["revision"] if entry else None
-        if revision is not None and revision != spec.revision and not allow_mismatch:
-            raise CmtebError(
-                f"the mirror of {spec.repo} is at revision {revision} but {spec.name} pins {spec.revision}: "
-                "re-download it with `cmteb download`, or pass --allow-revision-mismatch"
-            )
-        revisions[spec.name] = revision
+        for repo, pinned in spec.repos:
+            entry = manifest["repos"].get(repo)
+            revision = entry["revision"] if entry else None
+            if revision is not None and revision != pinned and not allow_mismatch:
+                raise CmtebError(
+                    f"the mirror of {repo} is at revision {revision} but {spec.name} pins {pinned}: "
+                    "re-download it with `cmteb download`, or pass --allow-revision-mismatch"
+                )
+            if repo == spec.repo:
+                revisions[spec.name] = revision
     return revisions

@@ -90,13 +90,30 @@ def merge_eval_results(existing: Iterable[EvalResult], new: Iterable[EvalResult]
     return [r for r in existing if _key(r) not in covered] + new
 
 
-def find_model_results(results_dirs: Iterable[Path], model: str, revision: str | None = None) -> ModelResults:
-    """The results of `model` (and `revision`) under `results_dirs`."""
+def find_model_results(
+    results_dirs: Iterable[Path], model: str, revision: str | None = None, protocol: str | None = None
+) -> ModelResults:
+    """The results of `model` (and `revision`, and `protocol`) under `results_dirs`.
+
+    A card carries one protocol's numbers: results of several protocols need `protocol`.
+    """
     found = [r for r in collect_results(results_dirs) if r.model == model]
     if revision is not None:
         found = [r for r in found if r.revision == revision]
     if not found:
         raise CmtebError(f"no results for model {model!r} under the given --results folders: check the model name")
+    protocols = sorted({r.protocol for r in found})
+    if protocol is not None:
+        found = [r for r in found if r.protocol == protocol]
+        if not found:
+            raise CmtebError(
+                f"no results of {model} under protocol {protocol}: the results hold {', '.join(protocols)}"
+            )
+    elif len(protocols) > 1:
+        raise CmtebError(
+            f"the results of {model} were produced under several protocols ({', '.join(protocols)}): "
+            "a model card carries one, pick it with --protocol"
+        )
     if len(found) > 1:
         revisions = ", ".join(str(r.revision) for r in found)
         raise CmtebError(f"model {model} has results for several revisions ({revisions}): pick one with --revision")

@@ -12,11 +12,23 @@ import yaml
 
 from cmteb.assets import TASKS_DIR
 from cmteb.errors import CmtebError
-from cmteb.registry import TaskSpec, load_registry
+from cmteb.registry import TASK_TYPES, TaskSpec, load_registry, spec_from_entry
 
 PROTOCOLS_FILE = TASKS_DIR / "protocols.yaml"
 DEFAULT_PROTOCOL = "mteb-cmn-v1"
-OVERRIDABLE = ("repo", "revision", "splits", "run_as", "variant", "qrels_repo", "qrels_revision")
+OVERRIDABLE = (
+    "repo",
+    "revision",
+    "splits",
+    "run_as",
+    "variant",
+    "qrels_repo",
+    "qrels_revision",
+    "loader",
+    "hf_subsets",
+)
+#: Layouts cmteb reads besides the ones mteb 2 reads itself (cmteb.legacy_layouts).
+LOADERS = ("cmteb-2023-retrieval", "mteb1-reranking")
 
 
 @dataclass(frozen=True)
@@ -26,7 +38,6 @@ class Protocol:
     name: str
     description: str
     reference: str
-    runnable: bool
     splits_combine: str
     instruction: str
     averages: str
@@ -52,18 +63,22 @@ def load_protocols(path: Path = PROTOCOLS_FILE) -> dict[str, Protocol]:
         unknown = set(overrides) - {t.name for t in base}
         if unknown:
             raise CmtebError(f"{path}: protocol {name} changes unknown tasks {sorted(unknown)}")
+        extra = [spec_from_entry({"source": "mteb", **e}) for e in entry.get("extra_tasks") or []]
         tasks = []
-        for spec in base:
+        for spec in [*base, *extra]:
             change = dict(overrides.get(spec.name, {}))
-            if "splits" in change:
-                change["splits"] = tuple(change["splits"])
+            for key in ("splits", "hf_subsets"):
+                if key in change:
+                    change[key] = tuple(change[key])
+            if change.get("loader") not in (None, *LOADERS):
+                raise CmtebError(f"{path}: protocol {name}, task {spec.name}: unknown loader {change['loader']!r}")
             metric = (entry.get("metrics") or {}).get(spec.type, spec.metric)
             tasks.append(replace(spec, metric=metric, **{k: v for k, v in change.items() if k in OVERRIDABLE}))
+        tasks.sort(key=lambda t: TASK_TYPES.index(t.type))  # extra tasks join their category
         protocols[name] = Protocol(
             name=name,
             description=entry["description"],
             reference=entry["reference"],
-            runnable=bool(entry["runnable"]),
             splits_combine=entry["splits_combine"],
             instruction=entry["instruction"],
             averages=entry["averages"],

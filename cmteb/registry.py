@@ -33,6 +33,16 @@ class TaskSpec:
     variant: str = "v1"
     qrels_repo: str | None = None  # where a protocol keeps qrels in a separate repo
     qrels_revision: str | None = None
+    loader: str | None = None  # a hub layout mteb 2 no longer reads (see cmteb.legacy_layouts)
+    hf_subsets: tuple[str, ...] | None = None  # the subsets scored, for multilingual tasks
+
+    @property
+    def repos(self) -> tuple[tuple[str, str], ...]:
+        """Every (repo, revision) the task reads: its dataset and, where separate, its qrels."""
+        repos = [(self.repo, self.revision)]
+        if self.qrels_repo:
+            repos.append((self.qrels_repo, self.qrels_revision or self.revision))
+        return tuple(repos)
 
     @property
     def in_mteb(self) -> bool:
@@ -75,7 +85,9 @@ class Registry:
         return [t for t in chosen if t.type in wanted]
 
 
-def _spec_from_entry(entry: dict) -> TaskSpec:
+def spec_from_entry(entry: dict) -> TaskSpec:
+    """A TaskSpec from a registry (or protocol `extra_tasks`) entry."""
+    subsets = entry.get("hf_subsets")
     return TaskSpec(
         name=entry["name"],
         type=entry["type"],
@@ -86,6 +98,7 @@ def _spec_from_entry(entry: dict) -> TaskSpec:
         main_score=entry["main_score"],
         instruction=bool(entry["instruction"]),
         source=entry["source"],
+        hf_subsets=tuple(subsets) if subsets else None,
     )
 
 
@@ -94,14 +107,16 @@ def protocol_registry(protocol: str | None) -> Registry:
     from cmteb.protocols import get_protocol
 
     chosen = get_protocol(protocol)
-    if not chosen.runnable:
-        raise CmtebError(
-            f"protocol {chosen.name} is listed for provenance and cannot be run here ({chosen.description}): "
-            "use mteb-cmn-v1 or cmteb-31"
-        )
     base = load_registry()
     versions = {t.name: t for t in chosen.tasks}
-    return Registry(base.benchmark, tuple(versions.get(t.name, t) for t in base.tasks), base.instructions)
+    ours = tuple(versions.get(t.name, t) for t in base.tasks)
+    extra = tuple(t for t in chosen.tasks if t.name not in {s.name for s in base.tasks})
+    return Registry(base.benchmark, _by_type(ours + extra), base.instructions)
+
+
+def _by_type(specs: tuple[TaskSpec, ...]) -> tuple[TaskSpec, ...]:
+    """Tasks grouped by type in leaderboard order, keeping their order within a type."""
+    return tuple(sorted(specs, key=lambda t: TASK_TYPES.index(t.type)))
 
 
 @lru_cache(maxsize=4)
@@ -110,6 +125,6 @@ def load_registry(path: Path = REGISTRY_FILE) -> Registry:
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     return Registry(
         benchmark=data["benchmark"],
-        tasks=tuple(_spec_from_entry(e) for e in data["tasks"]),
+        tasks=tuple(spec_from_entry(e) for e in data["tasks"]),
         instructions=dict(data["instructions"]),
     )

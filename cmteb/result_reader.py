@@ -19,7 +19,7 @@ from typing import Any
 
 from cmteb.errors import CmtebError
 from cmteb.registry import TaskSpec, load_registry
-from cmteb.results import MODEL_META, NO_REVISION, RUN_RECORD, read_run_record
+from cmteb.results import MODEL_META, NO_REVISION, PROVENANCE_KEY, RUN_RECORD, read_run_record
 
 NOT_RESULTS = {MODEL_META, RUN_RECORD}
 #: mteb 1 metric names -> mteb 2 names (the rest keep their name).
@@ -38,6 +38,7 @@ class ParsedResult:
     dataset_revision: str | None
     shape: str  # "mteb2" or "mteb1"
     splits: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    protocol: str | None = None  # from the file's cmteb block; files of other tools do not say
 
     def score(self, spec: TaskSpec, metric: str | None = None) -> float | None:
         """`metric` (default: the leaderboard metric) averaged over the registry's splits.
@@ -88,7 +89,8 @@ def parse_result_file(path: Path, registry_types: dict[str, str] | None = None) 
     types = registry_types if registry_types is not None else {t.name: t.type for t in load_registry().tasks}
     if "scores" in data:
         name = data.get("task_name") or path.stem
-        parsed = ParsedResult(name, path, data.get("dataset_revision"), "mteb2")
+        provenance = data.get(PROVENANCE_KEY) if isinstance(data.get(PROVENANCE_KEY), dict) else {}
+        parsed = ParsedResult(name, path, data.get("dataset_revision"), "mteb2", protocol=provenance.get("protocol"))
         for split, entries in data["scores"].items():
             if not isinstance(entries, list):
                 raise CmtebError(f"result file {path}: scores of split {split!r} are not a list: fix or remove it")
@@ -163,18 +165,36 @@ def _data_origin(folder: Path) -> str:
     return "hub"
 
 
-def task_aliases() -> dict[str, str]:
-    """Names results may carry -> registry names (protocols run some tasks as other variants)."""
+#: mteb 1 / c-mteb task names that mteb 2 renamed (FlagEmbedding's result files use them).
+MTEB1_NAMES = {"CMedQAv1": "CMedQAv1-reranking", "CMedQAv2": "CMedQAv2-reranking", "MmarcoReranking": "MMarcoReranking"}
+
+
+def known_tasks() -> dict[str, TaskSpec]:
+    """Every task any protocol scores, by name (the registry's and the protocols' extra tasks)."""
     from cmteb.protocols import load_protocols
 
-    aliases = {t.name: t.name for t in load_registry().tasks}
+    known = {t.name: t for t in load_registry().tasks}
+    for protocol in load_protocols().values():
+        for spec in protocol.tasks:
+            known.setdefault(spec.name, spec)
+    return known
+
+
+def task_aliases() -> dict[str, str]:
+    """Names results may carry -> task names (protocols run some tasks as other variants)."""
+    from cmteb.protocols import load_protocols
+
+    aliases = {name: name for name in known_tasks()}
+    aliases.update(MTEB1_NAMES)
     for protocol in load_protocols().values():
         aliases.update({t.run_as: t.name for t in protocol.tasks if t.run_as})
     return aliases
 
 
-def _protocol_of(folder: Path) -> str:
+def _protocol_of(folder: Path, tasks: Iterable[ParsedResult]) -> str:
+    """The one protocol of a folder's results, from the result files and the run record."""
     protocols = {entry.get("protocol") for entry in read_run_record(folder)["tasks"].values()}
+    protocols |= {parsed.protocol for parsed in tasks}
     protocols.discard(None)
     if len(protocols) > 1:
         raise CmtebError(f"{folder} mixes results of protocols {sorted(protocols)}: keep one protocol per folder")
@@ -183,9 +203,9 @@ def _protocol_of(folder: Path) -> str:
 
 def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
     """Every model revision found under `roots`, with its registered tasks' results."""
-    registry = load_registry()
+    known = known_tasks()
     aliases = task_aliases()
-    types = {alias: registry.get(name).type for alias, name in aliases.items()}
+    types = {alias: known[name].type for alias, name in aliases.items()}
     found: list[ModelResults] = []
     for root in roots:
         root = Path(root)
@@ -203,7 +223,13 @@ def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
                 name, revision, dim = _identify(folder, root)
                 found.append(
                     ModelResults(
-                        name, revision, folder, dim, tasks, protocol=_protocol_of(folder), data=_data_origin(folder)
+                        name,
+                        revision,
+                        folder,
+                        dim,
+                        tasks,
+                        protocol=_protocol_of(folder, tasks.values()),
+                        data=_data_origin(folder),
                     )
                 )
     return found

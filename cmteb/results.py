@@ -78,10 +78,18 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
     return data
 
 
-def write_task_result(folder: Path, result: TaskResult) -> Path:
-    """Write `<folder>/<Task>.json` atomically."""
+#: The key of cmteb's provenance block inside a result file. mteb's TaskResult ignores keys it
+#: does not know, so the file still loads with mteb and stays submittable.
+PROVENANCE_KEY = "cmteb"
+
+
+def write_task_result(folder: Path, result: TaskResult, provenance: dict[str, Any] | None = None) -> Path:
+    """Write `<folder>/<Task>.json` atomically, with cmteb's `provenance` (protocol, instruction...)."""
     path = Path(folder) / f"{result.task_name}.json"
-    atomic_write_json(path, task_result_json(result))
+    data = task_result_json(result)
+    if provenance:
+        data[PROVENANCE_KEY] = provenance
+    atomic_write_json(path, data)
     return path
 
 

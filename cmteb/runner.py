@@ -55,8 +55,15 @@ class TaskOutcome:
     score: float
     seconds: float
     path: Path
-    result: Any = None  # the mteb TaskResult
+    loaded: Any = None  # the mteb TaskResult, when already in memory
     first_stage_score: float | None = None  # two-stage runs: the embedder's own score
+
+    @property
+    def result(self) -> Any:
+        """The mteb TaskResult (read from the result file on first use when not in memory)."""
+        if self.loaded is None and self.path.is_file():
+            self.loaded = read_task_result(self.path)
+        return self.loaded
 
 
 @dataclass
@@ -236,6 +243,106 @@ def _embedding_cache(encoder: Any, cache_dir: Path | str | None, use_cache: bool
     return cache
 
 
+def _chosen_instruction(model_name: str, instruction: str | None, no_instruction: bool) -> str | None:
+    """The query instruction a run uses: none, the one given, or the model's documented one."""
+    from cmteb.models.defaults import default_instruction
+
+    if no_instruction:
+        return None
+    return instruction if instruction is not None else default_instruction(model_name)
+
+
+def _embedder_store(
+    choice: ModelChoice, revision: str | None, cache_dir: Path | str | None, settings: dict[str, Any]
+) -> tuple[Any, Any] | None:
+    """The result store of an embedding model and its settings, without loading the model.
+
+    None when the model has no known revision (nothing to key stored results on).
+    """
+    from cmteb.embedding_cache import default_cache_dir
+    from cmteb.models.loading import pick_device, pooling_from_sentence_transformers, resolve_model
+    from cmteb.result_store import ResultStore
+
+    source = resolve_model(choice.path, name=choice.name, revision=revision)
+    if source.revision is None:
+        return None
+    pooling = choice.pooling or pooling_from_sentence_transformers(source.local_dir) or "cls"
+    system = {
+        "model": source.name,
+        "revision": source.revision,
+        "pooling": pooling,
+        "device": pick_device(settings.pop("device")),
+        **settings,
+    }
+    return source, ResultStore(Path(cache_dir) if cache_dir is not None else default_cache_dir(), system)
+
+
+def _copy_stored(stored: Any, folder: Path, path: Path) -> None:
+    """Copy a stored result's files into a result folder, each atomically."""
+    from cmteb.per_item import items_path
+    from cmteb.results import atomic_write_bytes
+
+    for name in stored.entry["files"]:
+        if name == MODEL_META:
+            target = folder / MODEL_META
+        elif name.endswith(".items.parquet"):
+            target = items_path(path)
+        else:
+            target = path
+        atomic_write_bytes(target, stored.file(name).read_bytes())
+
+
+def _replay(
+    store: Any,
+    keys: dict[str, str],
+    specs: list[TaskSpec],
+    root: Path,
+    source: Any,
+    protocol: str,
+    this_run: dict[str, dict[str, Any]],
+) -> RunSummary:
+    """Answer a whole run from the result store: copy each task's stored result into the folder."""
+    started = time.perf_counter()
+    folder = result_dir(root, source.name, source.revision)
+    _check_writable(folder)
+    summary = RunSummary(source.name, source.revision, folder, None, protocol=protocol)
+    for spec in specs:
+        task_started = time.perf_counter()
+        stored = store.get(keys[spec.name])
+        record = stored.entry["record"]
+        summary.embedding_dim = stored.entry.get("embedding_dim")
+        path = folder / f"{spec.run_as or spec.name}.json"
+        with FileLock(folder / f".{spec.name}.lock"):
+            previous = read_run_record(folder)["tasks"].get(spec.name, {})
+            if path.is_file() and all(previous.get(k) == record.get(k) for k in RESUME_FIELDS):
+                status = "skipped"
+            else:
+                _copy_stored(stored, folder, path)
+                seconds = time.perf_counter() - task_started
+                entry = {**record, **this_run[spec.name], "seconds": round(seconds, 3)}
+                entry["evaluated_seconds"] = record.get("seconds")
+                entry.update(texts_encoded=0, reused_result=keys[spec.name])
+                _record_task(folder, spec.name, entry, stored.entry["header"])
+                status = "reused"
+        summary.outcomes.append(
+            TaskOutcome(
+                spec,
+                status,
+                stored.entry["score"],
+                time.perf_counter() - task_started,
+                path,
+                None,
+                record.get("first_stage_score"),
+            )
+        )
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+#: Run-record fields a stored or existing result must match to stand for a new evaluation.
+RESUME_FIELDS = ("protocol", "dataset_revision", "data_fingerprint", "settings", "subsample")
+
+
 def _record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str, Any]) -> None:
     """Add one task's entry to the run record, under a lock (several runs may share the folder)."""
     with FileLock(folder / f".{RUN_RECORD}.lock"):
@@ -297,14 +404,7 @@ def run(
     dataset revision and data is skipped unless `overwrite`. `subsample` evaluates a deterministic
     subsample of N items per task (see `cmteb.subsample`), recorded with the result.
     """
-    from cmteb.mirror import mirror_revisions
-    from cmteb.models.adapter import BGEModel, BGERerankerModel
-    from cmteb.models.defaults import default_instruction
-    from cmteb.models.encoder import BGEEncoder
-    from cmteb.models.reranker import BGEReranker
-    from cmteb.per_item import experiment_items, write_items
-    from cmteb.progress import RunProgress
-    from cmteb.tasks import build_task, load_task_data, mirror_dataset_cache, mirror_fingerprint
+    from cmteb.mirror import check_mirrors, mirror_fingerprint, mirror_revisions
 
     started = time.perf_counter()
     if model is None and reranker is None:
@@ -318,10 +418,54 @@ def run(
     data_dir = Path(data_dir) if data_dir is not None else None
     if data_dir is not None and not data_dir.is_dir():
         raise CmtebError(f"--data-dir {data_dir} does not exist: pass the folder that holds the local dataset copies")
-    # Build every task object first: a missing mirror fails before any model is loaded.
-    for spec in specs:
-        build_task(spec, data_dir)
+    check_mirrors(data_dir, specs)  # a missing mirror fails before any model is loaded
     mirror_revision = mirror_revisions(data_dir, specs, allow_mismatch=allow_revision_mismatch)
+    # Each protocol keeps its own results tree: the same task name means other data or splits.
+    root = Path(output_dir) if protocol == DEFAULT_PROTOCOL else Path(output_dir) / protocol
+    fingerprints = {spec.name: mirror_fingerprint(data_dir, spec) for spec in specs}
+    # What a reused result records of this run rather than of the run that evaluated it.
+    this_run = {
+        spec.name: {
+            "data_dir": str(data_dir) if data_dir else None,
+            "data_source": data_source(data_dir),
+            "mirror_revision": mirror_revision.get(spec.name),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        for spec in specs
+    }
+    store = keys = None
+    if model is not None and reranker is None and use_cache and not overwrite:
+        found = _embedder_store(
+            choose_model(model, model_name, pooling),
+            revision,
+            cache_dir,
+            {
+                "max_length": max_length,
+                "precision": precision,
+                "device": device,
+                "batch_size": batch_size,
+                "batch_tokens": batch_tokens,
+                "normalize": True,
+                "instruction": None,  # set below, once the model's name is known
+            },
+        )
+        if found is not None:
+            source, store = found
+            store.system["instruction"] = _chosen_instruction(source.name, instruction, no_instruction)
+            keys = {s.name: store.key(s, protocol, fingerprints[s.name], subsample) for s in specs}
+            # Nothing changed since every task was evaluated: copy the stored results, load nothing.
+            if all(store.get(k) is not None for k in keys.values()):
+                return _replay(store, keys, specs, root, source, protocol, this_run)
+    from cmteb.models.adapter import BGEModel, BGERerankerModel
+    from cmteb.models.defaults import default_instruction
+    from cmteb.models.encoder import BGEEncoder
+    from cmteb.models.reranker import BGEReranker
+    from cmteb.per_item import experiment_items, items_path, write_items
+    from cmteb.progress import RunProgress
+    from cmteb.tasks import build_task, load_task_data, mirror_dataset_cache
+
+    for spec in specs:
+        build_task(spec, data_dir)  # every task is defined before the model loads
     _quiet_third_party(debug)
 
     common = dict(
@@ -338,12 +482,7 @@ def run(
         choice = choose_model(model, model_name, pooling)
         encoder = BGEEncoder.load(choice.path, pooling=choice.pooling, name=choice.name, revision=revision, **common)
         known = default_instruction(encoder.source.name)
-        if no_instruction:
-            chosen_instruction = None
-        elif instruction is not None:
-            chosen_instruction = instruction
-        else:
-            chosen_instruction = known
+        chosen_instruction = _chosen_instruction(encoder.source.name, instruction, no_instruction)
         if known is not None and chosen_instruction != known and any(s.instruction for s in specs):
             warn(
                 f"{encoder.source.name} is documented with the query instruction {known!r}; this run uses "
@@ -464,15 +603,13 @@ def run(
             },
         )
 
-    # Each protocol keeps its own results tree: the same task name means other data or splits.
-    root = Path(output_dir) if protocol == DEFAULT_PROTOCOL else Path(output_dir) / protocol
     folder = result_dir(root, system.name, system.revision)
     _check_writable(folder)
     summary = RunSummary(system.name, system.revision, folder, system.embedding_dim, protocol=protocol)
     with progress:
         for k, spec in enumerate(specs, start=1):
             progress.start_task(k, spec.name)
-            fingerprint = mirror_fingerprint(data_dir, spec)
+            fingerprint = fingerprints[spec.name]
             path = folder / f"{spec.run_as or spec.name}.json"  # mteb names the file after the task it ran
             # One lock per task: a second run into the same folder waits here, then finds the
             # result and skips the task instead of computing and writing it twice.
@@ -485,6 +622,15 @@ def run(
                     "settings": system.settings,
                     "subsample": subsample,
                 }
+                stored = store.get(keys[spec.name]) if store is not None else None
+                if stored is not None and not (path.is_file() and previous.get("reused_result") == keys[spec.name]):
+                    _copy_stored(stored, folder, path)
+                    old = read_task_result(path)
+                    entry = {**stored.entry["record"], **this_run[spec.name], "seconds": 0.0, "texts_encoded": 0}
+                    _record_task(folder, spec.name, {**entry, "reused_result": keys[spec.name]}, stored.entry["header"])
+                    summary.outcomes.append(TaskOutcome(spec, "reused", stored.entry["score"], 0.0, path, old))
+                    progress.finish_task()
+                    continue
                 if not overwrite and path.is_file() and all(previous.get(k) == v for k, v in resume_key.items()):
                     old = read_task_result(path)
                     summary.outcomes.append(
@@ -509,7 +655,19 @@ def run(
                 # The last task object evaluated holds the scores of the result (two-stage: the reranker's).
                 items = list(getattr(evaluated[-1], "captured_items", [])) + experiment_items(result, spec.type)
                 write_items(path, items)
-                write_task_result(folder, result)
+                write_task_result(
+                    folder,
+                    result,
+                    {
+                        "protocol": protocol,
+                        "dataset_repo": spec.repo,
+                        "qrels_repo": spec.qrels_repo,
+                        "splits": list(spec.splits),
+                        "metric": spec.metric,
+                        "data_source": data_source(data_dir),
+                        **{k: v for k, v in extra.items() if k == "instruction_used"},
+                    },
+                )
                 if system.meta is not None:  # with the first result: a folder never holds metadata alone
                     atomic_write_json(folder / MODEL_META, system.meta.to_dict())
                 entry = {
@@ -525,6 +683,18 @@ def run(
                     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 }
                 _record_task(folder, spec.name, entry, {**system.header, "stats": system.stats()})
+                if store is not None:
+                    files = [path, items_path(path), folder / MODEL_META]
+                    store.put(
+                        keys[spec.name],
+                        [f for f in files if f.is_file()],
+                        {
+                            "record": entry,
+                            "score": score(result, spec.metric),
+                            "header": system.header,
+                            "embedding_dim": system.embedding_dim,
+                        },
+                    )
             summary.outcomes.append(
                 TaskOutcome(
                     spec, "ran", score(result, spec.metric), seconds, path, result, extra.get("first_stage_score")

@@ -14,7 +14,7 @@ import importlib.util
 import random
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -277,9 +277,90 @@ def _clustering_v2(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
     return {"default": {spec.splits[0]: rows}}
 
 
+# --- the 2023 layouts and the multilingual tasks of flagembedding-2023 ------------------------
+
+
+def _retrieval_2023(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
+    """`C-MTEB/<Task>`: splits `corpus` and `queries`; the same texts as the task's mteb 2 mirror."""
+    data = _retrieval(src, spec)
+    split = spec.splits[0]
+    corpus = [{"id": d["id"], "text": d["text"]} for d in data["corpus"][split]]
+    return {"default": {"corpus": corpus, "queries": data["queries"][split]}}
+
+
+def _qrels_2023(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
+    """`C-MTEB/<Task>-qrels`: `qid`, `pid`, `score` per eval split."""
+    split = spec.splits[0]
+    rows = _retrieval(src, spec)["default"][split]
+    return {"default": {split: [{"qid": r["query-id"], "pid": r["corpus-id"], "score": r["score"]} for r in rows]}}
+
+
+def _reranking_rows(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
+    """mteb 1 reranking rows with the same queries and candidates as the task's mteb 2 mirror."""
+    data = _reranking(src, spec)
+    split = spec.splits[0]
+    texts = {d["id"]: d["text"] for d in data["corpus"][split]}
+    relevant = {r["query-id"]: r["corpus-id"] for r in data["default"][split]}
+    rows = []
+    for query, ranked in zip(data["queries"][split], data["top_ranked"][split], strict=True):
+        positive = relevant[query["id"]]
+        negatives = [texts[d] for d in ranked["corpus-ids"] if d != positive]
+        rows.append({"query": query["text"], "positive": [texts[positive]], "negative": negatives})
+    return {"default": {split: rows}}
+
+
+def _sts22(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
+    """STS22's zh subset: scores from 1 (unrelated) to 4 (same meaning)."""
+    (subset,) = spec.hf_subsets or ("zh",)
+    pairs = _pairs(src, spec.name, "test")
+    return {subset: {"test": [{"sentence1": a, "sentence2": b, "score": float(1 + 1.5 * g)} for a, b, g in pairs]}}
+
+
+def _multilingual_classification(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
+    """Amazon reviews (zh, 5 stars: negative 0, neutral 2, positive 4) or MASSIVE (zh-CN, topics)."""
+    (subset,) = spec.hf_subsets or ("zh",)
+    if spec.name.startswith("Amazon"):
+        three = _sentiment(src, replace(spec, name="MultilingualSentiment", splits=("validation", "test")))
+        stars = {0: 0, 1: 2, 2: 4}
+        splits = three["default"]
+        return {subset: {split: [{**r, "label": stars[r["label"]]} for r in rows] for split, rows in splits.items()}}
+    style = "TNews" if "Intent" in spec.name else "IFlyTek"  # short utterances or longer texts
+    topics = _topic_classification(src, replace(spec, name=style, splits=("test",)))["default"]
+    evaluation = sorted(topics["test"], key=lambda r: _rng(spec.name, r["text"]).random())
+    return {subset: {"train": topics["train"], "validation": evaluation[::2], "test": evaluation}}
+
+
+MULTILINGUAL_BUILDERS = {
+    "STS22": _sts22,
+    "AmazonReviewsClassification": _multilingual_classification,
+    "MassiveIntentClassification": _multilingual_classification,
+    "MassiveScenarioClassification": _multilingual_classification,
+}
+
+
+def _multilingual(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
+    """A config per subset, or, for tasks mteb loads all at once, one default config with a `lang` column."""
+    import mteb
+
+    by_subset = MULTILINGUAL_BUILDERS[spec.name](src, spec)
+    if not getattr(mteb.get_task(spec.name), "fast_loading", False):
+        return by_subset
+    merged: dict[str, list[dict[str, Any]]] = {}
+    for subset, splits in by_subset.items():
+        for split, rows in splits.items():
+            merged.setdefault(split, []).extend({**row, "lang": subset} for row in rows)
+    return {"default": merged}
+
+
 def _builder(spec: TaskSpec) -> Callable[[Source, TaskSpec], dict[str, dict[str, Rows]]]:
     if spec.source == "cmteb":
         return _crosslingual
+    if spec.name in MULTILINGUAL_BUILDERS:
+        return _multilingual
+    if spec.loader == "cmteb-2023-retrieval":
+        return _retrieval_2023
+    if spec.loader == "mteb1-reranking":
+        return _reranking_rows
     if spec.variant == "v2" and spec.repo.endswith(".v2"):
         return _clustering_v2
     if spec.type == "Classification":
@@ -304,20 +385,28 @@ def sample_configs(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
     return _builder(spec)(src, spec)
 
 
+def sample_repos(src: Source, spec: TaskSpec) -> dict[str, dict[str, dict[str, Rows]]]:
+    """Every repo `spec` reads, with its configs: the dataset and, where separate, the qrels."""
+    repos = {spec.repo: sample_configs(src, spec)}
+    if spec.qrels_repo:
+        repos[spec.qrels_repo] = _qrels_2023(src, spec)
+    return repos
+
+
 def build_samples(out_dir: Path = SAMPLES_DIR) -> list[Path]:
-    """Write the sample mirror of every registered task under `out_dir/<repo>`."""
+    """Write the sample mirror of every task of every protocol under `out_dir/<repo>`."""
     from cmteb.protocols import load_protocols
 
     src = load_source()
     specs = {t.repo: t for t in load_registry().tasks}
-    for protocol in load_protocols().values():  # repos that only a runnable protocol reads
-        if protocol.runnable:
-            specs.update({t.repo: t for t in protocol.tasks if t.repo not in specs})
+    for protocol in load_protocols().values():  # repos that only another protocol reads
+        specs.update({t.repo: t for t in protocol.tasks if t.repo not in specs})
     written = []
     for spec in specs.values():
-        repo_dir = Path(out_dir) / spec.repo
-        write_hub_repo(repo_dir, sample_configs(src, spec), card=CARD.format(repo=spec.repo))
-        written.append(repo_dir)
+        for repo, configs in sample_repos(src, spec).items():
+            repo_dir = Path(out_dir) / repo
+            write_hub_repo(repo_dir, configs, card=CARD.format(repo=repo))
+            written.append(repo_dir)
     return written
 
 

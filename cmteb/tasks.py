@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,30 +11,38 @@ from mteb.abstasks import AbsTask
 
 from cmteb.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.errors import CmtebError
+from cmteb.legacy_layouts import LAYOUT_MIXINS
+from cmteb.mirror import check_mirrors, mirror_path
 from cmteb.per_item import CAPTURE_MIXINS
 from cmteb.registry import TaskSpec
 from cmteb.subsample import Subsampled
 
 
-def mirror_path(data_dir: Path, spec: TaskSpec) -> Path:
-    """Where a local mirror keeps the hub repo of `spec`: `DATA_DIR/<org>/<name>`."""
-    return Path(data_dir) / spec.repo
-
-
 def _task_class(spec: TaskSpec) -> type[AbsTask]:
     if spec.name in CROSSLINGUAL_TASKS:
         return CROSSLINGUAL_TASKS[spec.name]
-    return type(mteb.get_task(spec.run_as or spec.name))
+    cls = type(mteb.get_task(spec.run_as or spec.name))
+    if spec.loader is not None:
+        cls = type(cls.__name__, (LAYOUT_MIXINS[spec.loader], cls), {})
+    return cls
 
 
-def _on_local_mirror(cls: type[AbsTask], local: Path) -> type[AbsTask]:
-    """A subclass of the official task class that reads `local` instead of the hub.
+def _reading(cls: type[AbsTask], spec: TaskSpec, data_dir: Path | None) -> type[AbsTask]:
+    """A subclass of the task class that reads the protocol's repo and revision (or their mirror).
 
-    The name, revision and everything else stay official. It is a subclass rather than an
-    instance-level metadata change because mteb drops instance metadata after an evaluation.
+    The name and everything else stay official. It is a subclass rather than an instance-level
+    metadata change because mteb drops instance metadata after an evaluation.
     """
-    dataset = {**cls.metadata.dataset, "path": str(local)}
-    return type(cls.__name__, (cls,), {"metadata": cls.metadata.model_copy(update={"dataset": dataset})})
+
+    def source(repo: str, revision: str) -> dict[str, str]:
+        return {"path": str(mirror_path(data_dir, spec, repo)) if data_dir is not None else repo, "revision": revision}
+
+    (repo, revision), *qrels = spec.repos
+    dataset = {**cls.metadata.dataset, **source(repo, revision)}
+    attrs: dict[str, object] = {"metadata": cls.metadata.model_copy(update={"dataset": dataset})}
+    if qrels:
+        attrs["qrels_dataset"] = source(*qrels[0])
+    return type(cls.__name__, (cls,), attrs)
 
 
 def build_task(
@@ -52,15 +59,8 @@ def build_task(
     `capture_items` keeps the per-query/per-item values behind the main score
     (`task.captured_items`); `subsample` keeps a deterministic subsample of N items per split.
     """
-    cls = _task_class(spec)
-    if data_dir is not None:
-        local = mirror_path(data_dir, spec)
-        if not local.is_dir():
-            raise CmtebError(
-                f"--data-dir has no copy of {spec.repo} for task {spec.name}: expected the directory {local} "
-                "(a copy of the hub dataset repo with its own layout, e.g. from huggingface_hub.snapshot_download)"
-            )
-        cls = _on_local_mirror(cls, local)
+    check_mirrors(data_dir, [spec])
+    cls = _reading(_task_class(spec), spec, data_dir)
     mixins: list[type] = []
     if capture_items and spec.type in CAPTURE_MIXINS:
         mixins.append(CAPTURE_MIXINS[spec.type])
@@ -73,24 +73,9 @@ def build_task(
         cls = type(cls.__name__, (*mixins, cls), attrs)
     task = cls()
     task.filter_eval_splits(list(spec.splits))
+    if spec.hf_subsets:
+        task.filter_languages(None, hf_subsets=list(spec.hf_subsets))
     return task
-
-
-def mirror_fingerprint(data_dir: Path | None, spec: TaskSpec) -> str | None:
-    """A content hash of a task's local mirror (None on the hub, where the revision pins the data).
-
-    Resume keys on it, so a mirror rewritten under the same path is evaluated again.
-    """
-    if data_dir is None:
-        return None
-    root = mirror_path(data_dir, spec)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode("utf-8"))
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 @contextmanager
@@ -114,11 +99,12 @@ def mirror_dataset_cache(fingerprint: str | None) -> Iterator[None]:
 
 
 def _split_sizes(task: AbsTask, spec: TaskSpec) -> dict[str, int]:
-    data = (
-        task.dataset["default"]
-        if "default" in task.dataset and isinstance(task.dataset["default"], dict)
-        else task.dataset
-    )
+    if spec.hf_subsets:  # multilingual: {subset: splits}
+        data = task.dataset.get(spec.hf_subsets[0], {})
+    elif "default" in task.dataset and isinstance(task.dataset["default"], dict):
+        data = task.dataset["default"]
+    else:
+        data = task.dataset
     sizes = {}
     for split in spec.splits:
         part = data.get(split) if hasattr(data, "get") else None

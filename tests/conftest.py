@@ -57,6 +57,12 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-cross-encoder"), seed=1, num_labels=1)
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own embedding cache and result store (outside its tmp_path, which tests scan)."""
+    monkeypatch.setenv("CMTEB_CACHE", str(tmp_path_factory.mktemp("cmteb-cache")))
+
+
 @pytest.fixture(scope="session")
 def m3e_dir() -> Path:
     """The bundled m3e-small model directory."""

@@ -6,16 +6,26 @@ import json
 from dataclasses import asdict
 
 import mteb
-import pytest
 
 from cmteb.cli import main
-from cmteb.errors import CmtebError
 from cmteb.protocols import get_protocol, load_protocols
 from cmteb.result_reader import collect_results
 from cmteb.results import read_run_record
 from cmteb.runner import run
 
-FIELDS = ("repo", "revision", "splits", "metric", "run_as", "variant", "qrels_repo", "qrels_revision")
+FIELDS = (
+    "repo",
+    "revision",
+    "splits",
+    "metric",
+    "run_as",
+    "variant",
+    "qrels_repo",
+    "qrels_revision",
+    "loader",
+    "hf_subsets",
+)
+MULTILINGUAL = {"STS22", "AmazonReviewsClassification", "MassiveIntentClassification", "MassiveScenarioClassification"}
 RETRIEVAL = [
     "T2Retrieval",
     "MMarcoRetrieval",
@@ -29,13 +39,14 @@ RETRIEVAL = [
 
 
 def differences(a: str, b: str) -> dict[str, set[str]]:
-    """task -> fields that differ between two protocols."""
-    pa, pb = load_protocols()[a], load_protocols()[b]
-    out = {}
-    for x, y in zip(pa.tasks, pb.tasks, strict=True):
-        changed = {f for f in FIELDS if asdict(x)[f] != asdict(y)[f]}
+    """task -> fields that differ between two protocols ({"added"}/{"removed"}: a task only `b`/`a` has)."""
+    pa = {t.name: t for t in load_protocols()[a].tasks}
+    pb = {t.name: t for t in load_protocols()[b].tasks}
+    out = {name: {"added"} for name in pb.keys() - pa.keys()} | {name: {"removed"} for name in pa.keys() - pb.keys()}
+    for name in pa.keys() & pb.keys():
+        changed = {f for f in FIELDS if asdict(pa[name])[f] != asdict(pb[name])[f]}
         if changed:
-            out[x.name] = changed
+            out[name] = changed
     return out
 
 
@@ -55,17 +66,19 @@ def test_cmteb31_differs_from_mteb_cmn_v1_exactly_where_listed():
 def test_flagembedding_2023_differs_from_mteb_cmn_v1_exactly_where_listed():
     diff = differences("mteb-cmn-v1", "flagembedding-2023")
     for name in RETRIEVAL:
-        assert diff.pop(name) == {"repo", "revision", "qrels_repo", "qrels_revision"}, name
+        assert diff.pop(name) == {"repo", "revision", "qrels_repo", "qrels_revision", "loader"}, name
     assert diff.pop("Ocnli") == {"revision", "metric"} and diff.pop("Cmnli") == {"revision", "metric"}
-    for name in ("T2Reranking", "MMarcoReranking"):
-        assert diff.pop(name) == {"repo", "revision", "metric"}, name
-    for name in ("CMedQAv1-reranking", "CMedQAv2-reranking"):
-        assert diff.pop(name) == {"repo", "revision", "metric", "run_as"}, name
+    for name in ("T2Reranking", "MMarcoReranking", "CMedQAv1-reranking", "CMedQAv2-reranking"):
+        assert diff.pop(name) == {"repo", "revision", "loader"}, name
     assert diff.pop("PAWSX") == {"repo", "revision"} and diff.pop("STSB") == {"repo", "revision"}
     assert diff.pop("MultilingualSentiment") == {"splits", "revision"}
+    for name in MULTILINGUAL:
+        assert diff.pop(name) == {"added"}, name
     assert all(changed == {"revision"} for changed in diff.values()), diff
     fe = get_protocol("flagembedding-2023")
-    assert fe.get("Ocnli").metric == "cosine_ap" and fe.get("T2Reranking").metric == "map"
+    assert len(fe.tasks) == 35 and fe.get("STS22").hf_subsets == ("zh",)
+    assert fe.get("MassiveIntentClassification").hf_subsets == ("zh-CN",)
+    assert fe.get("Ocnli").metric == "cosine_ap" and fe.get("T2Reranking").metric == "map_at_1000"
     assert fe.get("MMarcoReranking").repo == "C-MTEB/Mmarco-reranking"
     assert fe.get("MultilingualSentiment").splits == ("validation",) and fe.splits_combine == "first"
     assert get_protocol("mteb-cmn-v1").get("Ocnli").metric == "max_accuracy"
@@ -84,6 +97,9 @@ def test_tasks_protocol_listing(capsys):
     assert main(["tasks", "--protocol", "cmteb-31", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert len(rows) == 31 and rows["CLSClusteringP2P"]["run_as"] == "CLSClusteringP2P.v2"
+    assert main(["tasks", "--protocol", "flagembedding-2023", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert len(rows) == 35 and rows["T2Retrieval"]["qrels_repo"] == "C-MTEB/T2Retrieval-qrels"
     assert main(["tasks", "--protocol", "nope"]) == 2
     assert "unknown protocol 'nope'" in capsys.readouterr().err
 
@@ -108,8 +124,20 @@ def test_runs_record_their_protocol_and_compare_refuses_to_mix(tiny_bert, sample
     assert set(found["cmteb-31"].tasks) == {"ATEC", "CLSClusteringP2P"}
     assert main(["compare", str(default.output_dir), str(other.output_dir)]) == 2
     assert "protocol mteb-cmn-v1 and candidate under cmteb-31" in capsys.readouterr().err
-    with pytest.raises(CmtebError, match="listed for provenance"):
-        run(str(tiny_bert), protocol="flagembedding-2023", **common)
+    result_file = json.loads((other.output_dir / "ATEC.json").read_text(encoding="utf-8"))
+    assert result_file["cmteb"]["protocol"] == "cmteb-31" and result_file["cmteb"]["splits"] == ["validation", "test"]
+
+
+def test_model_card_takes_one_protocol(tiny_bert, samples_dir, tmp_path, capsys):
+    common = dict(tasks=["ATEC"], data_dir=samples_dir, output_dir=tmp_path, show_progress=False, model_name="org/t")
+    run(str(tiny_bert), **common)
+    run(str(tiny_bert), protocol="cmteb-31", **common)
+    card = ["model-card", "--results", str(tmp_path), "--model", "org/t", "--allow-samples"]
+    assert main([*card, "--out", str(tmp_path / "a.md")]) == 2
+    assert "several protocols (cmteb-31, mteb-cmn-v1)" in capsys.readouterr().err
+    assert not (tmp_path / "a.md").exists()
+    assert main([*card, "--protocol", "cmteb-31", "--out", str(tmp_path / "b.md")]) == 0
+    assert "MTEB ATEC" in (tmp_path / "b.md").read_text(encoding="utf-8")
 
 
 def test_missing_instruction_of_a_known_model_is_warned(tiny_bert, samples_dir, tmp_path, capsys):

@@ -122,7 +122,8 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_results(tiny_bert, samples_di
 
 def test_two_runs_into_one_folder_compute_each_task_once(tiny_bert, samples_dir, tmp_path, reference_scores):
     out = tmp_path / "shared"
-    args = [sys.executable, "-m", "cmteb.cli", *run_args(tiny_bert, samples_dir, out)]
+    # Its own cache: stored results of earlier tests would answer every task without computing it.
+    args = [sys.executable, "-m", "cmteb.cli", *run_args(tiny_bert, samples_dir, out, tmp_path / "cache")]
     procs = [
         subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
     ]

@@ -10,28 +10,34 @@ import pytest
 from datasets import get_dataset_config_names
 
 from cmteb.errors import CmtebError
+from cmteb.mirror import mirror_path
+from cmteb.protocols import load_protocols
 from cmteb.registry import load_registry
 from cmteb.samples import build_samples
-from cmteb.tasks import build_task, mirror_path
+from cmteb.tasks import build_task
 
-SPECS = load_registry().tasks
+#: One task per mirrored repo, over the registry and every protocol (their repos differ).
+SPECS = tuple(
+    {s.repo: s for s in (*load_registry().tasks, *(t for p in load_protocols().values() for t in p.tasks))}.values()
+)
 
 
 def test_every_registered_task_has_a_sample_mirror(samples_dir):
     for spec in SPECS:
-        repo = mirror_path(samples_dir, spec)
-        assert (repo / "README.md").is_file(), spec.name
-        assert list(repo.rglob("*.parquet")), spec.name
+        for repo_name, _ in spec.repos:
+            repo = mirror_path(samples_dir, spec, repo_name)
+            assert (repo / "README.md").is_file(), repo_name
+            assert list(repo.rglob("*.parquet")), repo_name
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_sample_loads_through_mteb_with_official_name_and_revision(spec, samples_dir):
     task = build_task(spec, samples_dir)
-    assert task.metadata.name == spec.name
+    assert task.metadata.name == (spec.run_as or spec.name)
     assert task.metadata.dataset["revision"] == spec.revision
     assert task.metadata.dataset["path"] == str(samples_dir / spec.repo)
     task.load_data()
-    data = task.dataset.get("default", task.dataset)
+    data = task.dataset[spec.hf_subsets[0]] if spec.hf_subsets else task.dataset.get("default", task.dataset)
     split = spec.splits[0]
     if spec.type in ("Retrieval", "Reranking"):
         part = data[split]

@@ -6,11 +6,9 @@ the embeddings are returned in input order.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,24 +16,9 @@ import torch
 
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats, forward_in_batches
-from cmteb.models.loading import ModelSource, load_model
+from cmteb.models.loading import ModelSource, load_model, pooling_from_sentence_transformers
 
 POOLING_MODES = ("cls", "mean")
-
-
-def pooling_from_sentence_transformers(model_dir: Path | None) -> str | None:
-    """The pooling a sentence-transformers model declares in `1_Pooling/config.json`, if any."""
-    if model_dir is None:
-        return None
-    config_file = model_dir / "1_Pooling" / "config.json"
-    if not config_file.is_file():
-        return None
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    if config.get("pooling_mode_cls_token"):
-        return "cls"
-    if config.get("pooling_mode_mean_tokens"):
-        return "mean"
-    return None
 
 
 def pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str) -> torch.Tensor:

@@ -43,6 +43,21 @@ def _weights_fingerprint(model_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def pooling_from_sentence_transformers(model_dir: Path | None) -> str | None:
+    """The pooling a sentence-transformers model declares in `1_Pooling/config.json`, if any."""
+    if model_dir is None:
+        return None
+    config_file = model_dir / "1_Pooling" / "config.json"
+    if not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if config.get("pooling_mode_cls_token"):
+        return "cls"
+    if config.get("pooling_mode_mean_tokens"):
+        return "mean"
+    return None
+
+
 def _looks_like_path(model: str) -> bool:
     """Hub ids are `name` or `org/name`; anything else is meant as a filesystem path."""
     return model.startswith((".", "/", "~")) or model.count("/") > 1

@@ -1,0 +1,99 @@
+"""Evaluated task results kept beside the embedding cache, for reruns that change nothing.
+
+A task's scores are a function of the protocol's task definition, the data (a content hash of the
+mirror, or the pinned revision on the hub), the model (name, and revision or weights hash), every
+setting that changes embeddings or scores, and the versions of cmteb, mteb and torch. When a run
+asks for exactly that again, for instance into a fresh output folder, the stored result is copied
+instead of loading the data and the model and evaluating again: mteb's evaluators are seeded, so
+the copy equals a fresh evaluation (tests/test_result_store.py checks it). `--no-cache` bypasses it.
+
+Layout: `<cache>/results/<key>/` holding the TaskResult JSON, its per-item parquet, the model's
+`model_meta.json` and `entry.json` (the run-record entry and the score). An entry is written to a
+temp folder and renamed into place, so a reader sees all of it or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from cmteb.registry import TaskSpec
+
+ENTRY = "entry.json"
+#: Packages whose versions change scores: a new version never reuses an old result.
+SCORING_PACKAGES = ("cmteb", "mteb", "torch", "transformers", "scikit-learn", "pytrec-eval-terrier")
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One stored task result: its folder and its recorded entry."""
+
+    folder: Path
+    entry: dict[str, Any]
+
+    def file(self, name: str) -> Path:
+        """A file of the stored result by name."""
+        return self.folder / name
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for package in SCORING_PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+class ResultStore:
+    """Task results keyed on everything that determines them (see the module docstring)."""
+
+    def __init__(self, root: Path, system: dict[str, Any]) -> None:
+        self.folder = Path(root) / "results"
+        self.system = {**system, "versions": _versions()}
+
+    def key(self, spec: TaskSpec, protocol: str, fingerprint: str | None, subsample: int | None) -> str:
+        """The key of one task's result under this system."""
+        fields = {
+            "system": self.system,
+            "protocol": protocol,
+            "task": asdict(spec),
+            "data": fingerprint,
+            "subsample": subsample,
+        }
+        return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:32]
+
+    def get(self, key: str) -> StoredResult | None:
+        """The stored result under `key`, or None (also for an unreadable entry)."""
+        folder = self.folder / key
+        try:
+            entry = json.loads((folder / ENTRY).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not all((folder / name).is_file() for name in entry.get("files", [])):
+            return None
+        return StoredResult(folder, entry)
+
+    def put(self, key: str, files: list[Path], entry: dict[str, Any]) -> None:
+        """Store `files` and `entry` under `key`, atomically (an existing entry is kept)."""
+        target = self.folder / key
+        if target.is_dir():
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key}."))
+        try:
+            for path in files:
+                shutil.copyfile(path, staging / path.name)
+            entry = {**entry, "files": [p.name for p in files]}
+            (staging / ENTRY).write_text(json.dumps(entry, indent=2, ensure_ascii=False, default=str), "utf-8")
+            os.replace(staging, target)
+        except OSError:  # another run stored the same key first, or the disk is full: keep going without it
+            shutil.rmtree(staging, ignore_errors=True)

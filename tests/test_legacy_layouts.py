@@ -1,0 +1,89 @@
+"""The 2023 hub layouts (protocol flagembedding-2023) read into the same tasks as mteb 2's layouts.
+
+The sample mirrors hold the same texts in both layouts, so a model must score the same on both;
+reranking MAP is also checked against mteb 1's formula: scikit-learn's average precision per query
+over its candidate list, averaged over queries. The two agree when no two candidates tie; on a
+tie mteb 1 (scikit-learn) averages over the tied ranks while mteb 2 (pytrec_eval) breaks it by
+document id. A random tiny BERT ties in float32, so that check uses m3e-small read to 8 tokens.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score
+
+from cmteb.assets import SAMPLES_DIR
+from cmteb.models.encoder import BGEEncoder
+from cmteb.protocols import get_protocol
+from cmteb.runner import run
+from cmteb.tasks import build_task, load_task_data
+
+TASKS = ["T2Retrieval", "CmedqaRetrieval", "T2Reranking", "CMedQAv1-reranking"]
+
+
+@pytest.fixture(scope="module")
+def both_protocols(tiny_bert, tmp_path_factory):
+    out = tmp_path_factory.mktemp("layouts")
+    common = dict(tasks=TASKS, data_dir=SAMPLES_DIR, output_dir=out, show_progress=False, model_name="org/tiny")
+    return run(str(tiny_bert), **common), run(str(tiny_bert), protocol="flagembedding-2023", **common)
+
+
+def _scores(summary, name):
+    outcome = next(o for o in summary.outcomes if o.spec.name == name)
+    return json.loads(outcome.path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_both_layouts_give_the_same_scores(both_protocols, name):
+    current, legacy = (_scores(s, name) for s in both_protocols)
+    assert legacy["cmteb"]["protocol"] == "flagembedding-2023"
+    assert legacy["cmteb"]["dataset_repo"].startswith("C-MTEB/")
+    [split] = current["scores"]
+    [a], [b] = current["scores"][split], legacy["scores"][split]
+    metrics = [k for k, v in a.items() if isinstance(v, float) and k.startswith(("ndcg", "map", "mrr", "recall"))]
+    assert metrics
+    for metric in metrics:
+        assert b[metric] == pytest.approx(a[metric], abs=1e-6), metric
+
+
+def test_legacy_retrieval_reads_the_qrels_repo(samples_dir):
+    spec = get_protocol("flagembedding-2023").get("T2Retrieval")
+    task = build_task(spec, samples_dir)
+    load_task_data(task, spec, samples_dir)
+    split = task.dataset["default"]["dev"]
+    qrels = pd.read_parquet(samples_dir / "C-MTEB" / "T2Retrieval-qrels" / "data" / "dev-00000-of-00001.parquet")
+    assert {(q, d) for q, docs in split["relevant_docs"].items() for d in docs} == set(
+        zip(qrels.qid, qrels.pid, strict=True)
+    )
+    assert task.ignore_identical_ids  # mteb 1's default, which the 2023 tables ran with
+
+
+@pytest.mark.parametrize("name", ["T2Reranking", "CMedQAv1-reranking"])
+def test_reranking_map_equals_mteb1_formula(name, m3e_dir, samples_dir, tmp_path):
+    spec = get_protocol("flagembedding-2023").get(name)
+    settings = dict(pooling="cls", max_length=8)
+    summary = run(
+        str(m3e_dir),
+        tasks=[name],
+        protocol="flagembedding-2023",
+        data_dir=samples_dir,
+        output_dir=tmp_path,
+        show_progress=False,
+        no_instruction=True,
+        **settings,
+    )
+    [split] = spec.splits
+    rows = pd.read_parquet(samples_dir / spec.repo / "data" / f"{split}-00000-of-00001.parquet")
+    encoder = BGEEncoder.load(str(m3e_dir), **settings)
+    aps = []
+    for row in rows.itertuples():
+        scores = (encoder.encode([*row.positive, *row.negative]) @ encoder.encode([row.query]).T).ravel()
+        assert len(set(scores.tolist())) == len(scores)  # no ties: both formulas apply alike
+        aps.append(average_precision_score([1] * len(row.positive) + [0] * len(row.negative), scores))
+    result = _scores(summary, name)["scores"][split][0]
+    assert 0.2 < result["map_at_1000"] < 0.95  # not saturated: the ranks matter
+    assert result["map_at_1000"] == pytest.approx(float(np.mean(aps)), abs=1e-5)
