@@ -20,11 +20,11 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from cmteb.registry import TaskSpec
+from cmteb.results import package_versions
 
 ENTRY = "entry.json"
 #: Packages whose versions change scores: a new version never reuses an old result.
@@ -43,22 +43,12 @@ class StoredResult:
         return self.folder / name
 
 
-def _versions() -> dict[str, str]:
-    found = {}
-    for package in SCORING_PACKAGES:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
 class ResultStore:
     """Task results keyed on everything that determines them (see the module docstring)."""
 
     def __init__(self, root: Path, system: dict[str, Any]) -> None:
         self.folder = Path(root) / "results"
-        self.system = {**system, "versions": _versions()}
+        self.system = {**system, "versions": package_versions(SCORING_PACKAGES)}
 
     def key(self, spec: TaskSpec, protocol: str, fingerprint: str | None, subsample: int | None) -> str:
         """The key of one task's result under this system."""

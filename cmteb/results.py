@@ -25,6 +25,19 @@ MODEL_META = "model_meta.json"
 NO_REVISION = "no_revision_available"
 
 
+def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of `packages` (missing ones left out)."""
+    from importlib import metadata
+
+    found = {}
+    for package in packages:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
 def model_dir_name(model_name: str) -> str:
     """mteb's folder name for a model: `org/name` becomes `org__name`."""
     return model_name.replace("/", "__").replace(" ", "_")

@@ -18,7 +18,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from cmteb.results import (
     MODEL_META,
     RUN_RECORD,
     atomic_write_json,
+    package_versions,
     read_run_record,
     read_task_result,
     result_dir,
@@ -95,16 +95,6 @@ def choose_model(model: str, name: str | None, pooling: str | None) -> ModelChoi
     if model == BUNDLED_MODEL_NAME:
         return ModelChoice(str(bundled_model_dir()), name or BUNDLED_MODEL_HUB_ID, pooling or "mean")
     return ModelChoice(model, name, pooling or default_pooling(name or model))
-
-
-def _package_versions() -> dict[str, str]:
-    versions = {}
-    for package in RECORDED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def warn(message: str) -> None:
@@ -349,7 +339,7 @@ def _record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[st
         record = read_run_record(folder)
         record["tasks"][task] = entry
         record.update(header)
-        record.update({"python": platform.python_version(), "packages": _package_versions()})
+        record.update({"python": platform.python_version(), "packages": package_versions(RECORDED_PACKAGES)})
         atomic_write_json(folder / RUN_RECORD, record)
 
 
