@@ -243,9 +243,14 @@ def _chosen_instruction(model_name: str, instruction: str | None, no_instruction
 
 
 def _embedder_store(
-    choice: ModelChoice, revision: str | None, cache_dir: Path | str | None, settings: dict[str, Any]
+    choice: ModelChoice,
+    revision: str | None,
+    cache_dir: Path | str | None,
+    settings: dict[str, Any],
+    instruction: str | None,
+    no_instruction: bool,
 ) -> tuple[Any, Any] | None:
-    """The result store of an embedding model and its settings, without loading the model.
+    """The model's source and the result store of it with these settings, without loading the model.
 
     None when the model has no known revision (nothing to key stored results on).
     """
@@ -256,15 +261,16 @@ def _embedder_store(
     source = resolve_model(choice.path, name=choice.name, revision=revision)
     if source.revision is None:
         return None
-    pooling = choice.pooling or pooling_from_sentence_transformers(source.local_dir) or "cls"
     system = {
+        **settings,
         "model": source.name,
         "revision": source.revision,
-        "pooling": pooling,
-        "device": pick_device(settings.pop("device")),
-        **settings,
+        "pooling": choice.pooling or pooling_from_sentence_transformers(source.local_dir) or "cls",
+        "device": pick_device(settings["device"]),
+        "instruction": _chosen_instruction(source.name, instruction, no_instruction),
     }
-    return source, ResultStore(Path(cache_dir) if cache_dir is not None else default_cache_dir(), system)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return source, ResultStore(root, system)
 
 
 def _copy_stored(stored: Any, folder: Path, path: Path) -> None:
@@ -282,6 +288,30 @@ def _copy_stored(stored: Any, folder: Path, path: Path) -> None:
         atomic_write_bytes(target, stored.file(name).read_bytes())
 
 
+def _is_current(path: Path, previous: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """Whether the result file at `path` was produced with `expected`'s protocol, data and settings."""
+    return path.is_file() and all(previous.get(k) == expected.get(k) for k in RESUME_FIELDS)
+
+
+def _reuse(stored: Any, key: str, spec: TaskSpec, folder: Path, path: Path, this_run: dict[str, Any]) -> TaskOutcome:
+    """Make a stored result this task's result in `folder`, recorded as reused."""
+    started = time.perf_counter()
+    _copy_stored(stored, folder, path)
+    record = stored.entry["record"]
+    seconds = time.perf_counter() - started
+    entry = {
+        **record,
+        **this_run,
+        "seconds": round(seconds, 3),
+        "evaluated_seconds": record.get("seconds"),
+        "texts_encoded": 0,
+        "reused_result": key,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    _record_task(folder, spec.name, entry, stored.entry["header"])
+    return TaskOutcome(spec, "reused", stored.entry["score"], seconds, path, None, record.get("first_stage_score"))
+
+
 def _replay(
     store: Any,
     keys: dict[str, str],
@@ -291,40 +321,22 @@ def _replay(
     protocol: str,
     this_run: dict[str, dict[str, Any]],
 ) -> RunSummary:
-    """Answer a whole run from the result store: copy each task's stored result into the folder."""
+    """Answer a whole run from the result store: each task's stored result, copied into the folder."""
     started = time.perf_counter()
     folder = result_dir(root, source.name, source.revision)
     _check_writable(folder)
     summary = RunSummary(source.name, source.revision, folder, None, protocol=protocol)
     for spec in specs:
-        task_started = time.perf_counter()
         stored = store.get(keys[spec.name])
-        record = stored.entry["record"]
         summary.embedding_dim = stored.entry.get("embedding_dim")
         path = folder / f"{spec.run_as or spec.name}.json"
         with FileLock(folder / f".{spec.name}.lock"):
-            previous = read_run_record(folder)["tasks"].get(spec.name, {})
-            if path.is_file() and all(previous.get(k) == record.get(k) for k in RESUME_FIELDS):
-                status = "skipped"
+            record = stored.entry["record"]
+            if _is_current(path, read_run_record(folder)["tasks"].get(spec.name, {}), record):
+                outcome = TaskOutcome(spec, "skipped", stored.entry["score"], 0.0, path)
             else:
-                _copy_stored(stored, folder, path)
-                seconds = time.perf_counter() - task_started
-                entry = {**record, **this_run[spec.name], "seconds": round(seconds, 3)}
-                entry["evaluated_seconds"] = record.get("seconds")
-                entry.update(texts_encoded=0, reused_result=keys[spec.name])
-                _record_task(folder, spec.name, entry, stored.entry["header"])
-                status = "reused"
-        summary.outcomes.append(
-            TaskOutcome(
-                spec,
-                status,
-                stored.entry["score"],
-                time.perf_counter() - task_started,
-                path,
-                None,
-                record.get("first_stage_score"),
-            )
-        )
+                outcome = _reuse(stored, keys[spec.name], spec, folder, path, this_run[spec.name])
+        summary.outcomes.append(outcome)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -419,7 +431,6 @@ def run(
             "data_dir": str(data_dir) if data_dir else None,
             "data_source": data_source(data_dir),
             "mirror_revision": mirror_revision.get(spec.name),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         for spec in specs
     }
@@ -436,12 +447,12 @@ def run(
                 "batch_size": batch_size,
                 "batch_tokens": batch_tokens,
                 "normalize": True,
-                "instruction": None,  # set below, once the model's name is known
             },
+            instruction,
+            no_instruction,
         )
         if found is not None:
             source, store = found
-            store.system["instruction"] = _chosen_instruction(source.name, instruction, no_instruction)
             keys = {s.name: store.key(s, protocol, fingerprints[s.name], subsample) for s in specs}
             # Nothing changed since every task was evaluated: copy the stored results, load nothing.
             if all(store.get(k) is not None for k in keys.values()):
@@ -612,16 +623,7 @@ def run(
                     "settings": system.settings,
                     "subsample": subsample,
                 }
-                stored = store.get(keys[spec.name]) if store is not None else None
-                if stored is not None and not (path.is_file() and previous.get("reused_result") == keys[spec.name]):
-                    _copy_stored(stored, folder, path)
-                    old = read_task_result(path)
-                    entry = {**stored.entry["record"], **this_run[spec.name], "seconds": 0.0, "texts_encoded": 0}
-                    _record_task(folder, spec.name, {**entry, "reused_result": keys[spec.name]}, stored.entry["header"])
-                    summary.outcomes.append(TaskOutcome(spec, "reused", stored.entry["score"], 0.0, path, old))
-                    progress.finish_task()
-                    continue
-                if not overwrite and path.is_file() and all(previous.get(k) == v for k, v in resume_key.items()):
+                if not overwrite and _is_current(path, previous, resume_key):
                     old = read_task_result(path)
                     summary.outcomes.append(
                         TaskOutcome(
@@ -634,6 +636,11 @@ def run(
                             previous.get("first_stage_score"),
                         )
                     )
+                    progress.finish_task()
+                    continue
+                stored = store.get(keys[spec.name]) if store is not None else None
+                if stored is not None:
+                    summary.outcomes.append(_reuse(stored, keys[spec.name], spec, folder, path, this_run[spec.name]))
                     progress.finish_task()
                     continue
                 task_started = time.perf_counter()

@@ -8,23 +8,12 @@ from dataclasses import asdict
 import mteb
 
 from cmteb.cli import main
-from cmteb.protocols import get_protocol, load_protocols
+from cmteb.protocols import OVERRIDABLE, get_protocol, load_protocols
 from cmteb.result_reader import collect_results
 from cmteb.results import read_run_record
 from cmteb.runner import run
 
-FIELDS = (
-    "repo",
-    "revision",
-    "splits",
-    "metric",
-    "run_as",
-    "variant",
-    "qrels_repo",
-    "qrels_revision",
-    "loader",
-    "hf_subsets",
-)
+FIELDS = (*OVERRIDABLE, "metric")
 MULTILINGUAL = {"STS22", "AmazonReviewsClassification", "MassiveIntentClassification", "MassiveScenarioClassification"}
 RETRIEVAL = [
     "T2Retrieval",
