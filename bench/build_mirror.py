@@ -35,7 +35,15 @@ def build(out: Path) -> Path:
     src = load_source()
     reviews = sorted(set(src.positive_reviews + src.negative_reviews))
     rng.shuffle(reviews)
-    passages = ([i.passage for i in src.items] + reviews)[:N_PASSAGES]
+    # The source has fewer distinct texts than N_PASSAGES: the rest join two reviews (a longer,
+    # still real, passage); all passages distinct.
+    passages = list(dict.fromkeys([i.passage for i in src.items] + reviews))[:N_PASSAGES]
+    seen = set(passages)
+    while len(passages) < N_PASSAGES:
+        a, b = rng.sample(reviews, 2)
+        if (joined := f"{a}。{b}") not in seen:
+            seen.add(joined)
+            passages.append(joined)
     ids = [f"d{i}" for i in range(len(passages))]
     corpus = [{"id": d, "title": "", "text": t} for d, t in zip(ids, passages, strict=True)]
     targets = rng.sample(range(len(passages)), 2 * N_QUERIES)

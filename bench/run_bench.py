@@ -43,12 +43,13 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     return time.perf_counter() - started, proc.stdout
 
 
-def cmteb_run(mirror: Path, out: Path, cache: Path, extra: list[str]) -> tuple[float, dict]:
+def cmteb_run(mirror: Path, out: Path, cache: Path, extra: list[str], lever: str = "none") -> tuple[float, dict]:
+    """`cmteb run` on the bench tasks as a whole process (with `lever` switched off, see lever_off.py)."""
     cmd = [
         sys.executable,
-        "-m",
-        "cmteb.cli",
-        "run",
+        str(ROOT / "bench" / "lever_off.py"),
+        lever,
+        "--",
         "--model",
         "m3e-small",
         "--tasks",
@@ -65,6 +66,16 @@ def cmteb_run(mirror: Path, out: Path, cache: Path, extra: list[str]) -> tuple[f
     wall, _ = timed(cmd, ENV)
     record = json.loads(next(out.rglob("cmteb_run.json")).read_text())
     return wall, record
+
+
+def main_scores(out: Path) -> dict[str, float]:
+    """Each task's main score (mean over its splits) from the result files under `out`."""
+    scores = {}
+    for path in out.rglob("*.json"):
+        data = json.loads(path.read_text())
+        if "scores" in data:
+            scores[data["task_name"]] = sum(s[0]["main_score"] for s in data["scores"].values()) / len(data["scores"])
+    return scores
 
 
 def matmul_flops(hidden: int, ffn: int, repeats: int = 10) -> float:
@@ -112,11 +123,7 @@ def main() -> int:
     warm_wall, _ = cmteb_run(mirror, work / "warm", cache, extra)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
-    ours = {}
-    for path in (work / "cold").rglob("*.json"):
-        data = json.loads(path.read_text())
-        if "scores" in data:
-            ours[data["task_name"]] = sum(s[0]["main_score"] for s in data["scores"].values()) / len(data["scores"])
+    ours = main_scores(work / "cold")
     diff = max(abs(ours[t] - plain["scores"][t]) for t in TASKS)
 
     print(f"\n{'':24}{'wall s':>10}")

@@ -173,8 +173,13 @@ def _searchable(model: Any, task: Any) -> Any:
     from mteb.models.search_wrappers import SearchEncoderWrapper
 
     n_queries = max(len(split["queries"]) for subset in task.dataset.values() for split in subset.values())
-    chunk = max(1_000, min(50_000, SCORE_BLOCK_BYTES // (4 * max(1, n_queries))))
-    return SearchEncoderWrapper(model, corpus_chunk_size=chunk)
+    return SearchEncoderWrapper(model, corpus_chunk_size=corpus_chunk_size(n_queries))
+
+
+def corpus_chunk_size(n_queries: int) -> int:
+    """Documents scored at once against `n_queries` queries: one float32 score block within
+    SCORE_BLOCK_BYTES, at most mteb's default of 50,000 and at least 1,000."""
+    return max(1_000, min(50_000, SCORE_BLOCK_BYTES // (4 * max(1, n_queries))))
 
 
 def _evaluate(model: Any, task: Any, batch_size: int, **kwargs: Any) -> Any:

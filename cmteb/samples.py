@@ -280,19 +280,17 @@ def _clustering_v2(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
 # --- the 2023 layouts and the multilingual tasks of flagembedding-2023 ------------------------
 
 
-def _retrieval_2023(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
-    """`C-MTEB/<Task>`: splits `corpus` and `queries`; the same texts as the task's mteb 2 mirror."""
+def _retrieval_2023(src: Source, spec: TaskSpec) -> dict[str, dict[str, dict[str, Rows]]]:
+    """`C-MTEB/<Task>` (splits `corpus` and `queries`) and `C-MTEB/<Task>-qrels` (`qid`, `pid`, `score`
+    per eval split), holding the same texts and qrels as the task's mteb 2 mirror."""
     data = _retrieval(src, spec)
     split = spec.splits[0]
     corpus = [{"id": d["id"], "text": d["text"]} for d in data["corpus"][split]]
-    return {"default": {"corpus": corpus, "queries": data["queries"][split]}}
-
-
-def _qrels_2023(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
-    """`C-MTEB/<Task>-qrels`: `qid`, `pid`, `score` per eval split."""
-    split = spec.splits[0]
-    rows = _retrieval(src, spec)["default"][split]
-    return {"default": {split: [{"qid": r["query-id"], "pid": r["corpus-id"], "score": r["score"]} for r in rows]}}
+    qrels = [{"qid": r["query-id"], "pid": r["corpus-id"], "score": r["score"]} for r in data["default"][split]]
+    return {
+        spec.repo: {"default": {"corpus": corpus, "queries": data["queries"][split]}},
+        spec.qrels_repo: {"default": {split: qrels}},
+    }
 
 
 def _reranking_rows(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
@@ -357,8 +355,6 @@ def _builder(spec: TaskSpec) -> Callable[[Source, TaskSpec], dict[str, dict[str,
         return _crosslingual
     if spec.name in MULTILINGUAL_BUILDERS:
         return _multilingual
-    if spec.loader == "cmteb-2023-retrieval":
-        return _retrieval_2023
     if spec.loader == "mteb1-reranking":
         return _reranking_rows
     if spec.variant == "v2" and spec.repo.endswith(".v2"):
@@ -387,10 +383,9 @@ def sample_configs(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
 
 def sample_repos(src: Source, spec: TaskSpec) -> dict[str, dict[str, dict[str, Rows]]]:
     """Every repo `spec` reads, with its configs: the dataset and, where separate, the qrels."""
-    repos = {spec.repo: sample_configs(src, spec)}
-    if spec.qrels_repo:
-        repos[spec.qrels_repo] = _qrels_2023(src, spec)
-    return repos
+    if spec.loader == "cmteb-2023-retrieval":
+        return _retrieval_2023(src, spec)
+    return {spec.repo: sample_configs(src, spec)}
 
 
 def build_samples(out_dir: Path = SAMPLES_DIR) -> list[Path]:

@@ -1,0 +1,70 @@
+"""`cmteb run` with one speed lever switched off, for `bench/levers.py`'s before/after figures.
+
+Usage: python bench/lever_off.py LEVER -- <cmteb run arguments>
+
+LEVER is one of:
+- `none`: cmteb as shipped;
+- `dedupe`: no embedding cache at all: every text a task asks for is encoded, repeats included,
+  as plain mteb does (the cache otherwise encodes each distinct text once per model and settings);
+- `length-sort`: batches in input order instead of longest first (fixed count, padded per batch);
+- `result-store`: stored task results are never reused (only the embedding cache is).
+
+The switches are patches applied here, in the benchmark, so that the product has no knobs that
+exist only to be measured.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+import numpy
+
+
+def _no_dedupe() -> None:
+    from cmteb.embedding_cache import EmbeddingCache
+
+    def encode(self, texts: Sequence[str], encode_fn: Callable[[list[str]], numpy.ndarray], dim: int):
+        return encode_fn(list(texts))
+
+    EmbeddingCache.encode = encode
+
+
+class _InputOrder:
+    """numpy, except that argsort keeps the input order."""
+
+    def __getattr__(self, name: str):
+        return getattr(numpy, name)
+
+    @staticmethod
+    def argsort(values, kind=None):
+        return numpy.arange(len(values))
+
+
+def _no_length_sort() -> None:
+    from cmteb.models import batching
+
+    batching.np = _InputOrder()
+
+
+def _no_result_store() -> None:
+    from cmteb.result_store import ResultStore
+
+    ResultStore.get = lambda self, key: None
+
+
+LEVERS = {"none": lambda: None, "dedupe": _no_dedupe, "length-sort": _no_length_sort, "result-store": _no_result_store}
+
+
+def main(argv: list[str]) -> int:
+    lever, separator, *args = argv
+    if lever not in LEVERS or separator != "--":
+        sys.exit(f"usage: lever_off.py {{{'|'.join(LEVERS)}}} -- <cmteb run arguments>")
+    LEVERS[lever]()
+    from cmteb.cli import main as cmteb_main
+
+    return cmteb_main(["run", *args])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
