@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from cmteb.results import RUN_RECORD, read_run_record
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -64,7 +66,7 @@ def cmteb_run(mirror: Path, out: Path, cache: Path, extra: list[str], lever: str
         *extra,
     ]
     wall, _ = timed(cmd, ENV)
-    record = json.loads(next(out.rglob("cmteb_run.json")).read_text())
+    record = read_run_record(next(out.rglob(RUN_RECORD)).parent.parent)
     return wall, record
 
 

@@ -13,6 +13,37 @@ from cmteb.errors import CmtebError
 from cmteb.registry import TASK_TYPES
 
 
+def _add_quick_mode_args(p: argparse.ArgumentParser) -> None:
+    """--subsample and what goes with it: the subsample's corpus and batch-invariant encoding."""
+    p.add_argument(
+        "--subsample",
+        type=int,
+        metavar="N",
+        help="quick mode: a deterministic subsample of N queries/pairs/items per task",
+    )
+    invariant = p.add_mutually_exclusive_group()
+    invariant.add_argument(
+        "--batch-invariant",
+        dest="batch_invariant",
+        action="store_true",
+        default=None,
+        help="encode each text in a forward pass of its own: bit-identical embeddings whatever the cache state, "
+        "batch size or task order (default: on with --subsample)",
+    )
+    invariant.add_argument(
+        "--no-batch-invariant",
+        dest="batch_invariant",
+        action="store_false",
+        help="shared batches even with --subsample",
+    )
+    p.add_argument(
+        "--subsample-corpus",
+        type=int,
+        metavar="M",
+        help="with --subsample: extra corpus documents kept besides the qrels' (default: 20 x N)",
+    )
+
+
 def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="evaluate a model on C-MTEB tasks and write mteb result files")
     p.add_argument(
@@ -49,18 +80,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-name", help="name to store results under (default: hub id or config name)")
     p.add_argument("--revision", help="model revision (hub) or label (local model; default: weights hash)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow models that ship their own code")
-    p.add_argument(
-        "--subsample",
-        type=int,
-        metavar="N",
-        help="quick mode: a deterministic subsample of N queries/pairs/items per task",
-    )
-    p.add_argument(
-        "--subsample-corpus",
-        type=int,
-        metavar="M",
-        help="with --subsample: extra corpus documents kept besides the qrels' (default: 20 x N)",
-    )
+    _add_quick_mode_args(p)
     p.add_argument(
         "--allow-revision-mismatch",
         action="store_true",
@@ -73,13 +93,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `cmteb`."""
-    parser = argparse.ArgumentParser(prog="cmteb", description="Evaluate Chinese text-embedding models on C-MTEB.")
-    parser.add_argument("--version", action="version", version=f"cmteb {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_run_parser(sub)
+def _add_leaderboard_parser(sub: argparse._SubParsersAction) -> None:
     lb = sub.add_parser("leaderboard", help="render leaderboard tables from result folders")
     lb.add_argument(
         "--results",
@@ -103,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("CANDIDATE", "BASELINE"),
         help="add a delta view; a published row is named published:MODEL",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `cmteb`."""
+    parser = argparse.ArgumentParser(prog="cmteb", description="Evaluate Chinese text-embedding models on C-MTEB.")
+    parser.add_argument("--version", action="version", version=f"cmteb {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_parser(sub)
+    _add_leaderboard_parser(sub)
     mc = sub.add_parser("model-card", help="write the model-index metadata of a Hugging Face model card")
     mc.add_argument("--results", nargs="+", default=["results"], metavar="DIR", help="result folders")
     mc.add_argument("--model", required=True, help="model name as stored in the results (org/name)")
@@ -138,17 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
-    from cmteb.registry import load_registry
+    from cmteb.protocols import resolve_protocol
     from cmteb.report import tasks_table, wide_console
 
-    if args.protocol:
-        from cmteb.protocols import get_protocol
-        from cmteb.registry import Registry
-
-        chosen = get_protocol(args.protocol)
-        specs = Registry("", chosen.tasks, {}).select(None, args.types)
-    else:
-        specs = load_registry().select(None, args.types)
+    protocol = resolve_protocol(args.protocol)  # no --protocol: the default protocol, listed the same way
+    specs = protocol.select(None, args.types)
     if args.json:
         rows = [
             {
@@ -167,12 +185,14 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
                 "qrels_revision": s.qrels_revision,
                 "loader": s.loader,
                 "hf_subsets": list(s.hf_subsets) if s.hf_subsets else None,
+                "protocol": protocol.name,
+                "averaged": not protocol.is_extra(s.name),
             }
             for s in specs
         ]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
-        wide_console().print(tasks_table(specs))
+        wide_console().print(tasks_table(protocol, specs))
     return 0
 
 
@@ -197,6 +217,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         batch_size=args.batch_size,
         batch_tokens=args.batch_tokens,
+        batch_invariant=args.batch_invariant,
         max_length=args.max_length,
         precision=args.precision,
         device=args.device,
@@ -261,19 +282,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_download(args: argparse.Namespace) -> int:
     from cmteb.mirror import MANIFEST, download
-    from cmteb.registry import protocol_registry
+    from cmteb.protocols import resolve_protocol
 
     data_dir = Path(args.data_dir)
-    manifest = download(protocol_registry(args.protocol).select(args.tasks), data_dir)
+    manifest = download(resolve_protocol(args.protocol).select(args.tasks), data_dir)
     print(f"{len(manifest['repos'])} repos in {data_dir}; manifest {data_dir / MANIFEST}")
     return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from cmteb.mirror import verify
-    from cmteb.registry import protocol_registry
+    from cmteb.protocols import resolve_protocol
 
-    pinned = {repo: revision for t in protocol_registry(args.protocol).tasks for repo, revision in t.repos}
+    pinned = {repo: revision for t in resolve_protocol(args.protocol).all_tasks for repo, revision in t.repos}
     problems = verify(Path(args.data_dir), pinned)
     for problem in problems:
         print(f"FAIL {problem}")

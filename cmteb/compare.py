@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cmteb.averages import Averages, protocol_averages, task_points
 from cmteb.errors import CmtebError
 from cmteb.per_item import read_items
-from cmteb.registry import TaskSpec, load_registry
+from cmteb.registry import TaskSpec
 from cmteb.result_reader import ModelResults, collect_results
 from cmteb.results import read_run_record
 from cmteb.significance import paired_test
@@ -114,23 +115,22 @@ def compare_results(
             "compare results of the same protocol (`cmteb run --protocol`)"
         )
     base_sub, cand_sub = _subsample_of(base), _subsample_of(cand)
-    registry = load_registry()
-    specs = _specs_for(base.protocol)
+    protocol = base.resolved
+    known = protocol.registry()
     names = (
-        [registry.get(t).name for t in tasks]
+        [known.get(t).name for t in tasks]
         if tasks
-        else [t.name for t in registry.tasks if t.name in base.tasks or t.name in cand.tasks]
+        else [t.name for t in protocol.all_tasks if t.name in base.tasks or t.name in cand.tasks]
     )
     rows = []
     for name in names:
-        spec = specs.get(name) or registry.get(name)
+        spec = protocol.get(name)
         if name in base.tasks and name in cand.tasks and base_sub.get(name) != cand_sub.get(name):
             raise CmtebError(
                 f"{name}: baseline was run with --subsample {base_sub.get(name)} and candidate with "
                 f"--subsample {cand_sub.get(name)}; compare results of the same subsample"
             )
-        b = base.tasks[name].score(spec) if name in base.tasks else None
-        c = cand.tasks[name].score(spec) if name in cand.tasks else None
+        b, c = base.task_score(name), cand.task_score(name)
         if b is None or c is None:
             rows.append(TaskComparison(name, spec.type, spec.metric, _pts(b), _pts(c), None, "missing", test="—"))
             continue
@@ -151,11 +151,28 @@ def compare_results(
     return sorted(rows, key=lambda r: order[r.status])
 
 
-def _specs_for(protocol: str) -> dict[str, TaskSpec]:
-    from cmteb.protocols import load_protocols
+def compare_averages(base: ModelResults, cand: ModelResults) -> tuple[Averages, Averages]:
+    """Both sides' Avg and category means, by their protocol's one averaging rule."""
+    protocol = base.resolved
+    return tuple(  # type: ignore[return-value]
+        protocol_averages(protocol, {n: task_points(protocol, v) for n, v in side.task_scores().items()})
+        for side in (base, cand)
+    )
 
-    known = load_protocols().get(protocol)
-    return {t.name: t for t in known.tasks} if known else {}
+
+def noise_band(base: ModelResults, cand: ModelResults) -> str:
+    """What float noise the two runs' embeddings can differ by, from their run records."""
+    invariant = [read_run_record(side.folder).get("batch_invariant") for side in (base, cand)]
+    if all(invariant):
+        return (
+            "noise band 0: both sides encoded each text in a forward pass of its own (batch-invariant), so equal "
+            "settings give bit-identical embeddings whatever the cache state, batch size or task order"
+        )
+    return (
+        "noise band not controlled: a side encoded texts in shared batches, where an embedding can move by about "
+        "1e-7 with batch composition and cache state, and small clustering or classification samples can turn that "
+        "into points; run both with --batch-invariant (the default with --subsample) for a band of 0"
+    )
 
 
 def _pts(value: float | None) -> float | None:
@@ -174,6 +191,7 @@ def to_markdown(
     """A report fit for a pull-request comment: verdict, then regressions first."""
     counts = {s: sum(r.status == s for r in rows) for s in ("regressed", "improved", "missing", "ok")}
     verdict = "❌ quality dropped" if counts["regressed"] else "✅ no regression"
+    base_avg, cand_avg = compare_averages(base, cand)
     lines = [
         f"### cmteb compare: {verdict}",
         "",
@@ -182,6 +200,9 @@ def to_markdown(
         f"{counts['missing']} missing, {counts['ok']} ok. A regression is a drop of more than {tolerance} points "
         f"that the paired test finds significant at alpha={alpha}; tasks without per-item values on both "
         "sides are judged by the tolerance alone (column test).",
+        "",
+        f"Avg ({base.protocol}): baseline {base_avg.avg.cell()}, candidate {cand_avg.avg.cell()}. "
+        f"Float noise: {noise_band(base, cand)}.",
         "",
         "| task | type | metric | baseline | candidate | delta | status | p-value | CI of delta | test |",
         "|:--|:--|:--|--:|--:|--:|:--|--:|:--|:--|",
@@ -204,6 +225,10 @@ def to_json(rows: list[TaskComparison], base: ModelResults, cand: ModelResults, 
             "candidate": {"model": cand.model, "revision": cand.revision, "folder": str(cand.folder)},
             "tolerance": tolerance,
             "alpha": alpha,
+            "noise_band": noise_band(base, cand),
+            "avg": dict(
+                zip(("baseline", "candidate"), (a.avg.value for a in compare_averages(base, cand)), strict=True)
+            ),
             "regressed": [r.task for r in rows if r.status == "regressed"],
             "tasks": [asdict(r) for r in rows],
         },

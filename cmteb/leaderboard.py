@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from cmteb.averages import Averages, protocol_averages, task_points
 from cmteb.errors import CmtebError
+from cmteb.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol
 from cmteb.reference import PublishedRow, load_reference
-from cmteb.registry import TASK_TYPES, TaskSpec, load_registry
-from cmteb.result_reader import ModelResults, collect_results, known_tasks
+from cmteb.registry import TASK_TYPES
+from cmteb.result_reader import ModelResults, collect_results
 
 MISSING = "—"
 MEASURED = "measured"
@@ -52,6 +54,7 @@ class Row:
     tasks: dict[str, float] = field(default_factory=dict)  # points
     categories: dict[str, float] = field(default_factory=dict)  # published category values and "Avg"
     origin: str = ""
+    setting: str = ""  # published rows of a source whose setting differs from the protocol's own tables
 
 
 @dataclass(frozen=True)
@@ -68,96 +71,53 @@ def _points(value: float) -> str:
     return f"{value:.2f}"
 
 
-def _mean_cell(values: Sequence[float | None]) -> str:
-    present = [v for v in values if v is not None]
-    if not present:
-        return MISSING
-    mean = _points(sum(present) / len(present))
-    return mean if len(present) == len(values) else f"{mean} ({len(present)}/{len(values)})"
-
-
-def _mean_value(values: Sequence[float | None]) -> float | None:
-    """The mean only when every value is present (sorting and deltas use complete means)."""
-    if not values or any(v is None for v in values):
-        return None
-    return sum(values) / len(values)  # type: ignore[arg-type]
-
-
 def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
     """Rows for result folders; names get `@revision` when a model appears more than once."""
     results = list(results)
-    registry_specs = known_tasks()
     counts: dict[tuple[str, str], int] = {}
     for r in results:
         counts[r.model, r.protocol] = counts.get((r.model, r.protocol), 0) + 1
     rows = []
     for r in results:
         source = MEASURED if r.data != "samples" else f"{MEASURED} on samples"
-        specs = _protocol_specs(r.protocol, registry_specs)
-        rounded = _rounds_per_task(r.protocol)
-        scores = {}
-        for name, parsed in r.tasks.items():
-            value = parsed.score(specs[name])
-            if value is not None:
-                scores[name] = round(100 * value, 2) if rounded else 100 * value
+        protocol = r.resolved
+        scores = {name: task_points(protocol, value) for name, value in r.task_scores().items()}
         label = f"{r.model} @ {r.revision}" if counts[r.model, r.protocol] > 1 and r.revision else r.model
-        rows.append(Row(label, source, r.protocol, r.embedding_dim, scores, origin=str(r.folder)))
+        rows.append(Row(label, source, r.protocol, r.embedding_dim, scores, origin=str(r.folder)))  # type: ignore[arg-type]
     return rows
-
-
-def _rounds_per_task(protocol: str) -> bool:
-    """Whether the protocol rounds each task's score to 2 decimals before averaging (2023's summariser did)."""
-    from cmteb.protocols import load_protocols
-
-    known = load_protocols().get(protocol)
-    return bool(known and known.rounding)
-
-
-def _protocol_specs(protocol: str, fallback: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
-    """The task specs a row is scored by: its protocol's (metrics, splits), else the registry's."""
-    from cmteb.protocols import load_protocols
-
-    known = load_protocols()
-    if protocol not in known:
-        return fallback
-    return {**fallback, **{t.name: t for t in known[protocol].tasks}}
 
 
 def published_rows(reference: Iterable[PublishedRow]) -> list[Row]:
     """Rows for published reference entries."""
     return [
-        Row(p.model, PUBLISHED, p.protocol, p.embedding_dim, dict(p.tasks), dict(p.categories), p.source)
+        Row(p.model, PUBLISHED, p.protocol, p.embedding_dim, dict(p.tasks), dict(p.categories), p.source, p.setting)
         for p in reference
     ]
 
 
-def _cmteb_specs(protocol: str = "") -> dict[str, list[TaskSpec]]:
-    """The tasks of the C-MTEB table by category: the protocol's (flagembedding-2023 has 35), else the 31."""
-    from cmteb.protocols import load_protocols
+def _protocol(name: str) -> Protocol:
+    """The protocol of a row: a known one, else the rules for results that record none."""
+    return resolve_protocol(name if name in load_protocols() else UNRECORDED)
 
-    known = load_protocols().get(protocol)
-    specs = list(known.tasks) if known else [t for t in load_registry().tasks if t.in_mteb]
-    return {kind: [t for t in specs if t.type == kind] for kind in TASK_TYPES}
+
+def row_averages(row: Row) -> Averages:
+    """A measured row's Avg and category means, by its protocol's one averaging rule."""
+    return protocol_averages(_protocol(row.protocol), row.tasks)
 
 
 def category_cells(row: Row) -> dict[str, str]:
     """Avg and category cells of the C-MTEB table for `row`."""
     if row.source == PUBLISHED:
         return {c: _points(row.categories[c]) if c in row.categories else MISSING for c in ("Avg", *TASK_TYPES)}
-    by_type = _cmteb_specs(row.protocol)
-    cells = {"Avg": _mean_cell([row.tasks.get(t.name) for tasks in by_type.values() for t in tasks])}
-    cells.update({kind: _mean_cell([row.tasks.get(t.name) for t in tasks]) for kind, tasks in by_type.items()})
-    return cells
+    averages = row_averages(row)
+    return {"Avg": averages.avg.cell(), **{kind: a.cell() for kind, a in averages.categories.items()}}
 
 
 def category_values(row: Row) -> dict[str, float | None]:
     """Complete category means and Avg (None where incomplete), for sorting, charts and deltas."""
     if row.source == PUBLISHED:
         return {c: row.categories.get(c) for c in ("Avg", *TASK_TYPES)}
-    by_type = _cmteb_specs(row.protocol)
-    values = {kind: _mean_value([row.tasks.get(t.name) for t in tasks]) for kind, tasks in by_type.items()}
-    values["Avg"] = _mean_value([row.tasks.get(t.name) for tasks in by_type.values() for t in tasks])
-    return values
+    return row_averages(row).values()
 
 
 def _sorted(rows: list[Row]) -> list[Row]:
@@ -168,14 +128,14 @@ def _sorted(rows: list[Row]) -> list[Row]:
 
 
 def _protocol_caption(protocol: str) -> str:
-    from cmteb.protocols import load_protocols
-
-    known = load_protocols().get(protocol)
-    if known is None:
-        return f"Protocol: {protocol} (results from a tool that does not record its protocol)."
+    known = _protocol(protocol)
     metrics = {t.type: t.metric for t in known.tasks}
     listed = ", ".join(f"{kind} {METRIC_NAMES.get(metrics[kind], metrics[kind])}" for kind in TASK_TYPES)
-    return f"Protocol {protocol}: {known.description}. Metrics: {listed}. {known.averages.rstrip('.')}."
+    extras = ", ".join(t.name for t in known.extras)
+    return (
+        f"Protocol {protocol}: {known.description}. Metrics: {listed}. {known.averaging.text.rstrip('.')}; "
+        f"{extras} are shown apart and are in no average."
+    )
 
 
 def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
@@ -192,10 +152,10 @@ def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
                 **category_cells(row),
             }
         )
-    n = sum(len(v) for v in _cmteb_specs(protocol).values())
+    n = len(_protocol(protocol).tasks)
     caption = (
         f"C-MTEB, {n} tasks, scores x100. {_protocol_caption(protocol)} "
-        "'x (k/n)': only k of n tasks present; '—': none. Published rows "
+        "'partial: k of n tasks': only k of the n tasks an average covers are present; '—': none. Published rows "
         "are copied from their source; measured rows come from result files, and 'measured on samples' rows "
         "from the bundled sample data, which is not the C-MTEB data."
     )
@@ -206,26 +166,41 @@ def _key(base: str, protocol: str) -> str:
     return f"{base}-{protocol}" if protocol else base
 
 
-def category_table(rows: list[Row], task_type: str, protocol: str = "") -> Table:
-    """One column per task of `task_type` (all registered ones) and their Avg."""
-    extra = [t for t in load_registry().tasks if not t.in_mteb]  # the cross-lingual reranking tasks
-    specs = [t for t in (*_cmteb_specs(protocol)[task_type], *extra) if t.type == task_type]
+def category_table(rows: list[Row], task_type: str, protocol: str = "", setting: str = "") -> Table:
+    """One column per task of `task_type` (the protocol's and its extras) and the category's Avg.
+
+    Measured rows' Avg is the protocol's category mean (its extras are never in it); a published row's
+    Avg is the one its source prints. Published rows of another setting (`setting`) get a table of their own.
+    """
+    known = _protocol(protocol)
+    specs = [t for t in known.all_tasks if t.type == task_type]
     if task_type == "Reranking":
         specs.sort(key=lambda t: RERANKING_ORDER.index(t.name) if t.name in RERANKING_ORDER else len(RERANKING_ORDER))
     names = [t.name for t in specs]
     records = []
-    for row in _sorted([r for r in rows if any(n in r.tasks for n in names)]):
+    for row in _sorted([r for r in rows if r.setting == setting and any(n in r.tasks for n in names)]):
         cells = {n: _points(row.tasks[n]) if n in row.tasks else MISSING for n in names}
-        if row.source == PUBLISHED and task_type in row.categories:
-            avg = _points(row.categories[task_type])
+        if row.source == PUBLISHED:
+            avg = _points(row.categories[task_type]) if task_type in row.categories else MISSING
         else:
-            avg = _mean_cell([row.tasks.get(n) for n in names])
+            avg = row_averages(row).categories[task_type].cell()
         records.append({"Model": row.name, "Source": row.source, "Protocol": row.protocol, **cells, "Avg": avg})
-    caption = (
-        f"{task_type}: per task, x100; Avg over the {len(names)} tasks of this table. {_protocol_caption(protocol)}"
-    )
+    averaged = [t.name for t in known.by_type()[task_type]]
+    apart = [n for n in names if n not in averaged]
+    if setting:
+        how = f"Avg as {setting} prints it"
+    else:
+        how = f"Avg: the category mean over its {len(averaged)} averaged tasks"
+        how += f" ({', '.join(apart)} shown apart, in no average)" if apart else ""
+    caption = f"{task_type}: per task, x100; {how}. {_protocol_caption(protocol)}"
     frame = pd.DataFrame.from_records(records, columns=["Model", "Source", "Protocol", *names, "Avg"])
-    return Table(_key(task_type.lower(), protocol), f"{task_type} — {protocol}", caption, frame)
+    key = _key(task_type.lower(), protocol) + (f"-{_slug(setting)}" if setting else "")
+    title = f"{task_type} — {protocol}" + (f" — {setting}" if setting else "")
+    return Table(key, title, caption, frame)
+
+
+def _slug(text: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
 
 
 def find_row(rows: list[Row], name: str) -> Row:
@@ -256,7 +231,7 @@ def delta_table(rows: list[Row], candidate: str, baseline: str) -> Table:
         b, c = base_cat.get(key), cand_cat.get(key)
         if b is not None or c is not None:
             records.append(_delta_record(key, b, c))
-    for spec in known_tasks().values():
+    for spec in known_tasks().values():  # every task either row may hold
         b, c = base.tasks.get(spec.name), cand.tasks.get(spec.name)
         if b is not None or c is not None:
             records.append(_delta_record(spec.name, b, c))
@@ -305,10 +280,12 @@ def build_tables(rows: list[Row], delta: tuple[str, str] | None = None) -> list[
         main = cmteb_table(group, protocol)
         if not main.frame.empty:
             tables.append(main)
+        settings = ["", *dict.fromkeys(r.setting for r in group if r.setting)]
         for kind in TASK_TYPES:
-            table = category_table(group, kind, protocol)
-            if not table.frame.empty:
-                tables.append(table)
+            for setting in settings:
+                table = category_table(group, kind, protocol, setting)
+                if not table.frame.empty:
+                    tables.append(table)
     if delta is not None:
         tables.append(delta_table(rows, *delta))
     return tables

@@ -25,6 +25,9 @@ def reranking_rows_to_split(rows: Dataset) -> RetrievalSplitData:
 
     Each distinct passage text gets one corpus id; each query's candidates (positives then
     negatives) become its `top_ranked` list and its positives its qrels, as mteb 1 scored them.
+    A query without a positive or without a negative is left out, as mteb 1's RerankingEvaluator
+    left it out (mteb 1.1.1, evaluation/evaluators/RerankingEvaluator.py lines 50-53); pytrec_eval
+    would score a positive-only query AP = 1.
     """
     doc_ids: dict[str, str] = {}
 
@@ -35,6 +38,8 @@ def reranking_rows_to_split(rows: Dataset) -> RetrievalSplitData:
 
     queries, qrels, top_ranked = [], {}, {}
     for i, row in enumerate(rows):
+        if not row["positive"] or not row["negative"]:
+            continue
         qid = f"q{i}"
         queries.append({"id": qid, "text": row["query"]})
         positives = [doc_id(t) for t in row["positive"]]

@@ -18,7 +18,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from cmteb.errors import CmtebError
-from cmteb.registry import TaskSpec, load_registry
+from cmteb.registry import TaskSpec
 from cmteb.result_reader import ModelResults, ParsedResult, collect_results
 from cmteb.results import atomic_write_text
 
@@ -54,28 +54,41 @@ def _split_scores(parsed: ParsedResult, split: str) -> dict[str, float]:
     return {k: sum(e[k] for e in entries if k in e) / sum(k in e for e in entries) for k in keys}
 
 
+def card_dataset(spec: TaskSpec, subset: str | None) -> tuple[str, str, str]:
+    """(dataset type, name, config) of a task as its protocol ran it, named as the BGE cards name them.
+
+    The repo is the one the protocol read (`C-MTEB/...` under flagembedding-2023); the name is the task mteb
+    ran (`CLSClusteringS2S.v2` under cmteb-31); a multilingual task gets its subset as name suffix and config
+    (`MTEB AmazonReviewsClassification (zh)`, config `zh`).
+    """
+    name = f"MTEB {spec.run_as or spec.name}" + (f" ({subset})" if subset else "")
+    return spec.repo, name, subset or "default"
+
+
 def eval_results(results: ModelResults) -> list[EvalResult]:
-    """One EvalResult per metric of every registered task and eval split in `results`."""
-    specs: dict[str, TaskSpec] = {t.name: t for t in load_registry().tasks}
+    """One EvalResult per metric of every task and eval split in `results`, as their protocol ran them."""
+    protocol = results.resolved
     out = []
-    for spec in load_registry().tasks:
+    for spec in protocol.all_tasks:
         parsed = results.tasks.get(spec.name)
         if parsed is None:
             continue
-        for split in [s for s in spec.splits if s in parsed.splits] or sorted(parsed.splits):
-            for metric, value in card_metrics(specs[spec.name].type, _split_scores(parsed, split)).items():
-                out.append(
-                    EvalResult(
-                        task_type=spec.type,
-                        dataset_type=spec.repo,
-                        dataset_name=f"MTEB {spec.name}",
-                        dataset_config="default",
-                        dataset_split=split,
-                        dataset_revision=parsed.dataset_revision or spec.revision,
-                        metric_type=metric,
-                        metric_value=100 * value,
+        for subset in spec.hf_subsets or (None,):
+            dataset_type, dataset_name, config = card_dataset(spec, subset)
+            for split in [s for s in spec.splits if s in parsed.splits] or sorted(parsed.splits):
+                for metric, value in card_metrics(spec.type, _split_scores(parsed, split)).items():
+                    out.append(
+                        EvalResult(
+                            task_type=spec.type,
+                            dataset_type=dataset_type,
+                            dataset_name=dataset_name,
+                            dataset_config=config,
+                            dataset_split=split,
+                            dataset_revision=parsed.dataset_revision or spec.revision,
+                            metric_type=metric,
+                            metric_value=100 * value,
+                        )
                     )
-                )
     return out
 
 

@@ -86,7 +86,7 @@ class Registry:
 
 
 def spec_from_entry(entry: dict) -> TaskSpec:
-    """A TaskSpec from a registry (or protocol `extra_tasks`) entry."""
+    """A TaskSpec from a registry (or protocol `added_tasks`) entry."""
     subsets = entry.get("hf_subsets")
     return TaskSpec(
         name=entry["name"],
@@ -100,23 +100,6 @@ def spec_from_entry(entry: dict) -> TaskSpec:
         source=entry["source"],
         hf_subsets=tuple(subsets) if subsets else None,
     )
-
-
-def protocol_registry(protocol: str | None) -> Registry:
-    """The registry as a protocol sees it: its version of the 31 tasks, plus cmteb's extra tasks."""
-    from cmteb.protocols import get_protocol
-
-    chosen = get_protocol(protocol)
-    base = load_registry()
-    versions = {t.name: t for t in chosen.tasks}
-    ours = tuple(versions.get(t.name, t) for t in base.tasks)
-    extra = tuple(t for t in chosen.tasks if t.name not in {s.name for s in base.tasks})
-    return Registry(base.benchmark, _by_type(ours + extra), base.instructions)
-
-
-def _by_type(specs: tuple[TaskSpec, ...]) -> tuple[TaskSpec, ...]:
-    """Tasks grouped by type in leaderboard order, keeping their order within a type."""
-    return tuple(sorted(specs, key=lambda t: TASK_TYPES.index(t.type)))
 
 
 @lru_cache(maxsize=4)

@@ -8,69 +8,83 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.table import Table
 
-from cmteb.registry import TASK_TYPES, TaskSpec
-from cmteb.runner import RunSummary
+from cmteb.averages import Averages, protocol_averages, task_points
+from cmteb.protocols import Protocol, resolve_protocol
+from cmteb.registry import TaskSpec
+from cmteb.runner import RunSummary, TaskOutcome
 
 
-def _points(value: float) -> str:
-    return "—" if math.isnan(value) else f"{100 * value:.2f}"
+def _points(value: float | None) -> str:
+    return "—" if value is None or math.isnan(value) else f"{100 * value:.2f}"
 
 
-def _mean(values: Iterable[float | None]) -> float | None:
-    kept = [v for v in values if v is not None and not math.isnan(v)]
-    return sum(kept) / len(kept) if kept else None
-
-
-def category_means(summary: RunSummary, *, first_stage: bool = False) -> list[tuple[str, float, int]]:
-    """(type, mean score, number of tasks) per task type present, in leaderboard order."""
-    rows = []
-    for task_type in TASK_TYPES:
-        outcomes = [o for o in summary.outcomes if o.spec.type == task_type]
-        mean = _mean(o.first_stage_score if first_stage else o.score for o in outcomes)
-        if mean is not None:
-            rows.append((task_type, mean, len(outcomes)))
-    return rows
+def run_averages(summary: RunSummary, *, first_stage: bool = False) -> Averages:
+    """The run's Avg and category means by its protocol's rule: what `cmteb leaderboard` prints for it."""
+    protocol = resolve_protocol(summary.protocol)
+    scores = {}
+    for o in summary.outcomes:
+        value = o.first_stage_score if first_stage else o.score
+        if value is not None and not math.isnan(value):
+            scores[o.spec.name] = task_points(protocol, value)
+    return protocol_averages(protocol, scores)
 
 
 def summary_table(summary: RunSummary) -> Table:
-    """Task, type, metric, score (points), seconds, status; two-stage runs add the first stage's score."""
+    """Per task: type, metric, score (points), seconds, status; then the protocol's averages.
+
+    The protocol's extras (the cross-lingual reranking tasks) are listed in a section of their own and
+    are in no average. Two-stage runs add the first stage's score.
+    """
+    protocol = resolve_protocol(summary.protocol)
     two_stage = any(o.first_stage_score is not None for o in summary.outcomes)
     table = Table(
         title=f"{summary.model_name} ({summary.revision}) — protocol {summary.protocol}",
-        caption=f"results in {summary.output_dir}",
+        caption=f"results in {summary.output_dir}; {protocol.averaging.text}",
     )
     right = {"first stage", "score", "seconds"}
     for column in ("task", "type", "metric", *(["first stage"] if two_stage else []), "score", "seconds", "status"):
         table.add_column(column, justify="right" if column in right else "left")
 
-    def row(task: str, kind: str, metric: str, first: float | None, value: float, seconds: str, status: str) -> None:
-        cells = [task, kind, metric]
-        if two_stage:
-            cells.append("" if first is None else _points(first))
-        table.add_row(*cells, _points(value), seconds, status)
+    def row(task: str, kind: str, metric: str, first: str, value: str, seconds: str, status: str) -> None:
+        table.add_row(task, kind, metric, *([first] if two_stage else []), value, seconds, status)
+
+    def task_row(o: TaskOutcome) -> None:
+        row(
+            o.spec.name,
+            o.spec.type,
+            o.spec.metric,
+            _points(o.first_stage_score),
+            _points(o.score),
+            f"{o.seconds:.1f}",
+            o.status,
+        )
 
     for o in summary.outcomes:
-        row(o.spec.name, o.spec.type, o.spec.metric, o.first_stage_score, o.score, f"{o.seconds:.1f}", o.status)
+        if not protocol.is_extra(o.spec.name):
+            task_row(o)
     table.add_section()
-    first_means = {t: m for t, m, _ in category_means(summary, first_stage=True)}
-    for task_type, mean, n in category_means(summary):
-        row(f"{task_type} mean", "", f"{n} tasks", first_means.get(task_type), mean, "", "")
-    average = _mean(o.score for o in summary.outcomes)
-    if average is not None:
-        n = sum(not math.isnan(o.score) for o in summary.outcomes)
-        first = _mean(o.first_stage_score for o in summary.outcomes)
-        row("Avg (over tasks)", "", f"{n} tasks", first, average, f"{summary.seconds:.1f}", "")
-        categories = category_means(summary)
-        first_categories = category_means(summary, first_stage=True)
-        row(
-            "Avg (over categories)",
-            "",
-            f"{len(categories)} categories",
-            _mean(m for _, m, _ in first_categories) if first_categories else None,
-            _mean(m for _, m, _ in categories),
-            "",
-            "",
-        )
+    averages, first = run_averages(summary), run_averages(summary, first_stage=True)
+    for kind, average in averages.categories.items():
+        if average.present:
+            first_cell = first.categories[kind].cell() if two_stage else ""
+            row(f"{kind} mean", "", f"{average.total} tasks", first_cell, average.cell(), "", "")
+    first_avg = first.avg.cell() if two_stage else ""
+    row(
+        f"Avg ({len(protocol.tasks)} tasks)", "", "C-MTEB", first_avg, averages.avg.cell(), f"{summary.seconds:.1f}", ""
+    )
+    extras = [o for o in summary.outcomes if protocol.is_extra(o.spec.name)]
+    if extras:
+        table.add_section()
+        for o in extras:
+            row(
+                o.spec.name,
+                "extra: in no average",
+                o.spec.metric,
+                _points(o.first_stage_score),
+                _points(o.score),
+                f"{o.seconds:.1f}",
+                o.status,
+            )
     return table
 
 
@@ -85,11 +99,12 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
     (console or wide_console()).print(summary_table(summary))
 
 
-def tasks_table(specs: Iterable[TaskSpec]) -> Table:
-    """The registry listing: name, type, split, metric, hub repo."""
-    table = Table()
-    for column in ("name", "type", "split", "metric", "repo"):
+def tasks_table(protocol: Protocol, specs: Iterable[TaskSpec]) -> Table:
+    """A protocol's task listing: name, type, split, metric, hub repo, and whether its averages include it."""
+    table = Table(title=f"protocol {protocol.name}: {len(protocol.tasks)} C-MTEB tasks, {len(protocol.extras)} extras")
+    for column in ("name", "type", "split", "metric", "repo", "averaged"):
         table.add_column(column)
     for s in specs:
-        table.add_row(s.name, s.type, ",".join(s.splits), s.metric, s.repo)
+        averaged = "extra: in no average" if protocol.is_extra(s.name) else "yes"
+        table.add_row(s.name, s.type, ",".join(s.splits), s.metric, s.repo, averaged)
     return table

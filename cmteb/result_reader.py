@@ -11,21 +11,21 @@ names (`cos_sim_ap` -> `cosine_ap`; reranking `map` -> `map_at_1000`, `mrr` -> `
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cmteb.errors import CmtebError
-from cmteb.registry import TaskSpec, load_registry
-from cmteb.results import MODEL_META, NO_REVISION, PROVENANCE_KEY, RUN_RECORD, read_run_record
+from cmteb.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol, task_aliases
+from cmteb.results import LEGACY_RUN_RECORD, MODEL_META, NO_REVISION, PROVENANCE_KEY, RUN_RECORD, read_run_record
 
-NOT_RESULTS = {MODEL_META, RUN_RECORD}
+NOT_RESULTS = {MODEL_META, LEGACY_RUN_RECORD}
+#: A result folder's own subfolder for the run record: no results in it.
+RECORD_DIR = Path(RUN_RECORD).parent.name
 #: mteb 1 metric names -> mteb 2 names (the rest keep their name).
 V1_PREFIXES = {"cos_sim_": "cosine_"}
 V1_RERANKING = {"map": "map_at_1000", "mrr": "mrr_at_10"}
-SPLIT_PREFERENCE = ("test", "dev", "validation")  # FlagEmbedding's order when the registry's split is absent
 ZH_SUBSETS = ("zh", "zh-CN", "default")
 
 
@@ -39,20 +39,6 @@ class ParsedResult:
     shape: str  # "mteb2" or "mteb1"
     splits: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     protocol: str | None = None  # from the file's cmteb block; files of other tools do not say
-
-    def score(self, spec: TaskSpec, metric: str | None = None) -> float | None:
-        """`metric` (default: the leaderboard metric) averaged over the registry's splits.
-
-        A file without those splits falls back to the first of test/dev/validation it has, as
-        FlagEmbedding's summariser does. None when the metric is absent.
-        """
-        metric = metric or spec.metric
-        splits = [s for s in spec.splits if s in self.splits]
-        if not splits:
-            splits = [s for s in SPLIT_PREFERENCE if s in self.splits][:1]
-        values = [entry[metric] for s in splits for entry in self.splits[s] if metric in entry]
-        values = [v for v in values if isinstance(v, (int, float)) and not math.isnan(v)]
-        return sum(values) / len(values) if values else None
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
@@ -84,9 +70,14 @@ def parse_result_file(path: Path, registry_types: dict[str, str] | None = None) 
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CmtebError(f"result file {path} is not valid JSON ({exc}): fix or remove it") from exc
+    return parse_result_data(data, path, registry_types)
+
+
+def parse_result_data(data: Any, path: Path, registry_types: dict[str, str] | None = None) -> ParsedResult:
+    """Parse the JSON object of a result file (`path` names it in messages and in the result)."""
     if not isinstance(data, dict):
         raise CmtebError(f"result file {path} does not hold a result object: fix or remove it")
-    types = registry_types if registry_types is not None else {t.name: t.type for t in load_registry().tasks}
+    types = registry_types if registry_types is not None else {n: t.type for n, t in known_tasks().items()}
     if "scores" in data:
         name = data.get("task_name") or path.stem
         provenance = data.get(PROVENANCE_KEY) if isinstance(data.get(PROVENANCE_KEY), dict) else {}
@@ -125,14 +116,34 @@ class ModelResults:
     folder: Path
     embedding_dim: int | None
     tasks: dict[str, ParsedResult]
-    protocol: str = "unrecorded"  # as the run record says; results from other tools do not say
+    protocol: str = UNRECORDED  # as the run record says; results from other tools do not say
     data: str = "hub"  # "hub", "local" (a --data-dir mirror) or "samples" (the bundled sample mirrors)
+
+    @property
+    def resolved(self) -> Protocol:
+        """The protocol the results were produced under (a protocol this version does not know: unrecorded)."""
+        return resolve_protocol(self.protocol if self.protocol in load_protocols() else UNRECORDED)
+
+    def task_score(self, name: str, metric: str | None = None) -> float | None:
+        """A task's score (a fraction) by its protocol's metric and split rule; None when absent."""
+        protocol = self.resolved
+        parsed = self.tasks.get(name)
+        if parsed is None or name not in protocol.specs():
+            return None
+        return protocol.task_score(protocol.get(name), parsed.splits, metric)
+
+    def task_scores(self) -> dict[str, float]:
+        """Every task's score (fractions) by its protocol's rules."""
+        scores = {name: self.task_score(name) for name in self.tasks}
+        return {name: value for name, value in scores.items() if value is not None}
 
 
 def _result_folders(root: Path) -> Iterator[Path]:
     if any(p.suffix == ".json" and p.name not in NOT_RESULTS for p in root.glob("*.json")):
         yield root
     for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if (child.parent / RUN_RECORD).is_file() and child.name == RECORD_DIR:
+            continue
         yield from _result_folders(child)
 
 
@@ -165,32 +176,6 @@ def _data_origin(folder: Path) -> str:
     return "hub"
 
 
-#: mteb 1 / c-mteb task names that mteb 2 renamed (FlagEmbedding's result files use them).
-MTEB1_NAMES = {"CMedQAv1": "CMedQAv1-reranking", "CMedQAv2": "CMedQAv2-reranking", "MmarcoReranking": "MMarcoReranking"}
-
-
-def known_tasks() -> dict[str, TaskSpec]:
-    """Every task any protocol scores, by name (the registry's and the protocols' extra tasks)."""
-    from cmteb.protocols import load_protocols
-
-    known = {t.name: t for t in load_registry().tasks}
-    for protocol in load_protocols().values():
-        for spec in protocol.tasks:
-            known.setdefault(spec.name, spec)
-    return known
-
-
-def task_aliases() -> dict[str, str]:
-    """Names results may carry -> task names (protocols run some tasks as other variants)."""
-    from cmteb.protocols import load_protocols
-
-    aliases = {name: name for name in known_tasks()}
-    aliases.update(MTEB1_NAMES)
-    for protocol in load_protocols().values():
-        aliases.update({t.run_as: t.name for t in protocol.tasks if t.run_as})
-    return aliases
-
-
 def _protocol_of(folder: Path, tasks: Iterable[ParsedResult]) -> str:
     """The one protocol of a folder's results, from the result files and the run record."""
     protocols = {entry.get("protocol") for entry in read_run_record(folder)["tasks"].values()}
@@ -198,7 +183,7 @@ def _protocol_of(folder: Path, tasks: Iterable[ParsedResult]) -> str:
     protocols.discard(None)
     if len(protocols) > 1:
         raise CmtebError(f"{folder} mixes results of protocols {sorted(protocols)}: keep one protocol per folder")
-    return protocols.pop() if protocols else "unrecorded"
+    return protocols.pop() if protocols else UNRECORDED
 
 
 def collect_results(roots: Iterable[Path]) -> list[ModelResults]:

@@ -1,9 +1,11 @@
 """Result files: mteb's `TaskResult` JSON in mteb's folder layout, plus cmteb's run record.
 
-Layout: `<output>/<org>__<name>/<revision>/<Task>.json` and `model_meta.json` as mteb writes
-them (so `mteb.cache.ResultCache` and `mteb.load_results` read them), and `cmteb_run.json`
-with what mteb does not keep: precision, device, package versions, seconds and texts per task,
-the instruction used, and the dataset revision and data fingerprint that resume keys on.
+Layout: `<output>/results/<org>__<name>/<revision>/<Task>.json` and `model_meta.json`, the layout of
+mteb's own cache (so `mteb.cache.ResultCache(cache_path=<output>).load_results()` reads every task
+result), and, in the `cmteb/` folder beside them where mteb does not look for results, the run
+record `run.json` with what mteb does not keep: precision, device, package versions, seconds and
+texts per task, the instruction used, and the dataset revision and data fingerprint that resume
+keys on.
 Every file is written atomically: a temp file in the same folder, then a rename.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -20,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # mteb is heavy to import; commands that only read results never need it
     from mteb.results import TaskResult
 
-RUN_RECORD = "cmteb_run.json"
+#: The run record, relative to a result folder: mteb loads every `*.json` beside the task results.
+RUN_RECORD = "cmteb/run.json"
+#: Where results written before that kept the run record (read, never written).
+LEGACY_RUN_RECORD = "cmteb_run.json"
+#: mteb's cache layout: results live under this folder of the output folder.
+RESULTS_SUBDIR = "results"
 MODEL_META = "model_meta.json"
 NO_REVISION = "no_revision_available"
 
@@ -44,8 +50,8 @@ def model_dir_name(model_name: str) -> str:
 
 
 def result_dir(output_dir: Path, model_name: str, revision: str | None) -> Path:
-    """`<output>/<org>__<name>/<revision>`, as mteb lays results out."""
-    return Path(output_dir) / model_dir_name(model_name) / (revision or NO_REVISION)
+    """`<output>/results/<org>__<name>/<revision>`, as mteb's ResultCache lays results out."""
+    return Path(output_dir) / RESULTS_SUBDIR / model_dir_name(model_name) / (revision or NO_REVISION)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -117,6 +123,8 @@ def read_run_record(folder: Path) -> dict[str, Any]:
     """The run record of a result folder, or an empty record."""
     path = Path(folder) / RUN_RECORD
     if not path.is_file():
+        path = Path(folder) / LEGACY_RUN_RECORD
+    if not path.is_file():
         return {"tasks": {}}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -124,9 +132,3 @@ def read_run_record(folder: Path) -> dict[str, Any]:
         return {"tasks": {}}
     data.setdefault("tasks", {})
     return data
-
-
-def score(result: TaskResult, metric: str) -> float:
-    """`metric` averaged over the result's splits and subsets (mteb's convention for main_score)."""
-    value = result.get_score(getter=lambda s: s[metric])
-    return float(value) if value is not None and not math.isnan(value) else float("nan")

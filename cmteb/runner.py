@@ -25,8 +25,8 @@ from filelock import FileLock
 
 from cmteb.assets import BUNDLED_MODEL_HUB_ID, BUNDLED_MODEL_NAME, SAMPLES_DIR, bundled_model_dir
 from cmteb.errors import CmtebError
-from cmteb.protocols import DEFAULT_PROTOCOL
-from cmteb.registry import TaskSpec, protocol_registry
+from cmteb.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+from cmteb.registry import TaskSpec
 from cmteb.results import (
     MODEL_META,
     RUN_RECORD,
@@ -35,7 +35,6 @@ from cmteb.results import (
     read_run_record,
     read_task_result,
     result_dir,
-    score,
     write_task_result,
 )
 
@@ -138,13 +137,12 @@ def _select_specs(
     *,
     has_model: bool,
     has_reranker: bool,
-    protocol: str | None = None,
+    protocol: Protocol,
 ) -> list[TaskSpec]:
-    registry = protocol_registry(protocol)
     if has_reranker:
         allowed = "Retrieval" if has_model else "Reranking"
         default_types = None if tasks else [allowed]
-        specs = registry.select(list(tasks) if tasks else None, list(types) if types else default_types)
+        specs = protocol.select(tasks, types or default_types)
         wrong = [s.name for s in specs if s.type != allowed]
         if wrong:
             what = (
@@ -154,7 +152,7 @@ def _select_specs(
             )
             raise CmtebError(f"{what} tasks, not {', '.join(wrong)}: drop them from --tasks/--types")
     else:
-        specs = registry.select(list(tasks) if tasks else None, list(types) if types else None)
+        specs = protocol.select(tasks, types)
     if not specs:
         raise CmtebError("no task matches --tasks/--types: `cmteb tasks` lists the registered tasks")
     return specs
@@ -213,7 +211,7 @@ class System:
     embedding_dim: int | None = None
 
 
-def _embedding_cache(encoder: Any, cache_dir: Path | str | None, use_cache: bool) -> Any:
+def _embedding_cache(encoder: Any, cache_dir: Path | str | None, use_cache: bool, batch_invariant: bool) -> Any:
     """The embedding cache of this model and its settings (memory only without a known revision)."""
     from cmteb.embedding_cache import EmbeddingCache, default_cache_dir
 
@@ -225,6 +223,8 @@ def _embedding_cache(encoder: Any, cache_dir: Path | str | None, use_cache: bool
         "max_length": encoder.max_length,
         "precision": encoder.precision,
         "format": 1,
+        # One text per forward pass gives other float noise than shared batches: never mix the two.
+        **({"batch_invariant": True} if batch_invariant else {}),
     }
     if not use_cache or encoder.source.revision is None:
         return EmbeddingCache(namespace)
@@ -293,12 +293,32 @@ def _copy_stored(stored: Any, folder: Path, path: Path) -> None:
         atomic_write_bytes(target, stored.file(name).read_bytes())
 
 
+def file_score(protocol: Protocol, spec: TaskSpec, path: Path) -> float:
+    """A result file's score by the protocol's metric and split rule: the number every table shows for it."""
+    from cmteb.result_reader import parse_result_file
+
+    parsed = parse_result_file(path)
+    value = protocol.task_score(spec, parsed.splits) if parsed is not None else None
+    return float("nan") if value is None else value
+
+
+def _result_score(protocol: Protocol, spec: TaskSpec, result: Any) -> float | None:
+    """An in-memory TaskResult's score by the protocol's rules (the first stage of a two-stage run)."""
+    from cmteb.result_reader import parse_result_data
+    from cmteb.results import task_result_json
+
+    parsed = parse_result_data(task_result_json(result), Path(f"{spec.name}.json"))
+    return protocol.task_score(spec, parsed.splits)
+
+
 def _is_current(path: Path, previous: dict[str, Any], expected: dict[str, Any]) -> bool:
     """Whether the result file at `path` was produced with `expected`'s protocol, data and settings."""
     return path.is_file() and all(previous.get(k) == expected.get(k) for k in RESUME_FIELDS)
 
 
-def _reuse(stored: Any, key: str, spec: TaskSpec, folder: Path, path: Path, this_run: dict[str, Any]) -> TaskOutcome:
+def _reuse(
+    stored: Any, key: str, spec: TaskSpec, folder: Path, path: Path, this_run: dict[str, Any], protocol: Protocol
+) -> TaskOutcome:
     """Make a stored result this task's result in `folder`, recorded as reused."""
     started = time.perf_counter()
     _copy_stored(stored, folder, path)
@@ -314,7 +334,8 @@ def _reuse(stored: Any, key: str, spec: TaskSpec, folder: Path, path: Path, this
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     _record_task(folder, spec.name, entry, stored.entry["header"])
-    return TaskOutcome(spec, "reused", stored.entry["score"], seconds, path, None, record.get("first_stage_score"))
+    score_ = file_score(protocol, spec, path)
+    return TaskOutcome(spec, "reused", score_, seconds, path, None, record.get("first_stage_score"))
 
 
 def _replay(
@@ -323,14 +344,14 @@ def _replay(
     specs: list[TaskSpec],
     root: Path,
     source: Any,
-    protocol: str,
+    protocol: Protocol,
     this_run: dict[str, dict[str, Any]],
 ) -> RunSummary:
     """Answer a whole run from the result store: each task's stored result, copied into the folder."""
     started = time.perf_counter()
     folder = result_dir(root, source.name, source.revision)
     _check_writable(folder)
-    summary = RunSummary(source.name, source.revision, folder, None, protocol=protocol)
+    summary = RunSummary(source.name, source.revision, folder, None, protocol=protocol.name)
     for spec in specs:
         stored = store.get(keys[spec.name])
         summary.embedding_dim = stored.entry.get("embedding_dim")
@@ -338,9 +359,9 @@ def _replay(
         with FileLock(folder / f".{spec.name}.lock"):
             record = stored.entry["record"]
             if _is_current(path, read_run_record(folder)["tasks"].get(spec.name, {}), record):
-                outcome = TaskOutcome(spec, "skipped", stored.entry["score"], 0.0, path)
+                outcome = TaskOutcome(spec, "skipped", file_score(protocol, spec, path), 0.0, path)
             else:
-                outcome = _reuse(stored, keys[spec.name], spec, folder, path, this_run[spec.name])
+                outcome = _reuse(stored, keys[spec.name], spec, folder, path, this_run[spec.name], protocol)
         summary.outcomes.append(outcome)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -352,7 +373,8 @@ RESUME_FIELDS = ("protocol", "dataset_revision", "data_fingerprint", "settings",
 
 def _record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str, Any]) -> None:
     """Add one task's entry to the run record, under a lock (several runs may share the folder)."""
-    with FileLock(folder / f".{RUN_RECORD}.lock"):
+    (folder / RUN_RECORD).parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / ".run-record.lock"):
         record = read_run_record(folder)
         record["tasks"][task] = entry
         record.update(header)
@@ -383,6 +405,7 @@ def run(
     output_dir: Path | str = "results",
     batch_size: int = 32,
     batch_tokens: int | None = None,
+    batch_invariant: bool | None = None,
     max_length: int = 512,
     precision: str = "fp32",
     device: str | None = None,
@@ -410,6 +433,9 @@ def run(
     `output_dir` and returns a summary. A task whose result exists for the same system, settings,
     dataset revision and data is skipped unless `overwrite`. `subsample` evaluates a deterministic
     subsample of N items per task (see `cmteb.subsample`), recorded with the result.
+    `batch_invariant` encodes every text in a forward pass of its own, so that its embedding is
+    bit-identical whatever else is encoded, cached or batched with it (default: on with `subsample`,
+    whose small samples let k-means and classifiers turn 1e-7 of float noise into points).
     """
     from cmteb.mirror import check_mirrors, mirror_fingerprint, mirror_revisions
 
@@ -418,9 +444,14 @@ def run(
         raise CmtebError("nothing to evaluate: pass --model, --reranker, or both")
     if rerank_top_k < 1:
         raise CmtebError(f"--rerank-top-k must be positive, got {rerank_top_k}")
-    protocol = protocol or DEFAULT_PROTOCOL
+    if batch_invariant is None:
+        batch_invariant = subsample is not None
+    if batch_invariant:  # one text per forward pass: its shape, and so its float result, depends on it alone
+        batch_size, batch_tokens = 1, None
+    chosen_protocol = resolve_protocol(protocol)
+    protocol = chosen_protocol.name
     specs = _select_specs(
-        tasks, types, has_model=model is not None, has_reranker=reranker is not None, protocol=protocol
+        tasks, types, has_model=model is not None, has_reranker=reranker is not None, protocol=chosen_protocol
     )
     data_dir = Path(data_dir) if data_dir is not None else None
     if data_dir is not None and not data_dir.is_dir():
@@ -451,6 +482,7 @@ def run(
                 "device": device,
                 "batch_size": batch_size,
                 "batch_tokens": batch_tokens,
+                "batch_invariant": batch_invariant,
                 "normalize": True,
             },
             instruction,
@@ -461,7 +493,7 @@ def run(
             keys = {s.name: store.key(s, protocol, fingerprints[s.name], subsample) for s in specs}
             # Nothing changed since every task was evaluated: copy the stored results, load nothing.
             if all(store.get(k) is not None for k in keys.values()):
-                return _replay(store, keys, specs, root, source, protocol, this_run)
+                return _replay(store, keys, specs, root, source, chosen_protocol, this_run)
     from cmteb.models.adapter import BGEModel, BGERerankerModel
     from cmteb.models.defaults import default_instruction
     from cmteb.models.encoder import BGEEncoder
@@ -497,7 +529,7 @@ def run(
         embedder = BGEModel(
             encoder,
             instruction=chosen_instruction,
-            cache=_embedding_cache(encoder, cache_dir, use_cache),
+            cache=_embedding_cache(encoder, cache_dir, use_cache, batch_invariant),
             on_texts=progress.add_texts,
             on_batch=progress.texts_done,
         )
@@ -537,12 +569,14 @@ def run(
                 "max_length": encoder.max_length,
                 "precision": precision,
                 "instruction": embedder.instruction,
+                **({"batch_invariant": True} if batch_invariant else {}),
             },
             header={
                 **_core_header(encoder),
                 "pooling": encoder.pooling,
                 "normalize": encoder.normalize,
                 "instruction": embedder.instruction,
+                "batch_invariant": batch_invariant,
             },
             evaluate=lambda spec: (
                 _evaluate(_searchable(embedder, task := task_for(spec)), task, batch_size),
@@ -557,8 +591,17 @@ def run(
         system = System(
             name=rerank_core.source.name,
             revision=rerank_core.source.revision,
-            settings={"max_length": rerank_core.max_length, "precision": precision},
-            header={**_core_header(rerank_core), "kind": "reranker", "normalize_scores": normalize_scores},
+            settings={
+                "max_length": rerank_core.max_length,
+                "precision": precision,
+                **({"batch_invariant": True} if batch_invariant else {}),
+            },
+            header={
+                **_core_header(rerank_core),
+                "kind": "reranker",
+                "normalize_scores": normalize_scores,
+                "batch_invariant": batch_invariant,
+            },
             evaluate=lambda spec: (_evaluate(cross, task_for(spec), batch_size), {}),
             counted=lambda: rerank_core.stats.texts,
             stats=lambda: {"reranker": rerank_core.stats.as_dict()},
@@ -576,7 +619,7 @@ def run(
                 second_task.convert_to_reranking(predictions, top_k=rerank_top_k)
                 second = _evaluate(cross, second_task, batch_size)
             return second, {
-                "first_stage_score": score(first, spec.metric),
+                "first_stage_score": _result_score(chosen_protocol, spec, first),
                 "instruction_used": embedder.instructions_used.get(spec.name),
             }
 
@@ -589,9 +632,11 @@ def run(
                 "precision": precision,
                 "instruction": embedder.instruction,
                 "rerank_top_k": rerank_top_k,
+                **({"batch_invariant": True} if batch_invariant else {}),
             },
             header={
                 "kind": "two-stage",
+                "batch_invariant": batch_invariant,
                 "first_stage": {
                     **_core_header(encoder),
                     "pooling": encoder.pooling,
@@ -634,7 +679,7 @@ def run(
                         TaskOutcome(
                             spec,
                             "skipped",
-                            score(old, spec.metric),
+                            file_score(chosen_protocol, spec, path),
                             previous.get("seconds", 0.0),
                             path,
                             old,
@@ -645,7 +690,9 @@ def run(
                     continue
                 stored = store.get(keys[spec.name]) if store is not None else None
                 if stored is not None:
-                    summary.outcomes.append(_reuse(stored, keys[spec.name], spec, folder, path, this_run[spec.name]))
+                    summary.outcomes.append(
+                        _reuse(stored, keys[spec.name], spec, folder, path, this_run[spec.name], chosen_protocol)
+                    )
                     progress.finish_task()
                     continue
                 task_started = time.perf_counter()
@@ -692,14 +739,20 @@ def run(
                         [f for f in files if f.is_file()],
                         {
                             "record": entry,
-                            "score": score(result, spec.metric),
+                            "score": file_score(chosen_protocol, spec, path),
                             "header": system.header,
                             "embedding_dim": system.embedding_dim,
                         },
                     )
             summary.outcomes.append(
                 TaskOutcome(
-                    spec, "ran", score(result, spec.metric), seconds, path, result, extra.get("first_stage_score")
+                    spec,
+                    "ran",
+                    file_score(chosen_protocol, spec, path),
+                    seconds,
+                    path,
+                    result,
+                    extra.get("first_stage_score"),
                 )
             )
             progress.finish_task()

@@ -304,6 +304,11 @@ def _reranking_rows(src: Source, spec: TaskSpec) -> dict[str, dict[str, Rows]]:
         positive = relevant[query["id"]]
         negatives = [texts[d] for d in ranked["corpus-ids"] if d != positive]
         rows.append({"query": query["text"], "positive": [texts[positive]], "negative": negatives})
+    # mteb 1's RerankingEvaluator skipped a query without a positive or without a negative; the 2023
+    # layout keeps one of each so that the reader is seen to skip them too (the mteb 2 mirror has neither).
+    first = rows[0]
+    rows.append({"query": f"{first['query']}（只有正例）", "positive": first["positive"], "negative": []})
+    rows.append({"query": f"{first['query']}（只有负例）", "positive": [], "negative": first["negative"]})
     return {"default": {split: rows}}
 
 

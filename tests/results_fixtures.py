@@ -36,3 +36,29 @@ def write_model(root: Path, model: str, revision: str, scores: dict[str, dict[st
         splits = {s: metrics for s in registry.get(task).splits}
         (folder / f"{task}.json").write_text(json.dumps(mteb2_result(task, splits)))
     return folder
+
+
+def write_protocol_model(root: Path, model: str, protocol_name: str, value: float = 0.5) -> Path:
+    """A result folder as `cmteb run --protocol` writes it: every task of the protocol (extras too), each
+    file named after the task mteb ran, on the protocol's splits and subsets, with the cmteb block."""
+    from cmteb.protocols import resolve_protocol
+    from cmteb.results import PROVENANCE_KEY, result_dir
+
+    protocol = resolve_protocol(protocol_name)
+    folder = result_dir(root, model, "r1")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model_meta.json").write_text(json.dumps({"name": model, "revision": "r1", "embed_dim": 512}))
+    for spec in protocol.all_tasks:
+        ran = spec.run_as or spec.name
+        metrics = {spec.metric: value, spec.main_score: value}
+        entries = [{**metrics, "main_score": value, "hf_subset": s} for s in spec.hf_subsets or ("default",)]
+        data = {
+            "dataset_revision": spec.revision,
+            "task_name": ran,
+            "mteb_version": "2.26.24",
+            "scores": {split: entries for split in spec.splits},
+            "evaluation_time": 1.0,
+            PROVENANCE_KEY: {"protocol": protocol.name, "dataset_repo": spec.repo, "splits": list(spec.splits)},
+        }
+        (folder / f"{ran}.json").write_text(json.dumps(data))
+    return folder

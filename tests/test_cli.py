@@ -22,10 +22,12 @@ def cmteb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def test_tasks_json_lists_all_33(capsys):
+def test_tasks_json_lists_the_31_and_the_extras_as_extras(capsys):
     assert main(["tasks", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 33
+    assert [r["name"] for r in rows if not r["averaged"]] == ["T2RerankingZh2En", "T2RerankingEn2Zh"]
+    assert {r["protocol"] for r in rows} == {"mteb-cmn-v1"}
     assert rows[0] == {
         **rows[0],
         "name": "T2Retrieval",
@@ -34,6 +36,18 @@ def test_tasks_json_lists_all_33(capsys):
         "metric": "ndcg_at_10",
         "repo": "mteb/T2Retrieval",
     }
+
+
+def test_tasks_without_protocol_lists_the_default_protocol(capsys):
+    assert main(["tasks", "--json"]) == 0
+    plain = capsys.readouterr().out
+    assert main(["tasks", "--json", "--protocol", "mteb-cmn-v1"]) == 0
+    assert capsys.readouterr().out == plain
+    ocnli = next(r for r in json.loads(plain) if r["name"] == "Ocnli")
+    assert ocnli["metric"] == "max_accuracy"  # mteb-cmn-v1's, not the registry's cosine_ap
+    assert main(["tasks", "--type", "Reranking"]) == 0
+    table = capsys.readouterr().out
+    assert table.count("extra: in no average") == 2 and "31 C-MTEB tasks, 2 extras" in table
 
 
 def test_tasks_table_filters_by_type(capsys):
@@ -58,8 +72,9 @@ def test_run_prints_summary_and_writes_results(tiny_bert, samples_dir, tmp_path)
     )
     assert proc.returncode == 0, proc.stderr
     assert "ATEC" in proc.stdout and "Ocnli" in proc.stdout and "protocol mteb-cmn-v1" in proc.stdout
-    assert "Avg (over tasks)" in proc.stdout and "Avg (over categories)" in proc.stdout
-    assert "2 categories" in proc.stdout
+    # Two of the 31 tasks: no Avg that looks comparable with a full run's.
+    assert "Avg (31 tasks)" in proc.stdout and "partial: 2 of 31 tasks" in proc.stdout
+    assert "partial: 1 of 7 tasks" in proc.stdout and "partial: 1 of 2 tasks" in proc.stdout
     assert len(list(tmp_path.rglob("ATEC.json"))) == 1
 
 

@@ -179,3 +179,54 @@ def test_subsampled_runs_record_n_and_refuse_full_comparison(tiny_bert, samples_
     assert [o.score for o in again.outcomes] == [o.score for o in quick.outcomes]
     assert main(["compare", str(full.output_dir), str(quick.output_dir)]) == 2
     assert "--subsample" in capsys.readouterr().err
+
+
+def _scores_of(folder) -> dict[str, dict]:
+    return {p.name: json.loads(p.read_text())["scores"] for p in folder.glob("*.json") if p.name != "model_meta.json"}
+
+
+def test_batch_invariant_encoding_is_bit_identical_whatever_else_is_encoded(m3e_dir):
+    from cmteb.models.encoder import BGEEncoder
+
+    encoder = BGEEncoder.load(str(m3e_dir), pooling="mean")
+    texts = [
+        "今天天气很好",
+        "这家店的服务态度非常差，再也不来了",
+        "北京是中国的首都",
+        "好",
+        "机器学习是人工智能的一个分支",
+    ]
+    alone = np.stack([encoder.encode([t], batch_size=1)[0] for t in texts])
+    mixed = encoder.encode([*reversed(texts), "另一段完全不同而且长得多的文字，用来改变批次的填充长度"], batch_size=1)
+    assert np.array_equal(alone, mixed[: len(texts)][::-1])
+    shared = encoder.encode(texts, batch_size=32)  # one padded batch: float noise of the order of 1e-7
+    print(f"\nshared batch vs one text per pass: max difference {np.abs(shared - alone).max():.2e}")
+    assert np.abs(shared - alone).max() < 1e-5
+
+
+def test_quick_runs_differing_in_cache_batch_size_and_order_are_identical(tiny_bert, samples_dir, tmp_path, capsys):
+    """Only cache state, batch size and task order differ: bit-identical scores, never a regression."""
+    tasks = ["CLSClusteringS2S", "TNews", "AFQMC", "T2Reranking"]
+    common = dict(data_dir=samples_dir, show_progress=False, subsample=20)
+    first = run(str(tiny_bert), tasks=tasks, output_dir=tmp_path / "a", cache_dir=tmp_path / "cache-a", **common)
+    # Another cache, filled first by a larger quick run, so that the second run's texts come from it.
+    run(
+        str(tiny_bert),
+        tasks=tasks,
+        output_dir=tmp_path / "warm",
+        cache_dir=tmp_path / "cache-b",
+        **{**common, "subsample": 30},
+    )
+    second = run(
+        str(tiny_bert),
+        tasks=list(reversed(tasks)),
+        output_dir=tmp_path / "b",
+        cache_dir=tmp_path / "cache-b",
+        batch_size=4,
+        **common,
+    )
+    assert read_run_record(second.output_dir)["stats"]["cache_hits"] > 0
+    assert _scores_of(first.output_dir) == _scores_of(second.output_dir)
+    assert main(["compare", str(first.output_dir), str(second.output_dir)]) == 0
+    report = capsys.readouterr().out
+    assert "0 regressed" in report and "noise band 0" in report

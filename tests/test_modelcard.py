@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 from huggingface_hub import ModelCard
-from results_fixtures import write_model
+from results_fixtures import write_model, write_protocol_model
 
 from cmteb.cli import main
 from cmteb.modelcard import card_metrics, find_model_results, write_model_card
+from cmteb.protocols import resolve_protocol
 
 GOLDEN = Path(__file__).parent / "data" / "model_card_golden.md"
 
@@ -160,3 +161,41 @@ def test_model_card_cli_refuses_sample_results_and_unknown_models(tiny_bert, sam
     )
     assert main(["model-card", "--results", str(tmp_path / "res"), "--model", "org/other"]) == 2
     assert "no results for model 'org/other'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("protocol_name", ["mteb-cmn-v1", "cmteb-31", "flagembedding-2023"])
+def test_card_names_every_task_as_its_protocol_ran_it(protocol_name, tmp_path):
+    """Round trip through huggingface_hub: repo, name, config, split and revision of every entry."""
+    protocol = resolve_protocol(protocol_name)
+    write_protocol_model(tmp_path / "out", "my-org/m", protocol_name)
+    results = find_model_results([tmp_path / "out"], "my-org/m", protocol=protocol_name)
+    card = ModelCard.load(write_model_card(results, tmp_path / "README.md"))
+    entries = {
+        (r.dataset_name, r.dataset_type, r.dataset_config, r.dataset_split, r.dataset_revision)
+        for r in card.data.eval_results
+    }
+    expected = set()
+    for spec in protocol.all_tasks:
+        for subset in spec.hf_subsets or (None,):
+            name = f"MTEB {spec.run_as or spec.name}" + (f" ({subset})" if subset else "")
+            expected |= {(name, spec.repo, subset or "default", split, spec.revision) for split in spec.splits}
+    assert entries == expected
+    names = {e[0]: e for e in entries}
+    if protocol_name == "flagembedding-2023":
+        assert len({e[0] for e in entries}) == 37  # 35 tasks and the two extras
+        assert names["MTEB T2Retrieval"][1:3] == ("C-MTEB/T2Retrieval", "default")
+        assert names["MTEB T2Retrieval"][4] == "main"
+        assert names["MTEB STS22 (zh)"][1:3] == ("mteb/sts22-crosslingual-sts", "zh")
+        assert names["MTEB AmazonReviewsClassification (zh)"][2] == "zh"
+        assert names["MTEB MassiveIntentClassification (zh-CN)"][2] == "zh-CN"
+        assert names["MTEB PAWSX"][1] == "C-MTEB/PAWSX" and names["MTEB STSB"][1] == "C-MTEB/STSB"
+    if protocol_name == "cmteb-31":
+        assert "MTEB CLSClusteringS2S" not in names
+        assert names["MTEB CLSClusteringP2P.v2"][1::3] == (
+            "mteb/CLSClusteringP2P.v2",
+            "4b012f4818da8625de8e2e90526db1570e7ed2c7",
+        )
+        assert {e[3] for e in entries if e[0] == "MTEB ATEC"} == {"validation", "test"}
+    if protocol_name == "mteb-cmn-v1":
+        assert names["MTEB T2Retrieval"][1] == "mteb/T2Retrieval"
+        assert {e[3] for e in entries if e[0] == "MTEB ATEC"} == {"test"}

@@ -6,9 +6,10 @@ import json
 from dataclasses import asdict
 
 import mteb
+import pytest
 
 from cmteb.cli import main
-from cmteb.protocols import OVERRIDABLE, get_protocol, load_protocols
+from cmteb.protocols import OVERRIDABLE, load_protocols, resolve_protocol
 from cmteb.result_reader import collect_results
 from cmteb.results import read_run_record
 from cmteb.runner import run
@@ -64,18 +65,18 @@ def test_flagembedding_2023_differs_from_mteb_cmn_v1_exactly_where_listed():
     for name in MULTILINGUAL:
         assert diff.pop(name) == {"added"}, name
     assert all(changed == {"revision"} for changed in diff.values()), diff
-    fe = get_protocol("flagembedding-2023")
+    fe = resolve_protocol("flagembedding-2023")
     assert len(fe.tasks) == 35 and fe.get("STS22").hf_subsets == ("zh",)
     assert fe.get("MassiveIntentClassification").hf_subsets == ("zh-CN",)
     assert fe.get("Ocnli").metric == "cosine_ap" and fe.get("T2Reranking").metric == "map_at_1000"
     assert fe.get("MMarcoReranking").repo == "C-MTEB/Mmarco-reranking"
     assert fe.get("MultilingualSentiment").splits == ("validation",) and fe.splits_combine == "first"
-    assert get_protocol("mteb-cmn-v1").get("Ocnli").metric == "max_accuracy"
+    assert resolve_protocol("mteb-cmn-v1").get("Ocnli").metric == "max_accuracy"
 
 
 def test_cmteb31_variants_match_mteb():
     """Drift check: the .v2 tasks cmteb-31 runs are mteb's, with these repos, revisions and splits."""
-    for spec in get_protocol("cmteb-31").tasks:
+    for spec in resolve_protocol("cmteb-31").tasks:
         task = mteb.get_task(spec.run_as or spec.name)
         assert task.metadata.dataset["path"] == spec.repo, spec.name
         assert task.metadata.dataset["revision"] == spec.revision, spec.name
@@ -85,10 +86,12 @@ def test_cmteb31_variants_match_mteb():
 def test_tasks_protocol_listing(capsys):
     assert main(["tasks", "--protocol", "cmteb-31", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert len(rows) == 31 and rows["CLSClusteringP2P"]["run_as"] == "CLSClusteringP2P.v2"
+    assert len(rows) == 33 and rows["CLSClusteringP2P"]["run_as"] == "CLSClusteringP2P.v2"
+    assert [n for n, r in rows.items() if not r["averaged"]] == ["T2RerankingZh2En", "T2RerankingEn2Zh"]
     assert main(["tasks", "--protocol", "flagembedding-2023", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert len(rows) == 35 and rows["T2Retrieval"]["qrels_repo"] == "C-MTEB/T2Retrieval-qrels"
+    assert len(rows) == 37 and sum(r["averaged"] for r in rows.values()) == 35
+    assert rows["T2Retrieval"]["qrels_repo"] == "C-MTEB/T2Retrieval-qrels"
     assert main(["tasks", "--protocol", "nope"]) == 2
     assert "unknown protocol 'nope'" in capsys.readouterr().err
 
@@ -103,7 +106,7 @@ def test_runs_record_their_protocol_and_compare_refuses_to_mix(tiny_bert, sample
     )
     default = run(str(tiny_bert), **common)
     other = run(str(tiny_bert), protocol="cmteb-31", **common)
-    assert other.output_dir == tmp_path / "cmteb-31" / "org__tiny" / default.revision
+    assert other.output_dir == tmp_path / "cmteb-31" / "results" / "org__tiny" / default.revision
     assert (other.output_dir / "CLSClusteringP2P.v2.json").is_file()
     record = read_run_record(other.output_dir)
     assert {e["protocol"] for e in record["tasks"].values()} == {"cmteb-31"}
@@ -155,3 +158,18 @@ def test_missing_instruction_of_a_known_model_is_warned(tiny_bert, samples_dir, 
         model_name="BAAI/bge-small-zh-v1.5",
     )
     assert "documented with" not in capsys.readouterr().err
+
+
+def test_split_rules_mean_and_first_follow_their_sources():
+    """mteb averages a task's eval splits; FlagEmbedding's summariser takes the first of test, dev, validation."""
+    splits = {"validation": [{"cosine_spearman": 0.40}], "test": [{"cosine_spearman": 0.60}]}
+    cmteb31, mteb = resolve_protocol("cmteb-31"), resolve_protocol("mteb-cmn-v1")
+    assert cmteb31.get("ATEC").splits == ("validation", "test") and cmteb31.splits_combine == "first"
+    assert cmteb31.task_score(cmteb31.get("ATEC"), splits) == pytest.approx(0.60)  # test, not the mean 0.50
+    assert mteb.task_score(mteb.get("ATEC"), splits) == pytest.approx(0.60)  # MTEB(cmn, v1) scores test only
+    sentiment = {"validation": [{"accuracy": 0.70}], "test": [{"accuracy": 0.80}]}
+    assert mteb.task_score(mteb.get("MultilingualSentiment"), sentiment) == pytest.approx(0.75)
+    assert cmteb31.task_score(cmteb31.get("MultilingualSentiment"), sentiment) == pytest.approx(0.80)
+    fe = resolve_protocol("flagembedding-2023")
+    assert fe.task_score(fe.get("MultilingualSentiment"), sentiment) == pytest.approx(0.70)  # validation only
+    assert fe.task_score(fe.get("T2Retrieval"), {"dev": [{"ndcg_at_10": 0.3}], "test": [{"ndcg_at_10": 0.9}]}) == 0.3

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from cmteb.protocols import get_protocol
+from cmteb.averages import protocol_averages
+from cmteb.protocols import resolve_protocol
 from cmteb.reference import load_reference
 from cmteb.registry import TASK_TYPES, load_registry
 
@@ -28,7 +29,7 @@ def _rows():
 
 def test_per_task_tables_cover_the_35_tasks_of_the_protocol():
     _, per_task = _rows()
-    protocol_tasks = {t.name for t in get_protocol("flagembedding-2023").tasks}
+    protocol_tasks = {t.name for t in resolve_protocol("flagembedding-2023").tasks}
     assert len(protocol_tasks) == 35 and protocol_tasks - {t.name for t in load_registry().tasks} == MULTILINGUAL
     assert len(per_task) == 13
     assert all(set(tasks) == protocol_tasks for tasks in per_task.values())
@@ -37,7 +38,7 @@ def test_per_task_tables_cover_the_35_tasks_of_the_protocol():
 def test_category_columns_are_means_over_all_35_tasks():
     categories, per_task = _rows()
     by_type = {
-        kind: [t.name for t in get_protocol("flagembedding-2023").tasks if t.type == kind] for kind in TASK_TYPES
+        kind: [t.name for t in resolve_protocol("flagembedding-2023").tasks if t.type == kind] for kind in TASK_TYPES
     }
     assert len(by_type["STS"]) == 8 and len(by_type["Classification"]) == 9
     for model, tasks in per_task.items():
@@ -57,21 +58,36 @@ def test_avg_of_the_older_rows_is_the_mean_over_31_tasks():
         assert abs(sum(over_35) / 35 - categories[model]["Avg"]) > 0.006, model
 
 
-def test_avg_of_the_v15_rows_is_the_mean_over_35_tasks():
-    """No per-task tables exist for them; their Avg equals the 35-task mean of their category columns."""
+def _v15_rows():
+    return {r.model: r for r in load_reference() if r.source.startswith("github.com/embeddings-benchmark/results")}
+
+
+def test_v15_per_task_rows_record_their_source():
+    rows = _v15_rows()
+    assert sorted(rows) == ["BAAI/bge-base-zh-v1.5", "BAAI/bge-large-zh-v1.5", "BAAI/bge-small-zh-v1.5"]
+    for row in rows.values():
+        assert "at commit aa79a85c3" in row.source and "no_revision_available" in row.source
+        assert row.protocol == "flagembedding-2023"
+        assert set(row.tasks) == {t.name for t in resolve_protocol("flagembedding-2023").tasks}
+
+
+def test_v15_per_task_files_reproduce_the_published_table():
+    """The seed table's Avg and every category column, recomputed from the published per-task files."""
     categories, _ = _rows()
-    weights_35 = {
-        "Retrieval": 8,
-        "STS": 8,
-        "PairClassification": 2,
-        "Classification": 9,
-        "Reranking": 4,
-        "Clustering": 4,
-    }
-    weights_31 = {**weights_35, "STS": 7, "Classification": 6}
-    for model in ("BAAI/bge-large-zh-v1.5", "BAAI/bge-base-zh-v1.5", "BAAI/bge-small-zh-v1.5"):
-        row = categories[model]
-        mean_35 = sum(row[k] * w for k, w in weights_35.items()) / 35
-        mean_31 = sum(row[k] * w for k, w in weights_31.items()) / 31
-        assert mean_35 == pytest.approx(row["Avg"], abs=0.006), model
-        assert abs(mean_31 - row["Avg"]) > 0.15, model
+    protocol = resolve_protocol("flagembedding-2023")
+    for model, row in _v15_rows().items():
+        averages = protocol_averages(protocol, row.tasks)
+        assert averages.avg.cell() == f"{categories[model]['Avg']:.2f}", model
+        for kind in TASK_TYPES:
+            assert averages.categories[kind].cell() == f"{categories[model][kind]:.2f}", (model, kind)
+
+
+def test_v15_avg_is_the_35_task_mean_not_the_31_task_mean():
+    categories, _ = _rows()
+    over_31 = {}
+    for model, row in _v15_rows().items():
+        kept = [v for name, v in row.tasks.items() if name not in MULTILINGUAL]
+        over_31[model] = round(sum(kept) / len(kept), 2)
+        assert len(kept) == 31
+        assert abs(over_31[model] - categories[model]["Avg"]) > 0.05, model
+    assert over_31 == {"BAAI/bge-large-zh-v1.5": 64.66, "BAAI/bge-base-zh-v1.5": 63.21, "BAAI/bge-small-zh-v1.5": 57.59}

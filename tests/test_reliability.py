@@ -37,8 +37,8 @@ def scores(folder: Path) -> dict[str, float]:
     """Main score per task of every (visible) result file; each must parse."""
     out = {}
     for path in folder.rglob("*.json"):
-        if path.name.startswith(".") or path.name in ("model_meta.json", "cmteb_run.json"):
-            continue
+        if path.name.startswith(".") or path.name == "model_meta.json" or path.parent.name == "cmteb":
+            continue  # the run record lives in cmteb/run.json
         data = json.loads(path.read_text())
         out[data["task_name"]] = data["scores"][next(iter(data["scores"]))][0]["main_score"]
     return out
@@ -132,7 +132,7 @@ def test_two_runs_into_one_folder_compute_each_task_once(tiny_bert, samples_dir,
     ran = sum(stdout.count("│ ran ") for stdout, _ in outputs)
     assert ran == len(CRASH_TASKS), "each task computed by exactly one of the two runs"
     assert scores(out) == reference_scores
-    record = read_run_record(next(out.rglob("cmteb_run.json")).parent)
+    record = read_run_record(next(out.rglob("run.json")).parent.parent)
     assert set(record["tasks"]) == set(CRASH_TASKS)
 
 
@@ -274,7 +274,7 @@ def test_qrels_naming_unknown_documents_warn_and_count(tmp_path, tiny_bert, samp
         == 0
     )
     assert "T2Retrieval: 2 qrels name documents missing from the corpus" in capsys.readouterr().err
-    record = read_run_record(next((tmp_path / "out").rglob("cmteb_run.json")).parent)
+    record = read_run_record(next((tmp_path / "out").rglob("run.json")).parent.parent)
     assert record["tasks"]["T2Retrieval"]["unknown_qrel_documents"] == 2
 
 
@@ -437,5 +437,5 @@ def test_run_refuses_a_mirror_at_another_revision(fake_hub, tiny_bert, tmp_path,
         )
         == 0
     )
-    record = read_run_record(next(out.rglob("cmteb_run.json")).parent)
+    record = read_run_record(next(out.rglob("run.json")).parent.parent)
     assert record["tasks"]["ATEC"]["mirror_revision"] == "0" * 40

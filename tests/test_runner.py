@@ -32,11 +32,10 @@ def first_run(tiny_bert, samples_dir, tmp_path):
 
 def test_writes_mteb_layout_and_run_record(first_run):
     summary, out = first_run
-    folder = out / "test-org__tiny-bert" / "r1"
+    folder = out / "results" / "test-org__tiny-bert" / "r1"  # mteb's cache layout under the output folder
     assert summary.output_dir == folder
-    assert sorted(p.name for p in folder.glob("*.json")) == sorted(
-        ["ATEC.json", RUN_RECORD, "T2Reranking.json", "model_meta.json"]
-    )
+    assert sorted(p.name for p in folder.glob("*.json")) == ["ATEC.json", "T2Reranking.json", "model_meta.json"]
+    assert (folder / RUN_RECORD).is_file() and RUN_RECORD == "cmteb/run.json"
     record = read_run_record(folder)
     assert record["model"] == "test-org/tiny-bert" and record["revision"] == "r1"
     assert record["precision"] == "fp32" and record["device"] == "cpu"
@@ -49,9 +48,10 @@ def test_writes_mteb_layout_and_run_record(first_run):
 
 
 def test_mteb_result_cache_reads_the_results(first_run):
+    """The README's call, unfiltered: every task result loads, and nothing else is taken for one."""
     summary, out = first_run
-    cache = ResultCache(cache_path=out.parent)
-    results = cache.load_results(models=["test-org/tiny-bert"], tasks=TASKS, validate_and_filter=False)
+    results = ResultCache(cache_path=out).load_results(include_remote=False)
+    assert [(m.model_name, m.model_revision) for m in results.model_results] == [("test-org/tiny-bert", "r1")]
     loaded = {r.task_name: r.get_score() for m in results.model_results for r in m.task_results}
     assert loaded == pytest.approx({o.spec.name: o.result.get_score() for o in summary.outcomes}, abs=1e-6)
 

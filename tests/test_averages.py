@@ -1,0 +1,85 @@
+"""One averaging rule: protocol_averages, and the summary, leaderboard and compare that use it."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from cmteb.averages import protocol_averages, task_points
+from cmteb.compare import compare_averages, resolve_folder
+from cmteb.leaderboard import build_rows, category_cells
+from cmteb.protocols import resolve_protocol
+from cmteb.report import run_averages, summary_table
+from cmteb.runner import run
+
+
+def _all(protocol, value=50.0):
+    return {t.name: value for t in protocol.tasks}
+
+
+def test_avg_is_the_mean_over_the_protocols_tasks_and_extras_stay_out():
+    protocol = resolve_protocol("mteb-cmn-v1")
+    scores = _all(protocol)
+    scores.update({t.name: 90.0 for t in protocol.tasks if t.type == "Retrieval"})
+    scores.update({"T2RerankingZh2En": 0.0, "T2RerankingEn2Zh": 0.0})
+    averages = protocol_averages(protocol, scores)
+    assert averages.avg.value == pytest.approx((8 * 90 + 23 * 50) / 31)
+    assert averages.categories["Reranking"].value == 50.0 and averages.categories["Reranking"].total == 4
+    assert averages.extras == {"T2RerankingZh2En": 0.0, "T2RerankingEn2Zh": 0.0}
+
+
+def test_a_partial_run_has_no_avg_but_says_how_much_it_covers():
+    protocol = resolve_protocol("mteb-cmn-v1")
+    averages = protocol_averages(protocol, {"ATEC": 40.0, "Ocnli": 60.0, "T2RerankingZh2En": 70.0})
+    assert averages.avg.value is None and averages.avg.cell() == "partial: 2 of 31 tasks"
+    assert averages.categories["STS"].cell() == "partial: 1 of 7 tasks"
+    assert averages.categories["Retrieval"].cell() == "—"
+    pair = protocol_averages(protocol, {"Ocnli": 60.0, "Cmnli": 70.0}).categories["PairClassification"]
+    assert pair.cell() == "65.00"
+
+
+def test_2023_rounds_each_task_before_averaging_over_35():
+    protocol = resolve_protocol("flagembedding-2023")
+    assert len(protocol.tasks) == 35
+    scores = _all(protocol, 50.0)
+    scores["T2Retrieval"] = 50.004  # rounds to 50.00: no effect on the 2023 Avg
+    scores["DuRetrieval"] = 50.006  # rounds to 50.01
+    averages = protocol_averages(protocol, scores)
+    assert averages.avg.value == pytest.approx(50 + 0.01 / 35)
+    assert averages.categories["STS"].total == 8 and averages.categories["Classification"].total == 9
+    assert task_points(protocol, 0.123456) == 12.35
+    assert task_points(resolve_protocol("mteb-cmn-v1"), 0.123456) == pytest.approx(12.3456)
+
+
+def test_categories_rule_is_the_mean_of_category_means():
+    from dataclasses import replace
+
+    protocol = resolve_protocol("mteb-cmn-v1")
+    by_categories = replace(protocol, averaging=replace(protocol.averaging, avg="categories"))
+    scores = {**_all(protocol), **{t.name: 90.0 for t in protocol.tasks if t.type == "Retrieval"}}
+    assert protocol_averages(by_categories, scores).avg.value == pytest.approx((90 + 5 * 50) / 6)
+
+
+@pytest.mark.parametrize("protocol", ["mteb-cmn-v1", "cmteb-31", "flagembedding-2023"])
+def test_summary_leaderboard_and_compare_print_the_same_averages(protocol, tiny_bert, samples_dir, tmp_path):
+    tasks = ["ATEC", "BQ", "Ocnli", "Cmnli", "T2Reranking", "T2RerankingZh2En", "CLSClusteringS2S"]
+    summary = run(
+        str(tiny_bert), tasks=tasks, protocol=protocol, data_dir=samples_dir, output_dir=tmp_path, show_progress=False
+    )
+    [row] = build_rows([tmp_path], with_reference=False)
+    cells = category_cells(row)
+    averages = run_averages(summary)
+    assert averages.avg.cell() == cells["Avg"] == f"partial: 6 of {len(resolve_protocol(protocol).tasks)} tasks"
+    assert {k: a.cell() for k, a in averages.categories.items()} == {k: v for k, v in cells.items() if k != "Avg"}
+    assert "partial" not in cells["PairClassification"]  # both pair tasks ran: a complete category
+    assert "T2RerankingZh2En" in averages.extras
+    assert "T2RerankingZh2En" not in {t.name for t in resolve_protocol(protocol).tasks}
+    results = resolve_folder(tmp_path, None)
+    base, cand = compare_averages(results, results)
+    assert base.avg.cell() == cand.avg.cell() == cells["Avg"]
+    assert base.categories["PairClassification"].cell() == cells["PairClassification"]
+    console = Console(record=True, width=160)
+    console.print(summary_table(summary))
+    text = console.export_text()
+    assert cells["PairClassification"] in text and cells["Avg"] in text
+    assert any("T2RerankingZh2En" in line and "extra: in no average" in line for line in text.splitlines())
