@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir tasks/samples --output-dir results/demo
+	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir cmteb/data/samples --output-dir results/demo
 
 test: install
 	$(OFFLINE) $(VENV)/bin/pytest
@@ -56,12 +56,12 @@ html-check: leaderboard
 # The quick regression check of examples/cmteb-regression.yml, offline on the bundled samples:
 # a deterministic subsample run compared with the baseline in results/baselines/.
 ci-check: install
-	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir tasks/samples --subsample 20 \
+	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir cmteb/data/samples --subsample 20 \
 		--output-dir results/ci --no-progress
 	$(VENV)/bin/cmteb compare results/baselines results/ci --model moka-ai/m3e-small
 
 samples: install
-	$(PY) -m cmteb.samples
+	$(PY) -m tools.build_samples
 
 clean:
 	rm -rf results/demo .pytest_cache .ruff_cache

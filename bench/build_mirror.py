@@ -15,8 +15,10 @@ import random
 import sys
 from pathlib import Path
 
-from cmteb.hub_layout import write_hub_repo
-from cmteb.samples import load_source
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's tools/
+
+from tools.build_samples import load_source
+from tools.hub_layout import write_hub_repo
 
 N_PASSAGES, N_QUERIES, N_CANDIDATES = 20_000, 500, 20
 

@@ -22,7 +22,7 @@ import numpy
 
 
 def _no_dedupe() -> None:
-    from cmteb.embedding_cache import EmbeddingCache
+    from cmteb.runner.cache import EmbeddingCache
 
     def encode(self, texts: Sequence[str], encode_fn: Callable[[list[str]], numpy.ndarray], dim: int):
         return encode_fn(list(texts))
@@ -48,7 +48,7 @@ def _no_length_sort() -> None:
 
 
 def _no_result_store() -> None:
-    from cmteb.result_store import ResultStore
+    from cmteb.runner.store import ResultStore
 
     ResultStore.get = lambda self, key: None
 

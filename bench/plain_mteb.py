@@ -19,9 +19,9 @@ from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderW
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from sentence_transformers.models import Normalize, Pooling, Transformer  # noqa: E402
 
-from cmteb.mirror import mirror_fingerprint  # noqa: E402
-from cmteb.registry import load_registry  # noqa: E402
-from cmteb.tasks import build_task, mirror_dataset_cache  # noqa: E402
+from cmteb.tasks.build import build_task, mirror_dataset_cache  # noqa: E402
+from cmteb.tasks.mirror import mirror_fingerprint  # noqa: E402
+from cmteb.tasks.registry import load_registry  # noqa: E402
 
 
 def main(model_dir: str, pooling: str, data_dir: str, tasks: list[str]) -> dict:

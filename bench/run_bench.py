@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from cmteb.results import RUN_RECORD, read_run_record
+from cmteb.results.files import RUN_RECORD, read_run_record
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

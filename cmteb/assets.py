@@ -1,16 +1,21 @@
-"""Where the files that ship with cmteb live: the task registry, the sample mirrors, the bundled model."""
+"""Where the files that ship with cmteb live: the task registry, the protocols, the published reference
+rows and the sample mirrors (package data under `cmteb/data/`, found through importlib.resources, so a
+wheel installed anywhere finds them), and the bundled model."""
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 from pathlib import Path
 
 from cmteb.errors import CmtebError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TASKS_DIR = PROJECT_ROOT / "tasks"
-REGISTRY_FILE = TASKS_DIR / "registry.yaml"
-SAMPLES_DIR = TASKS_DIR / "samples"
+#: Package data as a real folder: datasets and pandas read these files by path (a wheel is unpacked on install).
+DATA_DIR = Path(str(importlib.resources.files("cmteb") / "data"))
+REGISTRY_FILE = DATA_DIR / "registry.yaml"
+PROTOCOLS_FILE = DATA_DIR / "protocols.yaml"
+REFERENCE_DIR = DATA_DIR / "reference"
+SAMPLES_DIR = DATA_DIR / "samples"
 
 #: The name `cmteb run --model` accepts for the bundled default model.
 BUNDLED_MODEL_NAME = "m3e-small"

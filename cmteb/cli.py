@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cmteb import __version__
 from cmteb.errors import CmtebError
-from cmteb.registry import TASK_TYPES
+from cmteb.tasks.registry import TASK_TYPES
 
 
 def _add_quick_mode_args(p: argparse.ArgumentParser) -> None:
@@ -162,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
-    from cmteb.protocols import resolve_protocol
-    from cmteb.report import tasks_table, wide_console
+    from cmteb.report.summary import tasks_table, wide_console
+    from cmteb.tasks.protocols import resolve_protocol
 
     protocol = resolve_protocol(args.protocol)  # no --protocol: the default protocol, listed the same way
     specs = protocol.select(None, args.types)
@@ -197,8 +197,8 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from cmteb.report import print_summary
-    from cmteb.runner import run
+    from cmteb.report.summary import print_summary
+    from cmteb.runner.execute import run
 
     summary = run(
         args.model,
@@ -236,8 +236,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from cmteb.leaderboard import build_rows, build_tables
-    from cmteb.render import FORMATS, to_markdown, write_outputs
+    from cmteb.report.leaderboard import build_rows, build_tables
+    from cmteb.report.render import FORMATS, to_markdown, write_outputs
 
     rows = build_rows([Path(d) for d in args.results], with_reference=not args.no_reference)
     tables = build_tables(rows, tuple(args.delta) if args.delta else None)
@@ -251,7 +251,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def _cmd_model_card(args: argparse.Namespace) -> int:
     from cmteb.errors import CmtebError
-    from cmteb.modelcard import find_model_results, write_model_card
+    from cmteb.report.modelcard import find_model_results, write_model_card
 
     results = find_model_results([Path(d) for d in args.results], args.model, args.revision, args.protocol)
     if results.data == "samples" and not args.allow_samples:
@@ -265,8 +265,8 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from cmteb.compare import compare_results, resolve_folder, to_json, to_markdown
     from cmteb.errors import CmtebError
+    from cmteb.report.compare import compare_results, resolve_folder, to_json, to_markdown
 
     if args.tolerance < 0 or not 0 < args.alpha < 1:
         raise CmtebError("--tolerance must be >= 0 and --alpha between 0 and 1")
@@ -281,8 +281,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from cmteb.mirror import MANIFEST, download
-    from cmteb.protocols import resolve_protocol
+    from cmteb.tasks.mirror import MANIFEST, download
+    from cmteb.tasks.protocols import resolve_protocol
 
     data_dir = Path(args.data_dir)
     manifest = download(resolve_protocol(args.protocol).select(args.tasks), data_dir)
@@ -291,8 +291,8 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from cmteb.mirror import verify
-    from cmteb.protocols import resolve_protocol
+    from cmteb.tasks.mirror import verify
+    from cmteb.tasks.protocols import resolve_protocol
 
     pinned = {repo: revision for t in resolve_protocol(args.protocol).all_tasks for repo, revision in t.repos}
     problems = verify(Path(args.data_dir), pinned)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cmteb.registry import load_registry
+from cmteb.tasks.registry import load_registry
 
 
 def mteb2_result(task: str, split_scores: dict[str, dict[str, float]], revision: str | None = None) -> dict:
@@ -41,8 +41,8 @@ def write_model(root: Path, model: str, revision: str, scores: dict[str, dict[st
 def write_protocol_model(root: Path, model: str, protocol_name: str, value: float = 0.5) -> Path:
     """A result folder as `cmteb run --protocol` writes it: every task of the protocol (extras too), each
     file named after the task mteb ran, on the protocol's splits and subsets, with the cmteb block."""
-    from cmteb.protocols import resolve_protocol
-    from cmteb.results import PROVENANCE_KEY, result_dir
+    from cmteb.results.files import PROVENANCE_KEY, result_dir
+    from cmteb.tasks.protocols import resolve_protocol
 
     protocol = resolve_protocol(protocol_name)
     folder = result_dir(root, model, "r1")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from cmteb.averages import protocol_averages, task_points
-from cmteb.compare import compare_averages, resolve_folder
-from cmteb.leaderboard import build_rows, category_cells
-from cmteb.protocols import resolve_protocol
-from cmteb.report import run_averages, summary_table
-from cmteb.runner import run
+from cmteb.report.averages import protocol_averages, task_points
+from cmteb.report.compare import compare_averages, resolve_folder
+from cmteb.report.leaderboard import build_rows, category_cells
+from cmteb.report.summary import run_averages, summary_table
+from cmteb.runner.execute import run
+from cmteb.tasks.protocols import resolve_protocol
 
 
 def _all(protocol, value=50.0):

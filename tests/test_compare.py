@@ -12,13 +12,13 @@ from scipy import stats
 from sklearn.metrics import average_precision_score
 
 from cmteb.cli import main
-from cmteb.per_item import write_items
-from cmteb.registry import load_registry
-from cmteb.results import atomic_write_json, read_run_record
-from cmteb.runner import run
-from cmteb.significance import METRIC_FUNCTIONS, paired_test
-from cmteb.subsample import subsample_retrieval
-from cmteb.tasks import build_task
+from cmteb.report.significance import METRIC_FUNCTIONS, paired_test
+from cmteb.results.files import atomic_write_json, read_run_record
+from cmteb.results.items import write_items
+from cmteb.runner.execute import run
+from cmteb.tasks.build import build_task
+from cmteb.tasks.registry import load_registry
+from cmteb.tasks.subsample import subsample_retrieval
 
 SCORES = {"ATEC": {"cosine_spearman": 0.60}, "T2Retrieval": {"ndcg_at_10": 0.70}, "TNews": {"accuracy": 0.50}}
 

@@ -15,9 +15,9 @@ import pytest
 from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 
 from cmteb.models.defaults import ZH_INSTRUCTION
-from cmteb.registry import load_registry
-from cmteb.runner import run
-from cmteb.tasks import build_task
+from cmteb.runner.execute import run
+from cmteb.tasks.build import build_task
+from cmteb.tasks.registry import load_registry
 
 ALL_TASKS = load_registry().names()
 #: One or two tasks of every type, for the second (random-weights) model.

@@ -8,8 +8,8 @@ import pytest
 from cmteb.models.adapter import BGEModel
 from cmteb.models.defaults import EN_INSTRUCTION, ZH_INSTRUCTION, default_instruction, default_pooling
 from cmteb.models.encoder import BGEEncoder
-from cmteb.registry import load_registry
-from cmteb.tasks import build_task
+from cmteb.tasks.build import build_task
+from cmteb.tasks.registry import load_registry
 
 
 @pytest.mark.parametrize(

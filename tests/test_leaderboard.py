@@ -12,10 +12,10 @@ from results_fixtures import write_model
 
 from cmteb.cli import main
 from cmteb.errors import CmtebError
-from cmteb.leaderboard import build_rows, build_tables, category_values
-from cmteb.registry import load_registry
-from cmteb.render import to_html, to_markdown, write_outputs
-from cmteb.result_reader import collect_results
+from cmteb.report.leaderboard import build_rows, build_tables, category_values
+from cmteb.report.render import to_html, to_markdown, write_outputs
+from cmteb.results.reader import collect_results
+from cmteb.tasks.registry import load_registry
 
 SPECS = load_registry().tasks
 CMTEB31 = [t for t in SPECS if t.in_mteb]
@@ -149,7 +149,7 @@ def test_mteb1_shape_reads_like_mteb2(tmp_path):
 def test_reads_results_written_by_mteb_itself(tiny_bert, samples_dir, tmp_path):
     from cmteb.models.adapter import BGEModel
     from cmteb.models.encoder import BGEEncoder
-    from cmteb.tasks import build_task
+    from cmteb.tasks.build import build_task
 
     model = BGEModel(BGEEncoder.load(str(tiny_bert), name="test-org/tiny"), instruction=None)
     with warnings.catch_warnings():

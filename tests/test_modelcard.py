@@ -10,8 +10,8 @@ from huggingface_hub import ModelCard
 from results_fixtures import write_model, write_protocol_model
 
 from cmteb.cli import main
-from cmteb.modelcard import card_metrics, find_model_results, write_model_card
-from cmteb.protocols import resolve_protocol
+from cmteb.report.modelcard import card_metrics, find_model_results, write_model_card
+from cmteb.tasks.protocols import resolve_protocol
 
 GOLDEN = Path(__file__).parent / "data" / "model_card_golden.md"
 

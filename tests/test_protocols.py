@@ -9,10 +9,10 @@ import mteb
 import pytest
 
 from cmteb.cli import main
-from cmteb.protocols import OVERRIDABLE, load_protocols, resolve_protocol
-from cmteb.result_reader import collect_results
-from cmteb.results import read_run_record
-from cmteb.runner import run
+from cmteb.results.files import read_run_record
+from cmteb.results.reader import collect_results
+from cmteb.runner.execute import run
+from cmteb.tasks.protocols import OVERRIDABLE, load_protocols, resolve_protocol
 
 FIELDS = (*OVERRIDABLE, "metric")
 MULTILINGUAL = {"STS22", "AmazonReviewsClassification", "MassiveIntentClassification", "MassiveScenarioClassification"}

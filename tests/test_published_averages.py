@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from cmteb.averages import protocol_averages
-from cmteb.protocols import resolve_protocol
-from cmteb.reference import load_reference
-from cmteb.registry import TASK_TYPES, load_registry
+from cmteb.report.averages import protocol_averages
+from cmteb.report.reference import load_reference
+from cmteb.tasks.protocols import resolve_protocol
+from cmteb.tasks.registry import TASK_TYPES, load_registry
 
 MULTILINGUAL = {"STS22", "AmazonReviewsClassification", "MassiveIntentClassification", "MassiveScenarioClassification"}
 SOURCE_TYPO = ("intfloat/multilingual-e5-large", "PairClassification")  # see the reference file

@@ -8,7 +8,7 @@ import mteb
 import pytest
 
 from cmteb.errors import CmtebError
-from cmteb.registry import load_registry
+from cmteb.tasks.registry import load_registry
 
 
 @pytest.fixture(scope="module")

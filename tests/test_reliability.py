@@ -18,8 +18,8 @@ import torch
 from results_fixtures import write_model
 
 from cmteb.cli import main
-from cmteb.mirror import MANIFEST
-from cmteb.results import read_run_record
+from cmteb.results.files import read_run_record
+from cmteb.tasks.mirror import MANIFEST
 
 HERE = Path(__file__).parent
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(HERE.parent)}
@@ -380,7 +380,7 @@ def fake_hub(samples_dir, monkeypatch):
         shutil.copytree(samples_dir / repo_id, local_dir, dirs_exist_ok=True)
         return str(local_dir)
 
-    monkeypatch.setattr("cmteb.mirror.snapshot_download", snapshot_download)
+    monkeypatch.setattr("cmteb.tasks.mirror.snapshot_download", snapshot_download)
     return calls
 
 

@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from cmteb.errors import CmtebError
-from cmteb.hub_layout import write_hub_repo
 from cmteb.models.adapter import BGERerankerModel
 from cmteb.models.reranker import BGEReranker
-from cmteb.registry import load_registry
-from cmteb.results import read_run_record
-from cmteb.runner import run
-from cmteb.tasks import build_task
+from cmteb.results.files import read_run_record
+from cmteb.runner.execute import run
+from cmteb.tasks.build import build_task
+from cmteb.tasks.registry import load_registry
+from tools.hub_layout import write_hub_repo
 
 PAIRS = [
     ["什么是大熊猫？", "你好"],

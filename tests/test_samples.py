@@ -10,11 +10,11 @@ import pytest
 from datasets import get_dataset_config_names
 
 from cmteb.errors import CmtebError
-from cmteb.mirror import mirror_path
-from cmteb.protocols import load_protocols
-from cmteb.registry import load_registry
-from cmteb.samples import build_samples
-from cmteb.tasks import build_task
+from cmteb.tasks.build import build_task
+from cmteb.tasks.mirror import mirror_path
+from cmteb.tasks.protocols import load_protocols
+from cmteb.tasks.registry import load_registry
+from tools.build_samples import build_samples
 
 #: One task per mirrored repo, over the registry and every protocol (their repos differ).
 SPECS = tuple(

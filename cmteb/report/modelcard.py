@@ -18,9 +18,9 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from cmteb.errors import CmtebError
-from cmteb.registry import TaskSpec
-from cmteb.result_reader import ModelResults, ParsedResult, collect_results
-from cmteb.results import atomic_write_text
+from cmteb.results.files import atomic_write_text
+from cmteb.results.reader import ModelResults, ParsedResult, collect_results
+from cmteb.tasks.registry import TaskSpec
 
 RETRIEVAL_AT = (1, 3, 5, 10, 100, 1000)
 RETRIEVAL_METRICS = {f"{m}_at_{k}" for m in ("map", "mrr", "ndcg", "precision", "recall") for k in RETRIEVAL_AT}

@@ -25,9 +25,7 @@ from filelock import FileLock
 
 from cmteb.assets import BUNDLED_MODEL_HUB_ID, BUNDLED_MODEL_NAME, SAMPLES_DIR, bundled_model_dir
 from cmteb.errors import CmtebError
-from cmteb.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
-from cmteb.registry import TaskSpec
-from cmteb.results import (
+from cmteb.results.files import (
     MODEL_META,
     RUN_RECORD,
     atomic_write_json,
@@ -37,6 +35,8 @@ from cmteb.results import (
     result_dir,
     write_task_result,
 )
+from cmteb.tasks.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+from cmteb.tasks.registry import TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ class System:
 
 def _embedding_cache(encoder: Any, cache_dir: Path | str | None, use_cache: bool, batch_invariant: bool) -> Any:
     """The embedding cache of this model and its settings (memory only without a known revision)."""
-    from cmteb.embedding_cache import EmbeddingCache, default_cache_dir
+    from cmteb.runner.cache import EmbeddingCache, default_cache_dir
 
     namespace = {
         "model": encoder.source.name,
@@ -259,9 +259,9 @@ def _embedder_store(
 
     None when the model has no known revision (nothing to key stored results on).
     """
-    from cmteb.embedding_cache import default_cache_dir
     from cmteb.models.loading import pick_device, pooling_from_sentence_transformers, resolve_model
-    from cmteb.result_store import ResultStore
+    from cmteb.runner.cache import default_cache_dir
+    from cmteb.runner.store import ResultStore
 
     source = resolve_model(choice.path, name=choice.name, revision=revision)
     if source.revision is None:
@@ -280,8 +280,8 @@ def _embedder_store(
 
 def _copy_stored(stored: Any, folder: Path, path: Path) -> None:
     """Copy a stored result's files into a result folder, each atomically."""
-    from cmteb.per_item import items_path
-    from cmteb.results import atomic_write_bytes
+    from cmteb.results.files import atomic_write_bytes
+    from cmteb.results.items import items_path
 
     for name in stored.entry["files"]:
         if name == MODEL_META:
@@ -295,7 +295,7 @@ def _copy_stored(stored: Any, folder: Path, path: Path) -> None:
 
 def file_score(protocol: Protocol, spec: TaskSpec, path: Path) -> float:
     """A result file's score by the protocol's metric and split rule: the number every table shows for it."""
-    from cmteb.result_reader import parse_result_file
+    from cmteb.results.reader import parse_result_file
 
     parsed = parse_result_file(path)
     value = protocol.task_score(spec, parsed.splits) if parsed is not None else None
@@ -304,8 +304,8 @@ def file_score(protocol: Protocol, spec: TaskSpec, path: Path) -> float:
 
 def _result_score(protocol: Protocol, spec: TaskSpec, result: Any) -> float | None:
     """An in-memory TaskResult's score by the protocol's rules (the first stage of a two-stage run)."""
-    from cmteb.result_reader import parse_result_data
-    from cmteb.results import task_result_json
+    from cmteb.results.files import task_result_json
+    from cmteb.results.reader import parse_result_data
 
     parsed = parse_result_data(task_result_json(result), Path(f"{spec.name}.json"))
     return protocol.task_score(spec, parsed.splits)
@@ -432,12 +432,12 @@ def run(
     cross-encoder's hub id or directory. Writes one mteb TaskResult JSON per task under
     `output_dir` and returns a summary. A task whose result exists for the same system, settings,
     dataset revision and data is skipped unless `overwrite`. `subsample` evaluates a deterministic
-    subsample of N items per task (see `cmteb.subsample`), recorded with the result.
+    subsample of N items per task (see `cmteb.tasks.subsample`), recorded with the result.
     `batch_invariant` encodes every text in a forward pass of its own, so that its embedding is
     bit-identical whatever else is encoded, cached or batched with it (default: on with `subsample`,
     whose small samples let k-means and classifiers turn 1e-7 of float noise into points).
     """
-    from cmteb.mirror import check_mirrors, mirror_fingerprint, mirror_revisions
+    from cmteb.tasks.mirror import check_mirrors, mirror_fingerprint, mirror_revisions
 
     started = time.perf_counter()
     if model is None and reranker is None:
@@ -498,9 +498,9 @@ def run(
     from cmteb.models.defaults import default_instruction
     from cmteb.models.encoder import BGEEncoder
     from cmteb.models.reranker import BGEReranker
-    from cmteb.per_item import experiment_items, items_path, write_items
-    from cmteb.progress import RunProgress
-    from cmteb.tasks import build_task, load_task_data, mirror_dataset_cache
+    from cmteb.results.items import experiment_items, items_path, write_items
+    from cmteb.runner.progress import RunProgress
+    from cmteb.tasks.build import build_task, load_task_data, mirror_dataset_cache
 
     for spec in specs:
         build_task(spec, data_dir)  # every task is defined before the model loads

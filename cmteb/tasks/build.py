@@ -9,13 +9,13 @@ from pathlib import Path
 import mteb
 from mteb.abstasks import AbsTask
 
-from cmteb.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.errors import CmtebError
-from cmteb.legacy_layouts import LAYOUT_MIXINS
-from cmteb.mirror import check_mirrors, mirror_path
-from cmteb.per_item import CAPTURE_MIXINS
-from cmteb.registry import TaskSpec
-from cmteb.subsample import Subsampled
+from cmteb.results.items import CAPTURE_MIXINS
+from cmteb.tasks.crosslingual import CROSSLINGUAL_TASKS
+from cmteb.tasks.layouts import LAYOUT_MIXINS
+from cmteb.tasks.mirror import check_mirrors, mirror_path
+from cmteb.tasks.registry import TaskSpec
+from cmteb.tasks.subsample import Subsampled
 
 
 def _task_class(spec: TaskSpec) -> type[AbsTask]:

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.table import Table
 
-from cmteb.averages import Averages, protocol_averages, task_points
-from cmteb.protocols import Protocol, resolve_protocol
-from cmteb.registry import TaskSpec
-from cmteb.runner import RunSummary, TaskOutcome
+from cmteb.report.averages import Averages, protocol_averages, task_points
+from cmteb.runner.execute import RunSummary, TaskOutcome
+from cmteb.tasks.protocols import Protocol, resolve_protocol
+from cmteb.tasks.registry import TaskSpec
 
 
 def _points(value: float | None) -> str:

@@ -2,7 +2,7 @@
 
 mteb 2 does not define T2RerankingZh2En / T2RerankingEn2Zh. Their hub repos keep the mteb 1
 reranking layout (one row per query: `query`, `positive` list, `negative` list); this module
-reads that layout (`cmteb.legacy_layouts`), so mteb's retrieval evaluator scores them like
+reads that layout (`cmteb.tasks.layouts`), so mteb's retrieval evaluator scores them like
 T2Reranking.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.tasks.reranking.zho.cmteb_reranking import T2Reranking
 
-from cmteb.legacy_layouts import Mteb1RerankingLayout
+from cmteb.tasks.layouts import Mteb1RerankingLayout
 
 _DESCRIPTION = (
     "T2Ranking passage reranking, cross-lingual: {direction}. Built by C-MTEB from T2Reranking "

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from cmteb.errors import CmtebError
-from cmteb.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol, task_aliases
-from cmteb.results import LEGACY_RUN_RECORD, MODEL_META, NO_REVISION, PROVENANCE_KEY, RUN_RECORD, read_run_record
+from cmteb.results.files import LEGACY_RUN_RECORD, MODEL_META, NO_REVISION, PROVENANCE_KEY, RUN_RECORD, read_run_record
+from cmteb.tasks.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol, task_aliases
 
 NOT_RESULTS = {MODEL_META, LEGACY_RUN_RECORD}
 #: A result folder's own subfolder for the run record: no results in it.

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cmteb.averages import Averages, protocol_averages, task_points
 from cmteb.errors import CmtebError
-from cmteb.per_item import read_items
-from cmteb.registry import TaskSpec
-from cmteb.result_reader import ModelResults, collect_results
-from cmteb.results import read_run_record
-from cmteb.significance import paired_test
+from cmteb.report.averages import Averages, protocol_averages, task_points
+from cmteb.report.significance import paired_test
+from cmteb.results.files import read_run_record
+from cmteb.results.items import read_items
+from cmteb.results.reader import ModelResults, collect_results
+from cmteb.tasks.registry import TaskSpec
 
 #: How a task's per-item values become its score, by unit of the stored rows.
 PAIR_METRIC = {"STS": "spearman", "PairClassification": "ap"}

@@ -2,7 +2,7 @@
 
 The run summary, the leaderboard, the model card and `compare` all average through
 `protocol_averages`, so a number printed in one place is the number printed in the others. The
-protocol decides which tasks an average covers, how (`averages:` in `tasks/protocols.yaml`) and
+protocol decides which tasks an average covers, how (`averages:` in `cmteb/data/protocols.yaml`) and
 whether task scores are rounded first; its extras (the cross-lingual reranking tasks) are never
 inside an average. An average over fewer tasks than it covers is no number but "partial: k of n".
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cmteb.protocols import Protocol
-from cmteb.registry import TASK_TYPES
+from cmteb.tasks.protocols import Protocol
+from cmteb.tasks.registry import TASK_TYPES
 
 MISSING = "—"
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from cmteb.averages import Averages, protocol_averages, task_points
 from cmteb.errors import CmtebError
-from cmteb.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol
-from cmteb.reference import PublishedRow, load_reference
-from cmteb.registry import TASK_TYPES
-from cmteb.result_reader import ModelResults, collect_results
+from cmteb.report.averages import Averages, protocol_averages, task_points
+from cmteb.report.reference import PublishedRow, load_reference
+from cmteb.results.reader import ModelResults, collect_results
+from cmteb.tasks.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol
+from cmteb.tasks.registry import TASK_TYPES
 
 MISSING = "—"
 MEASURED = "measured"

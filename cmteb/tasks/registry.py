@@ -1,4 +1,4 @@
-"""The task registry: `tasks/registry.yaml` read into typed records."""
+"""The task registry: `cmteb/data/registry.yaml` read into typed records."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class TaskSpec:
     variant: str = "v1"
     qrels_repo: str | None = None  # where a protocol keeps qrels in a separate repo
     qrels_revision: str | None = None
-    loader: str | None = None  # a hub layout mteb 2 no longer reads (see cmteb.legacy_layouts)
+    loader: str | None = None  # a hub layout mteb 2 no longer reads (see cmteb.tasks.layouts)
     hf_subsets: tuple[str, ...] | None = None  # the subsets scored, for multilingual tasks
 
     @property

@@ -17,8 +17,8 @@ from typing import Any
 from huggingface_hub import snapshot_download
 
 from cmteb.errors import CmtebError
-from cmteb.registry import TaskSpec
-from cmteb.results import atomic_write_json, sha256_file
+from cmteb.results.files import atomic_write_json, sha256_file
+from cmteb.tasks.registry import TaskSpec
 
 MANIFEST = "cmteb-manifest.json"
 SKIPPED_DIRS = {".cache", ".git"}

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cmteb.registry import TaskSpec
-from cmteb.results import package_versions
+from cmteb.results.files import package_versions
+from cmteb.tasks.registry import TaskSpec
 
 ENTRY = "entry.json"
 #: Packages whose versions change scores: a new version never reuses an old result.

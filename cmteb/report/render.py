@@ -7,9 +7,9 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from cmteb.leaderboard import PUBLISHED, Row, Table, category_values
-from cmteb.registry import TASK_TYPES
-from cmteb.results import atomic_write_bytes, atomic_write_text
+from cmteb.report.leaderboard import PUBLISHED, Row, Table, category_values
+from cmteb.results.files import atomic_write_bytes, atomic_write_text
+from cmteb.tasks.registry import TASK_TYPES
 
 FORMATS = ("md", "csv", "html", "png")
 LABEL_COLUMNS = ("Model", "Source", "Protocol", "")

@@ -1,4 +1,4 @@
-"""Published reference rows (`results/reference/`): numbers from public sources, with their source
+"""Published reference rows (`cmteb/data/reference/`): numbers from public sources, with their source
 and the protocol they were produced under. Never mixed with measured rows.
 
 - `*.yaml`: tables copied from the seed READMEs and c-mteb's README (category or per-task values).
@@ -17,13 +17,11 @@ from pathlib import Path
 
 import yaml
 
-from cmteb.assets import PROJECT_ROOT
-from cmteb.averages import task_points
+from cmteb.assets import REFERENCE_DIR
 from cmteb.errors import CmtebError
-from cmteb.protocols import known_tasks, resolve_protocol, task_aliases
-from cmteb.result_reader import parse_result_data
-
-REFERENCE_DIR = PROJECT_ROOT / "results" / "reference"
+from cmteb.report.averages import task_points
+from cmteb.results.reader import parse_result_data
+from cmteb.tasks.protocols import known_tasks, resolve_protocol, task_aliases
 
 
 @dataclass
