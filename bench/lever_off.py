@@ -22,7 +22,7 @@ import numpy
 
 
 def _no_dedupe() -> None:
-    from cmteb.runner.cache import EmbeddingCache
+    from cmteb.models.cache import EmbeddingCache
 
     def encode(self, texts: Sequence[str], encode_fn: Callable[[list[str]], numpy.ndarray], dim: int):
         return encode_fn(list(texts))

@@ -19,8 +19,8 @@ from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderW
 from sentence_transformers import SentenceTransformer  # noqa: E402
 from sentence_transformers.models import Normalize, Pooling, Transformer  # noqa: E402
 
-from cmteb.tasks.build import build_task, mirror_dataset_cache  # noqa: E402
-from cmteb.tasks.mirror import mirror_fingerprint  # noqa: E402
+from cmteb.tasks.build import build_task  # noqa: E402
+from cmteb.tasks.mirror import mirror_dataset_cache, mirror_fingerprint  # noqa: E402
 from cmteb.tasks.registry import load_registry  # noqa: E402
 
 

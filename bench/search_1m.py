@@ -22,7 +22,7 @@ import torch
 from datasets import Dataset
 from mteb.models.search_wrappers import chunked_full_corpus_search
 
-from cmteb.runner.execute import corpus_chunk_size
+from cmteb.runner.evaluate import corpus_chunk_size
 
 N_DOCS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 N_QUERIES, DIM, TOP_K, CHECKED = 2_000, 512, 1000, 50

@@ -9,6 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cmteb import __version__
+from cmteb.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_OUTPUT_DIR,
+    DEFAULT_PROTOCOL,
+    DEFAULT_RERANK_TOP_K,
+)
 from cmteb.errors import CmtebError
 from cmteb.tasks.registry import TASK_TYPES
 
@@ -55,22 +62,24 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         help="cross-encoder reranker (hub id or directory): alone, it runs the Reranking tasks; "
         "with --model, it re-ranks the model's top k on the Retrieval tasks",
     )
-    p.add_argument("--rerank-top-k", type=int, default=100, help="candidates the reranker re-ranks (default: 100)")
+    p.add_argument(
+        "--rerank-top-k", type=int, help=f"candidates the reranker re-ranks (default: {DEFAULT_RERANK_TOP_K})"
+    )
     p.add_argument(
         "--normalize-scores", action="store_true", help="reranker scores through a sigmoid (ranks unchanged)"
     )
     p.add_argument("--tasks", nargs="+", metavar="TASK", help="task names (default: all registered tasks)")
     p.add_argument("--types", nargs="+", metavar="TYPE", help=f"task types: {', '.join(TASK_TYPES)}")
     p.add_argument("--data-dir", help="folder of local dataset copies, DATA_DIR/<org>/<repo> in the hub layout")
-    p.add_argument("--output-dir", default="results", help="results root (default: results)")
-    p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
+    p.add_argument("--output-dir", help=f"results root (default: {DEFAULT_OUTPUT_DIR})")
+    p.add_argument("--batch-size", type=int, help=f"texts per forward pass (default: {DEFAULT_BATCH_SIZE})")
     p.add_argument(
         "--batch-tokens",
         type=int,
         metavar="N",
         help="also cap each batch at N padded tokens (length-sorted batches; default: no cap)",
     )
-    p.add_argument("--max-length", type=int, default=512, help="max tokens per text (default: 512)")
+    p.add_argument("--max-length", type=int, help=f"max tokens per text (default: {DEFAULT_MAX_LENGTH})")
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")
     group = p.add_mutually_exclusive_group()
@@ -87,10 +96,10 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         help="accept --data-dir copies recorded at another revision than the registry pins",
     )
     p.add_argument("--cache-dir", help="embedding cache folder (default: $CMTEB_CACHE or ~/.cache/cmteb)")
-    p.add_argument("--no-cache", action="store_true", help="keep no embeddings on disk between runs")
-    p.add_argument("--protocol", help="protocol profile (default: mteb-cmn-v1; see `cmteb tasks --protocol`)")
+    p.add_argument("--no-cache", dest="use_cache", action="store_false", help="keep no embeddings on disk between runs")
+    p.add_argument("--protocol", help=f"protocol profile (default: {DEFAULT_PROTOCOL}; see `cmteb tasks --protocol`)")
     p.add_argument("--overwrite", action="store_true", help="rerun tasks whose results exist")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", dest="show_progress", action="store_false", help="no progress bars")
 
 
 def _add_leaderboard_parser(sub: argparse._SubParsersAction) -> None:
@@ -150,10 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     dl = sub.add_parser("download", help="copy the tasks' dataset repos at their pinned revisions (needs network)")
     dl.add_argument("--data-dir", required=True, help="mirror folder to fill")
     dl.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all)")
-    dl.add_argument("--protocol", help="the protocol whose repos and revisions to copy (default: mteb-cmn-v1)")
+    dl.add_argument("--protocol", help=f"the protocol whose repos and revisions to copy (default: {DEFAULT_PROTOCOL})")
     vf = sub.add_parser("verify", help="check a mirror against its manifest and the registry's revisions")
     vf.add_argument("--data-dir", required=True, help="mirror folder made by `cmteb download`")
-    vf.add_argument("--protocol", help="the protocol whose revisions to check against (default: mteb-cmn-v1)")
+    vf.add_argument("--protocol", help=f"the protocol whose revisions to check against (default: {DEFAULT_PROTOCOL})")
     t = sub.add_parser("tasks", help="list the registered tasks")
     t.add_argument("--type", dest="types", nargs="+", metavar="TYPE", help=f"only these types: {', '.join(TASK_TYPES)}")
     t.add_argument("--json", action="store_true", help="print JSON")
@@ -198,40 +207,11 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from cmteb.report.summary import print_summary
-    from cmteb.runner.execute import run
+    from cmteb.runner import run
 
-    summary = run(
-        args.model,
-        reranker=args.reranker,
-        rerank_top_k=args.rerank_top_k,
-        normalize_scores=args.normalize_scores,
-        subsample=args.subsample,
-        subsample_corpus=args.subsample_corpus,
-        allow_revision_mismatch=args.allow_revision_mismatch,
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-        protocol=args.protocol,
-        tasks=args.tasks,
-        types=args.types,
-        data_dir=args.data_dir,
-        output_dir=args.output_dir,
-        batch_size=args.batch_size,
-        batch_tokens=args.batch_tokens,
-        batch_invariant=args.batch_invariant,
-        max_length=args.max_length,
-        precision=args.precision,
-        device=args.device,
-        instruction=args.instruction,
-        no_instruction=args.no_instruction,
-        pooling=args.pooling,
-        overwrite=args.overwrite,
-        model_name=args.model_name,
-        revision=args.revision,
-        trust_remote_code=args.trust_remote_code,
-        show_progress=not args.no_progress,
-        debug=args.debug,
-    )
-    print_summary(summary)
+    # The run options' names are `cmteb.run`'s keywords; an option left out takes the run's default.
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "model") and v is not None}
+    print_summary(run(args.model, **options))
     return 0
 
 
@@ -250,7 +230,6 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_model_card(args: argparse.Namespace) -> int:
-    from cmteb.errors import CmtebError
     from cmteb.report.modelcard import find_model_results, write_model_card
 
     results = find_model_results([Path(d) for d in args.results], args.model, args.revision, args.protocol)
@@ -265,7 +244,6 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from cmteb.errors import CmtebError
     from cmteb.report.compare import compare_results, resolve_folder, to_json, to_markdown
 
     if args.tolerance < 0 or not 0 < args.alpha < 1:

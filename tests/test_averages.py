@@ -9,7 +9,7 @@ from cmteb.report.averages import protocol_averages, task_points
 from cmteb.report.compare import compare_averages, resolve_folder
 from cmteb.report.leaderboard import build_rows, category_cells
 from cmteb.report.summary import run_averages, summary_table
-from cmteb.runner.execute import run
+from cmteb.runner import run
 from cmteb.tasks.protocols import resolve_protocol
 
 

@@ -12,10 +12,11 @@ from scipy import stats
 from sklearn.metrics import average_precision_score
 
 from cmteb.cli import main
+from cmteb.io import atomic_write_json
 from cmteb.report.significance import METRIC_FUNCTIONS, paired_test
-from cmteb.results.files import atomic_write_json, read_run_record
+from cmteb.results.files import read_run_record
 from cmteb.results.items import write_items
-from cmteb.runner.execute import run
+from cmteb.runner import run
 from cmteb.tasks.build import build_task
 from cmteb.tasks.registry import load_registry
 from cmteb.tasks.subsample import subsample_retrieval

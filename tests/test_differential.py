@@ -15,7 +15,7 @@ import pytest
 from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 
 from cmteb.models.defaults import ZH_INSTRUCTION
-from cmteb.runner.execute import run
+from cmteb.runner import run
 from cmteb.tasks.build import build_task
 from cmteb.tasks.registry import load_registry
 

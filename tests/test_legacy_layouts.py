@@ -18,7 +18,7 @@ from sklearn.metrics import average_precision_score
 
 from cmteb.assets import SAMPLES_DIR
 from cmteb.models.encoder import BGEEncoder
-from cmteb.runner.execute import run
+from cmteb.runner import run
 from cmteb.tasks.build import build_task, load_task_data
 from cmteb.tasks.protocols import resolve_protocol
 

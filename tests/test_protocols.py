@@ -11,7 +11,7 @@ import pytest
 from cmteb.cli import main
 from cmteb.results.files import read_run_record
 from cmteb.results.reader import collect_results
-from cmteb.runner.execute import run
+from cmteb.runner import run
 from cmteb.tasks.protocols import OVERRIDABLE, load_protocols, resolve_protocol
 
 FIELDS = (*OVERRIDABLE, "metric")

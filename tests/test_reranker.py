@@ -15,7 +15,7 @@ from cmteb.errors import CmtebError
 from cmteb.models.adapter import BGERerankerModel
 from cmteb.models.reranker import BGEReranker
 from cmteb.results.files import read_run_record
-from cmteb.runner.execute import run
+from cmteb.runner import run
 from cmteb.tasks.build import build_task
 from cmteb.tasks.registry import load_registry
 from tools.hub_layout import write_hub_repo

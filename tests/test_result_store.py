@@ -10,7 +10,7 @@ import pytest
 
 from cmteb.models.encoder import BGEEncoder
 from cmteb.results.files import read_run_record
-from cmteb.runner.execute import run
+from cmteb.runner import run
 
 TASKS = ["ATEC", "TNews", "T2Retrieval"]
 
@@ -28,7 +28,7 @@ def test_rerun_into_a_new_folder_reuses_results_without_loading_anything(tiny_be
     cold = _run(tiny_bert, tmp_path / "a", tmp_path / "cache", samples_dir)
     assert {o.status for o in cold.outcomes} == {"ran"}
     monkeypatch.setattr(BGEEncoder, "load", _no_model)
-    monkeypatch.setattr("cmteb.tasks.build.build_task", _no_model)
+    monkeypatch.setattr("cmteb.runner.systems.build_task", _no_model)  # where a run defines its tasks
     warm = _run(tiny_bert, tmp_path / "b", tmp_path / "cache", samples_dir)
     assert {o.status for o in warm.outcomes} == {"reused"}
     assert [o.score for o in warm.outcomes] == [o.score for o in cold.outcomes]

@@ -9,8 +9,9 @@ import pytest
 from mteb.cache import ResultCache
 
 from cmteb.errors import CmtebError
-from cmteb.results.files import RUN_RECORD, atomic_write_text, read_run_record
-from cmteb.runner.execute import run
+from cmteb.io import atomic_write_text
+from cmteb.results.files import RUN_RECORD, read_run_record
+from cmteb.runner import run
 
 TASKS = ["ATEC", "T2Reranking"]
 
@@ -135,7 +136,7 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
     def failing_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr("cmteb.results.files.os.replace", failing_replace)
+    monkeypatch.setattr("cmteb.io.os.replace", failing_replace)
     with pytest.raises(OSError):
         atomic_write_text(target, '{"new": true}')
     assert json.loads(target.read_text()) == {"old": True}

@@ -11,10 +11,10 @@ from mteb.models.search_wrappers import SearchEncoderWrapper
 
 from cmteb.models.adapter import BGEModel
 from cmteb.models.batching import BatchStats, forward_in_batches
+from cmteb.models.cache import EmbeddingCache
 from cmteb.models.encoder import BGEEncoder
 from cmteb.results.files import read_run_record
-from cmteb.runner.cache import EmbeddingCache
-from cmteb.runner.execute import run
+from cmteb.runner import run
 from cmteb.tasks.build import build_task
 from cmteb.tasks.registry import load_registry
 

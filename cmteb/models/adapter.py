@@ -12,10 +12,10 @@ from mteb.models.model_meta import ModelMeta, ScoringFunction
 from mteb.types import PromptType
 from torch.utils.data import DataLoader
 
+from cmteb.models.cache import EmbeddingCache
 from cmteb.models.defaults import INSTRUCTED_TASK_TYPES
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.reranker import BGEReranker
-from cmteb.runner.cache import EmbeddingCache
 
 
 def build_model_meta(core: BGEEncoder | BGEReranker, *, uses_instruction: bool) -> ModelMeta:

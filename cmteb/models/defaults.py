@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from cmteb.tasks.types import TYPES
+
 ZH_INSTRUCTION = "为这个句子生成表示以用于检索相关文章："
 EN_INSTRUCTION = "Represent this sentence for searching relevant passages: "
 
 #: Task types whose queries get the instruction; passages and every other type never do.
-INSTRUCTED_TASK_TYPES = frozenset({"Retrieval", "Reranking"})
+INSTRUCTED_TASK_TYPES = frozenset(t.name for t in TYPES.values() if t.instructed)
 
 
 def default_instruction(model_name: str) -> str | None:

@@ -6,17 +6,16 @@ the embeddings are returned in input order.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from cmteb.errors import CmtebError
-from cmteb.models.batching import BatchStats, forward_in_batches
-from cmteb.models.loading import ModelSource, load_model, pooling_from_sentence_transformers
+from cmteb.models.core import LoadOptions, ModelCore
+from cmteb.models.loading import ModelSource, pooling_from_sentence_transformers
 
 POOLING_MODES = ("cls", "mean")
 
@@ -31,75 +30,39 @@ def pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str) -> 
 
 
 @dataclass
-class BGEEncoder:
+class BGEEncoder(ModelCore):
     """A transformers encoder with BGE pooling and normalisation.
 
     Build it with `BGEEncoder.load(...)`; call `encode(texts)` for an `[n, dim]` float32 array.
     """
 
-    model: torch.nn.Module
-    tokenizer: Any
-    source: ModelSource
     pooling: str = "cls"
     normalize: bool = True
-    max_length: int = 512
-    batch_size: int = 32
-    precision: str = "fp32"
-    device: str = "cpu"
-    config: Any = None
-    batch_tokens: int | None = None
-    stats: BatchStats = field(default_factory=BatchStats)
 
     @classmethod
     def load(
         cls,
-        model: str,
+        model: str | ModelSource,
         *,
         pooling: str | None = None,
-        max_length: int = 512,
-        batch_size: int = 32,
-        batch_tokens: int | None = None,
-        precision: str = "fp32",
-        device: str | None = None,
         normalize: bool = True,
         name: str | None = None,
         revision: str | None = None,
-        trust_remote_code: bool = False,
+        **options: Any,
     ) -> BGEEncoder:
-        """Load a BERT/XLM-R-family encoder from a hub id or a local directory.
+        """Load a BERT/XLM-R-family encoder from a hub id, a local directory or a resolved source.
 
-        Pooling: `pooling` if given, else what the model's `1_Pooling/config.json` says, else CLS.
+        `options` are `LoadOptions` fields (max_length, batch_size, batch_tokens, precision, device,
+        trust_remote_code). Pooling: `pooling` if given, else what the model's
+        `1_Pooling/config.json` says, else CLS.
         """
         from transformers import AutoModel
 
         if pooling is not None and pooling not in POOLING_MODES:
             raise CmtebError(f"unknown pooling {pooling!r}: choose from {', '.join(POOLING_MODES)}")
-        m = load_model(
-            AutoModel,
-            model,
-            max_length=max_length,
-            batch_size=batch_size,
-            batch_tokens=batch_tokens,
-            precision=precision,
-            device=device,
-            name=name,
-            revision=revision,
-            trust_remote_code=trust_remote_code,
-        )
-        chosen = pooling or pooling_from_sentence_transformers(m.source.local_dir) or "cls"
-        return cls(
-            m.net,
-            m.tokenizer,
-            m.source,
-            chosen,
-            normalize,
-            m.max_length,
-            batch_size,
-            precision,
-            m.device,
-            m.config,
-            batch_tokens,
-        )
+        core = cls._load(AutoModel, model, LoadOptions(**options), name=name, revision=revision, normalize=normalize)
+        core.pooling = pooling or pooling_from_sentence_transformers(core.source.local_dir) or "cls"
+        return core
 
     @property
     def embedding_dim(self) -> int:
@@ -117,7 +80,6 @@ class BGEEncoder:
         """Embed `texts`; returns a float32 array `[len(texts), dim]` in input order."""
         if len(texts) == 0:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
-        started = time.perf_counter()
         encoded = self.tokenizer(list(texts), padding=False, truncation=True, max_length=self.max_length)
         out = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
 
@@ -127,20 +89,4 @@ class BGEEncoder:
                 emb = torch.nn.functional.normalize(emb, p=2, dim=1)
             out[idx] = emb.cpu().numpy()
 
-        forward_in_batches(
-            self.tokenizer,
-            encoded,
-            batch_size or self.batch_size,
-            self.device,
-            self.stats,
-            forward,
-            on_batch,
-            max_tokens=self.batch_tokens,
-        )
-        self.stats.texts += len(texts)
-        self.stats.seconds += time.perf_counter() - started
-        if not np.isfinite(out).all():
-            raise CmtebError(
-                f"model {self.source.name} produced NaN or inf embeddings: try --precision fp32 or check the weights"
-            )
-        return out
+        return self.run_batches(encoded, out, forward, what="embeddings", batch_size=batch_size, on_batch=on_batch)

@@ -264,35 +264,28 @@ class LoadedModel:
 
 def load_model(
     auto_class: Any,
-    model: str,
+    source: ModelSource,
+    options: Any,
     *,
-    max_length: int,
-    batch_size: int,
-    batch_tokens: int | None,
-    precision: str,
-    device: str | None,
-    name: str | None,
-    revision: str | None,
-    trust_remote_code: bool,
     check_config: Any = None,
 ) -> LoadedModel:
-    """Validate the settings, then resolve and load a text encoder with `auto_class`, failing with clear errors.
+    """Load a resolved text encoder with `auto_class` as `options` say (a `LoadOptions`), failing with clear errors.
 
     `check_config(config, source)` may refuse a config before any weights are read.
     """
-    if batch_size < 1:
-        raise CmtebError(f"--batch-size must be positive, got {batch_size}")
-    if batch_tokens is not None and batch_tokens < 1:
-        raise CmtebError(f"--batch-tokens must be positive, got {batch_tokens}")
-    source = resolve_model(model, name=name, revision=revision)
-    config = load_config(source, trust_remote_code=trust_remote_code)
+    config = load_config(source, trust_remote_code=options.trust_remote_code)
     check_text_encoder(config, source.name)
     if check_config is not None:
         check_config(config, source)
-    max_length = usable_max_length(config, max_length)
-    tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code, config=config)
-    device = pick_device(device)
+    max_length = usable_max_length(config, options.max_length)
+    tokenizer = load_tokenizer(source, trust_remote_code=options.trust_remote_code, config=config)
+    device = pick_device(options.device)
     net = load_network(
-        auto_class, source, config, precision=precision, device=device, trust_remote_code=trust_remote_code
+        auto_class,
+        source,
+        config,
+        precision=options.precision,
+        device=device,
+        trust_remote_code=options.trust_remote_code,
     )
     return LoadedModel(net, tokenizer, source, config, max_length, device)

@@ -22,9 +22,8 @@ from cmteb.results.files import read_run_record
 from cmteb.results.items import read_items
 from cmteb.results.reader import ModelResults, collect_results
 from cmteb.tasks.registry import TaskSpec
+from cmteb.tasks.types import task_type
 
-#: How a task's per-item values become its score, by unit of the stored rows.
-PAIR_METRIC = {"STS": "spearman", "PairClassification": "ap"}
 PAIR_RESAMPLES = 1000  # recomputing Spearman/AP per resample is costlier than a mean
 
 
@@ -69,14 +68,8 @@ def _paired(spec: TaskSpec, base: ModelResults, cand: ModelResults, alpha: float
     cand_items = read_items(cand.tasks[spec.name].path)
     if base_items is None or cand_items is None:
         return None
-    unit_metric = {
-        "Retrieval": spec.metric,
-        "Reranking": spec.metric,
-        "STS": "cosine",
-        "PairClassification": "cosine",
-        "Classification": "accuracy",
-        "Clustering": "v_measure",
-    }[spec.type]
+    rules = task_type(spec.type)
+    unit_metric = rules.item_metric or spec.metric
     keys = ["split", "subset", "unit", "id"]
     b = base_items[base_items["metric"] == unit_metric]
     c = cand_items[cand_items["metric"] == unit_metric]
@@ -84,9 +77,7 @@ def _paired(spec: TaskSpec, base: ModelResults, cand: ModelResults, alpha: float
     if merged.empty or len(merged) < 2:
         return None
     groups = pd.factorize(merged["split"] + "/" + merged["subset"])[0]
-    metric = PAIR_METRIC.get(spec.type, "mean")
-    if spec.type == "PairClassification" and spec.metric.endswith("accuracy"):
-        metric = "best_accuracy"
+    metric = rules.paired_statistic(spec.metric)
     result = paired_test(
         merged["value_b"].to_numpy(),
         merged["value_c"].to_numpy(),

@@ -20,6 +20,7 @@ from cmteb.report.reference import PublishedRow, load_reference
 from cmteb.results.reader import ModelResults, collect_results
 from cmteb.tasks.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol
 from cmteb.tasks.registry import TASK_TYPES
+from cmteb.tasks.types import metric_label
 
 MISSING = "—"
 MEASURED = "measured"
@@ -33,14 +34,6 @@ RERANKING_ORDER = (
     "CMedQAv1-reranking",
     "CMedQAv2-reranking",
 )
-METRIC_NAMES = {
-    "ndcg_at_10": "nDCG@10",
-    "cosine_spearman": "cosine Spearman",
-    "cosine_ap": "cosine AP",
-    "accuracy": "accuracy",
-    "map_at_1000": "MAP (map_at_1000)",
-    "v_measure": "V-measure",
-}
 
 
 @dataclass
@@ -130,7 +123,7 @@ def _sorted(rows: list[Row]) -> list[Row]:
 def _protocol_caption(protocol: str) -> str:
     known = _protocol(protocol)
     metrics = {t.type: t.metric for t in known.tasks}
-    listed = ", ".join(f"{kind} {METRIC_NAMES.get(metrics[kind], metrics[kind])}" for kind in TASK_TYPES)
+    listed = ", ".join(f"{kind} {metric_label(metrics[kind])}" for kind in TASK_TYPES)
     extras = ", ".join(t.name for t in known.extras)
     return (
         f"Protocol {protocol}: {known.description}. Metrics: {listed}. {known.averaging.text.rstrip('.')}; "

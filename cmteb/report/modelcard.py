@@ -11,40 +11,21 @@ other metadata, and the results of tasks not in the results folder.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from cmteb.errors import CmtebError
-from cmteb.results.files import atomic_write_text
+from cmteb.io import atomic_write_text
 from cmteb.results.reader import ModelResults, ParsedResult, collect_results
+from cmteb.tasks import types
 from cmteb.tasks.registry import TaskSpec
-
-RETRIEVAL_AT = (1, 3, 5, 10, 100, 1000)
-RETRIEVAL_METRICS = {f"{m}_at_{k}" for m in ("map", "mrr", "ndcg", "precision", "recall") for k in RETRIEVAL_AT}
-PAIR_METRICS = re.compile(
-    r"^(cosine|dot|euclidean|manhattan)_(accuracy|ap|f1|precision|recall)$|^max_(accuracy|ap|f1)$"
-)
-STS_METRICS = re.compile(r"^(cosine|euclidean|manhattan)_(pearson|spearman)$")
 
 
 def card_metrics(task_type: str, scores: dict[str, float]) -> dict[str, float]:
     """The metrics a model card lists for one task and split, renamed as the BGE cards name them."""
-    if task_type == "Retrieval":
-        chosen = {k: v for k, v in scores.items() if k in RETRIEVAL_METRICS}
-    elif task_type == "Reranking":
-        chosen = {new: scores[old] for old, new in (("map_at_1000", "map"), ("mrr_at_10", "mrr")) if old in scores}
-    elif task_type == "STS":
-        chosen = {k: v for k, v in scores.items() if STS_METRICS.match(k)}
-    elif task_type == "PairClassification":
-        chosen = {k: v for k, v in scores.items() if PAIR_METRICS.match(k)}
-    elif task_type == "Classification":
-        chosen = {k: v for k, v in scores.items() if k in ("accuracy", "ap", "f1")}
-    else:
-        chosen = {k: v for k, v in scores.items() if k == "v_measure"}
-    renamed = {re.sub(r"^cosine_", "cos_sim_", k): v for k, v in chosen.items()}
+    renamed = types.task_type(task_type).card_selection(scores)
     return {k: renamed[k] for k in sorted(renamed) if not math.isnan(renamed[k])}
 
 

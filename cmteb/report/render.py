@@ -7,8 +7,8 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from cmteb.io import atomic_write_bytes, atomic_write_text
 from cmteb.report.leaderboard import PUBLISHED, Row, Table, category_values
-from cmteb.results.files import atomic_write_bytes, atomic_write_text
 from cmteb.tasks.registry import TASK_TYPES
 
 FORMATS = ("md", "csv", "html", "png")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cmteb.report.averages import Averages, protocol_averages, task_points
-from cmteb.runner.execute import RunSummary, TaskOutcome
+from cmteb.results.outcome import RunSummary, TaskOutcome
 from cmteb.tasks.protocols import Protocol, resolve_protocol
 from cmteb.tasks.registry import TaskSpec
 

@@ -11,12 +11,12 @@ Every file is written atomically: a temp file in the same folder, then a rename.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cmteb.io import atomic_write_json
+from cmteb.mteb_hooks import task_result_json
 
 if TYPE_CHECKING:  # mteb is heavy to import; commands that only read results never need it
     from mteb.results import TaskResult
@@ -52,49 +52,6 @@ def model_dir_name(model_name: str) -> str:
 def result_dir(output_dir: Path, model_name: str, revision: str | None) -> Path:
     """`<output>/results/<org>__<name>/<revision>`, as mteb's ResultCache lays results out."""
     return Path(output_dir) / RESULTS_SUBDIR / model_dir_name(model_name) / (revision or NO_REVISION)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never a part."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same folder, fsync and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """`atomic_write_text` of `data` as indented JSON (NaN kept, as mteb writes it)."""
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def task_result_json(result: TaskResult) -> dict[str, Any]:
-    """The JSON form mteb's `TaskResult.to_disk` writes (scores rounded to 6 places)."""
-    data = result.model_dump()
-    data["date"] = result.date.timestamp() if result.date else None
-    result._round_scores(data["scores"], 6)
-    return data
 
 
 #: The key of cmteb's provenance block inside a result file. mteb's TaskResult ignores keys it

@@ -18,93 +18,32 @@ from typing import Any
 
 import pandas as pd
 
-from cmteb.results.files import atomic_write_bytes
+from cmteb.io import atomic_write_bytes
+from cmteb.tasks.types import task_type
 
 ITEMS_SUFFIX = ".items.parquet"
-#: pytrec_eval's per-query names of the retrieval metrics kept.
-RETRIEVAL_MEASURES = {"ndcg_cut_10": "ndcg_at_10", "map_cut_1000": "map_at_1000"}
 COLUMNS = ["split", "subset", "unit", "id", "metric", "value", "label"]
 
 
-class _Capture:
-    """Base of the capture mixins: remembers the split and subset being evaluated."""
-
-    captured_items: list[dict[str, Any]]
-
-    def _evaluate_subset(self, *args: Any, **kwargs: Any) -> Any:
-        self._capture_where = (kwargs.get("hf_split"), kwargs.get("hf_subset"))
-        if not hasattr(self, "captured_items"):
-            self.captured_items = []
-        return super()._evaluate_subset(*args, **kwargs)
-
-    def _keep(self, unit: str, ids: list[Any], metric: str, values: list[float], labels: list[float] | None) -> None:
-        split, subset = self._capture_where
-        labels = labels if labels is not None else [None] * len(values)
-        self.captured_items.extend(
-            {
-                "split": split,
-                "subset": subset,
-                "unit": unit,
-                "id": str(i),
-                "metric": metric,
-                "value": float(v),
-                "label": None if lab is None else float(lab),
-            }
-            for i, v, lab in zip(ids, values, labels, strict=True)
-        )
+def _experiment_values(entry: dict[str, Any], metric: str) -> list[Any]:
+    """mteb's per-experiment values of one score entry: accuracy per experiment, V-measure per clustering run."""
+    if metric == "accuracy":
+        return [e.get("accuracy") for e in entry.get("scores_per_experiment") or []]
+    values = entry.get("v_measures") or []
+    if isinstance(values, dict):  # hierarchical clustering: one list per level
+        values = next(iter(values.values()), [])
+    return list(values)
 
 
-class RetrievalCapture(_Capture):
-    """Keeps mteb's per-query pytrec_eval scores (retrieval and reranking tasks)."""
-
-    def task_specific_scores(self, scores: dict[str, dict[str, float]], *args: Any, **kwargs: Any) -> Any:
-        qids = sorted(scores)
-        for measure, metric in RETRIEVAL_MEASURES.items():
-            self._keep("query", qids, metric, [scores[q].get(measure, 0.0) for q in qids], None)
-        return super().task_specific_scores(scores, *args, **kwargs)
-
-
-class STSCapture(_Capture):
-    """Keeps each pair's cosine similarity and its normalised gold score (STS tasks)."""
-
-    def _calculate_scores(self, scores: Any, normalized_scores: list[float]) -> Any:
-        cosine = list(scores["cosine_scores"])
-        self._keep("pair", list(range(len(cosine))), "cosine", cosine, list(normalized_scores))
-        return super()._calculate_scores(scores, normalized_scores)
-
-
-class PairCapture(_Capture):
-    """Keeps each pair's cosine similarity and its 0/1 label (pair classification tasks)."""
-
-    def _compute_metrics(self, similarity_scores: Any, labels: list[int]) -> Any:
-        cosine = list(similarity_scores["cosine_scores"])
-        self._keep("pair", list(range(len(cosine))), "cosine", cosine, list(labels))
-        return super()._compute_metrics(similarity_scores, labels)
-
-
-CAPTURE_MIXINS = {
-    "Retrieval": RetrievalCapture,
-    "Reranking": RetrievalCapture,
-    "STS": STSCapture,
-    "PairClassification": PairCapture,
-}
-
-
-def experiment_items(result: Any, task_type: str) -> list[dict[str, Any]]:
-    """Per-experiment rows from a TaskResult (classification accuracy, clustering V-measure)."""
+def experiment_items(result: Any, kind: str) -> list[dict[str, Any]]:
+    """Per-experiment rows from a TaskResult, for the task types whose mteb evaluator repeats experiments."""
+    metric = task_type(kind).experiments
+    if metric is None:
+        return []
     rows = []
     for split, entries in result.scores.items():
         for entry in entries:
-            if task_type == "Classification":
-                values = [e.get("accuracy") for e in entry.get("scores_per_experiment") or []]
-                metric = "accuracy"
-            elif task_type == "Clustering":
-                values = list(entry.get("v_measures") or [])
-                if isinstance(entry.get("v_measures"), dict):  # hierarchical clustering: one list per level
-                    values = next(iter(entry["v_measures"].values()), [])
-                metric = "v_measure"
-            else:
-                return []
+            values = _experiment_values(entry, metric)
             rows.extend(
                 {
                     "split": split,

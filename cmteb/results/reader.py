@@ -19,6 +19,7 @@ from typing import Any
 from cmteb.errors import CmtebError
 from cmteb.results.files import LEGACY_RUN_RECORD, MODEL_META, NO_REVISION, PROVENANCE_KEY, RUN_RECORD, read_run_record
 from cmteb.tasks.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol, task_aliases
+from cmteb.tasks.registry import TaskSpec
 
 NOT_RESULTS = {MODEL_META, LEGACY_RUN_RECORD}
 #: A result folder's own subfolder for the run record: no results in it.
@@ -218,3 +219,10 @@ def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
                     )
                 )
     return found
+
+
+def result_file_score(protocol: Protocol, spec: TaskSpec, path: Path) -> float:
+    """A result file's score by the protocol's metric and split rule: the number every table shows for it."""
+    parsed = parse_result_file(path)
+    value = protocol.task_score(spec, parsed.splits) if parsed is not None else None
+    return float("nan") if value is None else value

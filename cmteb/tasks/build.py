@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import mteb
 from mteb.abstasks import AbsTask
 
 from cmteb.errors import CmtebError
-from cmteb.results.items import CAPTURE_MIXINS
+from cmteb.mteb_hooks import CAPTURE_MIXINS
 from cmteb.tasks.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.tasks.layouts import LAYOUT_MIXINS
 from cmteb.tasks.mirror import check_mirrors, mirror_path
 from cmteb.tasks.registry import TaskSpec
 from cmteb.tasks.subsample import Subsampled
+from cmteb.tasks.types import task_type
 
 
 def _task_class(spec: TaskSpec) -> type[AbsTask]:
@@ -59,14 +58,13 @@ def build_task(
     `capture_items` keeps the per-query/per-item values behind the main score
     (`task.captured_items`); `subsample` keeps a deterministic subsample of N items per split.
     """
-    check_mirrors(data_dir, [spec])
+    check_mirrors(data_dir, [spec])  # a task object never points at a folder that is not there
     cls = _reading(_task_class(spec), spec, data_dir)
     mixins: list[type] = []
-    if capture_items and spec.type in CAPTURE_MIXINS:
-        mixins.append(CAPTURE_MIXINS[spec.type])
+    capture = task_type(spec.type).capture
+    if capture_items and capture is not None:
+        mixins.append(CAPTURE_MIXINS[capture])
     if subsample is not None:
-        if subsample < 1:
-            raise CmtebError(f"--subsample must be a positive number of items, got {subsample}")
         mixins.append(Subsampled)
     if mixins:
         attrs = {"subsample_n": subsample or 0, "subsample_corpus_extra": subsample_corpus or 20 * (subsample or 0)}
@@ -76,26 +74,6 @@ def build_task(
     if spec.hf_subsets:
         task.filter_languages(None, hf_subsets=list(spec.hf_subsets))
     return task
-
-
-@contextmanager
-def mirror_dataset_cache(fingerprint: str | None) -> Iterator[None]:
-    """While loading a local mirror, key `datasets`' cache on the mirror's content.
-
-    `datasets` caches local files by path and modification time and has served the old
-    content after a file was rewritten in place; a cache folder per content hash cannot.
-    """
-    if fingerprint is None:
-        yield
-        return
-    import datasets
-
-    saved = datasets.config.HF_DATASETS_CACHE
-    datasets.config.HF_DATASETS_CACHE = Path(saved) / "cmteb-mirrors" / fingerprint
-    try:
-        yield
-    finally:
-        datasets.config.HF_DATASETS_CACHE = saved
 
 
 def _split_sizes(task: AbsTask, spec: TaskSpec) -> dict[str, int]:
@@ -172,4 +150,4 @@ def load_task_data(task: AbsTask, spec: TaskSpec, data_dir: Path | None) -> int:
             raise CmtebError(f"task {spec.name}: {source} has no split {split!r}: re-download that copy")
         if size == 0:
             raise CmtebError(f"task {spec.name}: split {split!r} in {source} is empty: re-download that copy")
-    return unknown_qrel_documents(task) if spec.type in ("Retrieval", "Reranking") else 0
+    return unknown_qrel_documents(task) if task_type(spec.type).searches else 0

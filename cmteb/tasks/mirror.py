@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from huggingface_hub import snapshot_download
 
 from cmteb.errors import CmtebError
-from cmteb.results.files import atomic_write_json, sha256_file
+from cmteb.io import atomic_write_json, sha256_file
 from cmteb.tasks.registry import TaskSpec
 
 MANIFEST = "cmteb-manifest.json"
@@ -153,3 +154,23 @@ def mirror_revisions(
             if repo == spec.repo:
                 revisions[spec.name] = revision
     return revisions
+
+
+@contextmanager
+def mirror_dataset_cache(fingerprint: str | None) -> Iterator[None]:
+    """While loading a local mirror, key `datasets`' cache on the mirror's content.
+
+    `datasets` caches local files by path and modification time and has served the old
+    content after a file was rewritten in place; a cache folder per content hash cannot.
+    """
+    if fingerprint is None:
+        yield
+        return
+    import datasets
+
+    saved = datasets.config.HF_DATASETS_CACHE
+    datasets.config.HF_DATASETS_CACHE = Path(saved) / "cmteb-mirrors" / fingerprint
+    try:
+        yield
+    finally:
+        datasets.config.HF_DATASETS_CACHE = saved

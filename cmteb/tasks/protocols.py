@@ -18,10 +18,10 @@ from pathlib import Path
 import yaml
 
 from cmteb.assets import PROTOCOLS_FILE
+from cmteb.defaults import DEFAULT_PROTOCOL
 from cmteb.errors import CmtebError
 from cmteb.tasks.registry import TASK_TYPES, Registry, TaskSpec, load_registry, spec_from_entry
 
-DEFAULT_PROTOCOL = "mteb-cmn-v1"
 #: The label of results written by tools that do not record a protocol (scored by the registry's rules).
 UNRECORDED = "unrecorded"
 OVERRIDABLE = (

@@ -11,9 +11,7 @@ import yaml
 
 from cmteb.assets import REGISTRY_FILE
 from cmteb.errors import CmtebError
-
-#: Task types in the order of the C-MTEB leaderboard table.
-TASK_TYPES = ("Retrieval", "STS", "PairClassification", "Classification", "Reranking", "Clustering")
+from cmteb.tasks.types import TASK_TYPES
 
 
 @dataclass(frozen=True)

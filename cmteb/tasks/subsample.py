@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
+from cmteb.tasks.types import task_type
+
 
 def _rng(*parts: str) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32("/".join(parts).encode("utf-8")))
@@ -72,12 +74,6 @@ def subsample_rows(data: Dataset, n: int, seed: str, list_columns: tuple[str, ..
 
 
 #: Columns that hold one list per row in the mteb 1 layouts (pair classification, clustering).
-LIST_COLUMNS = {
-    "PairClassification": ("sentence1", "sentence2", "labels"),
-    "Clustering": ("sentences", "labels"),
-}
-
-
 class Subsampled:
     """Task mixin: after loading, keep a deterministic subsample of every eval split."""
 
@@ -88,17 +84,17 @@ class Subsampled:
         if self.data_loaded:
             return
         super().load_data(*args, **kwargs)
-        n, name, kind = self.subsample_n, self.metadata.name, self.metadata.type
+        n, name, kind = self.subsample_n, self.metadata.name, task_type(self.metadata.type)
         subsets = self.dataset if self._has_subsets() else {"default": self.dataset}
         for subset, splits in subsets.items():
             for split in self.eval_splits:
                 if split not in splits:
                     continue
                 seed = (name, subset, split)
-                if kind in ("Retrieval", "Reranking"):
+                if kind.searches:
                     splits[split] = subsample_retrieval(splits[split], n, self.subsample_corpus_extra, "/".join(seed))
                 else:
-                    splits[split] = subsample_rows(splits[split], n, "/".join(seed), LIST_COLUMNS.get(kind, ()))
+                    splits[split] = subsample_rows(splits[split], n, "/".join(seed), kind.list_columns)
 
     def _has_subsets(self) -> bool:
         return "default" in self.dataset and isinstance(self.dataset["default"], dict)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from cmteb.results.files import atomic_write_bytes, atomic_write_json, sha256_file
+from cmteb.io import atomic_write_bytes, atomic_write_json, sha256_file
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,9 @@
+"""The defaults every entry point shares (the command line, `cmteb.run`, the model cores), in one place.
+
+Kept free of heavy imports so that `cmteb --help` stays fast."""
+
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_MAX_LENGTH = 512
+DEFAULT_RERANK_TOP_K = 100
+DEFAULT_PROTOCOL = "mteb-cmn-v1"
+DEFAULT_OUTPUT_DIR = "results"

@@ -1,0 +1,116 @@
+"""What the two model cores share: how they are loaded (one options dataclass), their transformers
+objects, and one timed loop over length-sorted batches that counts the work and refuses NaN or inf."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from cmteb.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_LENGTH
+from cmteb.errors import CmtebError
+from cmteb.models.batching import BatchStats, forward_in_batches
+from cmteb.models.loading import ModelSource, load_model, resolve_model
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a core is loaded and batched: the same for the encoder and the reranker."""
+
+    max_length: int = DEFAULT_MAX_LENGTH
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_tokens: int | None = None  # also cap each batch at this many padded tokens
+    precision: str = "fp32"
+    device: str | None = None  # None: cuda when present, else cpu
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise CmtebError(f"--batch-size must be positive, got {self.batch_size}")
+        if self.batch_tokens is not None and self.batch_tokens < 1:
+            raise CmtebError(f"--batch-tokens must be positive, got {self.batch_tokens}")
+
+
+@dataclass
+class ModelCore:
+    """A loaded transformers network and tokenizer, with where it came from and how it batches."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    source: ModelSource
+    config: Any
+    options: LoadOptions
+    max_length: int  # the options' max length, capped at what the model allows
+    device: str
+    stats: BatchStats = field(default_factory=BatchStats)
+    KIND: ClassVar[str] = "model"  # how messages name it
+
+    @property
+    def batch_size(self) -> int:
+        """Inputs per forward pass."""
+        return self.options.batch_size
+
+    @property
+    def precision(self) -> str:
+        """fp32, fp16 or bf16."""
+        return self.options.precision
+
+    @classmethod
+    def _load(
+        cls,
+        auto_class: Any,
+        model: str | ModelSource,
+        options: LoadOptions,
+        *,
+        name: str | None = None,
+        revision: str | None = None,
+        check_config: Callable[[Any, ModelSource], None] | None = None,
+        **extra: Any,
+    ) -> Any:
+        """Load `model` (a hub id, a folder, or an already resolved source) with `auto_class`."""
+        source = model if isinstance(model, ModelSource) else resolve_model(model, name=name, revision=revision)
+        m = load_model(auto_class, source, options, check_config=check_config)
+        return cls(
+            model=m.net,
+            tokenizer=m.tokenizer,
+            source=m.source,
+            config=m.config,
+            options=options,
+            max_length=m.max_length,
+            device=m.device,
+            **extra,
+        )
+
+    def run_batches(
+        self,
+        encoded: Mapping[str, Sequence[Sequence[int]]],
+        out: np.ndarray,
+        forward: Callable[[np.ndarray, dict[str, torch.Tensor]], None],
+        *,
+        what: str,  # the outputs, as messages name them
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Run `forward` over length-sorted batches of `encoded` filling `out`; time and count it; refuse NaN."""
+        started = time.perf_counter()
+        forward_in_batches(
+            self.tokenizer,
+            encoded,
+            batch_size or self.batch_size,
+            self.device,
+            self.stats,
+            forward,
+            on_batch,
+            max_tokens=self.options.batch_tokens,
+        )
+        self.stats.texts += len(out)
+        self.stats.seconds += time.perf_counter() - started
+        if not np.isfinite(out).all():
+            raise CmtebError(
+                f"{self.KIND} {self.source.name} produced NaN or inf {what}: try --precision fp32 or check the weights"
+            )
+        return out

@@ -1,0 +1,102 @@
+"""Every use of mteb internals in cmteb, in one place.
+
+mteb has no public hook for the per-query and per-pair values behind a main score, nor for the JSON
+form `TaskResult.to_disk` writes; cmteb needs both (`cmteb compare`'s paired tests, result files
+written atomically). What is used here, and what breaks when mteb changes it:
+
+- `AbsTask._evaluate_subset(..., hf_split=, hf_subset=)`: where a capture learns the split and subset;
+- `AbsTaskRetrieval.task_specific_scores(scores, ...)`: pytrec_eval's per-query scores (retrieval, reranking);
+- `AbsTaskSTS._calculate_scores(scores, normalized_scores)`: the pairs' cosine scores (STS);
+- `AbsTaskPairClassification._compute_metrics(similarity_scores, labels)`: the pairs' cosine scores;
+- `TaskResult._round_scores(scores, 6)`: the rounding of `to_disk`.
+
+`tests/test_mteb_hooks.py` checks that each still exists with the arguments used, naming the one
+that broke.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: pytrec_eval's per-query names of the retrieval metrics kept.
+RETRIEVAL_MEASURES = {"ndcg_cut_10": "ndcg_at_10", "map_cut_1000": "map_at_1000"}
+#: (mteb class path, method, argument names cmteb relies on): what the hook test checks.
+USED_INTERNALS = (
+    ("mteb.abstasks.abstask.AbsTask", "_evaluate_subset", ("hf_split", "hf_subset")),
+    ("mteb.abstasks.retrieval.AbsTaskRetrieval", "task_specific_scores", ("scores",)),
+    ("mteb.abstasks.sts.AbsTaskSTS", "_calculate_scores", ("scores", "normalized_scores")),
+    (
+        "mteb.abstasks.pair_classification.AbsTaskPairClassification",
+        "_compute_metrics",
+        ("similarity_scores", "labels"),
+    ),
+    ("mteb.results.task_result.TaskResult", "_round_scores", ("scores",)),
+)
+
+
+def task_result_json(result: Any) -> dict[str, Any]:
+    """The JSON form mteb's `TaskResult.to_disk` writes (scores rounded to 6 places)."""
+    data = result.model_dump()
+    data["date"] = result.date.timestamp() if result.date else None
+    result._round_scores(data["scores"], 6)
+    return data
+
+
+class _Capture:
+    """Base of the capture mixins: remembers the split and subset being evaluated."""
+
+    captured_items: list[dict[str, Any]]
+
+    def _evaluate_subset(self, *args: Any, **kwargs: Any) -> Any:
+        self._capture_where = (kwargs.get("hf_split"), kwargs.get("hf_subset"))
+        if not hasattr(self, "captured_items"):
+            self.captured_items = []
+        return super()._evaluate_subset(*args, **kwargs)
+
+    def _keep(self, unit: str, ids: list[Any], metric: str, values: list[float], labels: list[float] | None) -> None:
+        split, subset = self._capture_where
+        labels = labels if labels is not None else [None] * len(values)
+        self.captured_items.extend(
+            {
+                "split": split,
+                "subset": subset,
+                "unit": unit,
+                "id": str(i),
+                "metric": metric,
+                "value": float(v),
+                "label": None if lab is None else float(lab),
+            }
+            for i, v, lab in zip(ids, values, labels, strict=True)
+        )
+
+
+class RetrievalCapture(_Capture):
+    """Keeps mteb's per-query pytrec_eval scores (retrieval and reranking tasks)."""
+
+    def task_specific_scores(self, scores: dict[str, dict[str, float]], *args: Any, **kwargs: Any) -> Any:
+        qids = sorted(scores)
+        for measure, metric in RETRIEVAL_MEASURES.items():
+            self._keep("query", qids, metric, [scores[q].get(measure, 0.0) for q in qids], None)
+        return super().task_specific_scores(scores, *args, **kwargs)
+
+
+class STSCapture(_Capture):
+    """Keeps each pair's cosine similarity and its normalised gold score (STS tasks)."""
+
+    def _calculate_scores(self, scores: Any, normalized_scores: list[float]) -> Any:
+        cosine = list(scores["cosine_scores"])
+        self._keep("pair", list(range(len(cosine))), "cosine", cosine, list(normalized_scores))
+        return super()._calculate_scores(scores, normalized_scores)
+
+
+class PairCapture(_Capture):
+    """Keeps each pair's cosine similarity and its 0/1 label (pair classification tasks)."""
+
+    def _compute_metrics(self, similarity_scores: Any, labels: list[int]) -> Any:
+        cosine = list(similarity_scores["cosine_scores"])
+        self._keep("pair", list(range(len(cosine))), "cosine", cosine, list(labels))
+        return super()._compute_metrics(similarity_scores, labels)
+
+
+#: The capture mixin of each capture kind a task type names (`TaskType.capture`).
+CAPTURE_MIXINS = {"search": RetrievalCapture, "sts": STSCapture, "pair": PairCapture}

@@ -1,0 +1,261 @@
+"""Every setting of a run, resolved once at the start and frozen: `RunConfig`.
+
+`resolve_config` turns what the user asked for (the `cmteb run` options, or `cmteb.run`'s keyword
+arguments) into one immutable record: the protocol and its selected tasks, the model and reranker
+resolved to their files, the pooling and query instruction they get, the load options (device
+picked, max length capped at what the model allows, batch settings), and the folders. Nothing
+downstream derives a setting again; the run record stores `settings` as it is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from cmteb.assets import BUNDLED_MODEL_HUB_ID, BUNDLED_MODEL_NAME, SAMPLES_DIR, bundled_model_dir
+from cmteb.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_RERANK_TOP_K
+from cmteb.errors import CmtebError
+from cmteb.models.cache import default_cache_dir
+from cmteb.models.core import LoadOptions
+from cmteb.models.defaults import default_instruction, default_pooling
+from cmteb.models.loading import (
+    ModelSource,
+    load_config,
+    pick_device,
+    pooling_from_sentence_transformers,
+    resolve_model,
+    usable_max_length,
+)
+from cmteb.tasks.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+from cmteb.tasks.registry import TaskSpec
+
+
+@dataclass(frozen=True)
+class EmbedderChoice:
+    """The embedding model as the run uses it."""
+
+    source: ModelSource
+    pooling: str
+    instruction: str | None  # what Retrieval and Reranking queries get
+    documented_instruction: str | None  # what the model is documented with (None: none known)
+
+
+@dataclass(frozen=True)
+class RerankerChoice:
+    """The cross-encoder as the run uses it."""
+
+    source: ModelSource
+    normalize: bool  # scores through a sigmoid (rankings unchanged)
+    top_k: int  # candidates re-ranked in a two-stage run
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run's settings, resolved once."""
+
+    protocol: Protocol
+    specs: tuple[TaskSpec, ...]
+    embedder: EmbedderChoice | None
+    reranker: RerankerChoice | None
+    load: LoadOptions  # device picked; batch size 1 and no token cap when batch-invariant
+    batch_invariant: bool
+    data_dir: Path | None
+    output_root: Path  # the output folder, or its protocol subfolder for other protocols than the default
+    cache_dir: Path
+    use_cache: bool = True
+    subsample: int | None = None
+    subsample_corpus: int | None = None
+    allow_revision_mismatch: bool = False
+    overwrite: bool = False
+    show_progress: bool = True
+    debug: bool = False
+
+    @property
+    def kind(self) -> str:
+        """embedder, reranker or two-stage."""
+        if self.reranker is None:
+            return "embedder"
+        return "reranker" if self.embedder is None else "two-stage"
+
+    @property
+    def data_source(self) -> str:
+        """Where the data comes from: "hub", a "local" mirror, or the bundled "samples"."""
+        return data_source(self.data_dir)
+
+    @property
+    def system_name(self) -> str:
+        """The name results are filed under (`M+R` for two stages)."""
+        names = [c.source.name for c in (self.embedder, self.reranker) if c is not None]
+        return "+".join(names)
+
+    @property
+    def system_revision(self) -> str | None:
+        """The revision results are filed under."""
+        revisions = [c.source.revision for c in (self.embedder, self.reranker) if c is not None]
+        return None if None in revisions else "+".join(revisions)  # type: ignore[arg-type]
+
+    def settings(self) -> dict[str, Any]:
+        """Everything besides the model and the data that changes scores: resume, the result store
+        and the run record all key on this one dict."""
+        common = {
+            "max_length": self.load.max_length,
+            "precision": self.load.precision,
+            "device": self.load.device,
+            "batch_size": self.load.batch_size,
+            "batch_tokens": self.load.batch_tokens,
+            "batch_invariant": self.batch_invariant,
+        }
+        if self.embedder is not None:
+            common |= {"pooling": self.embedder.pooling, "instruction": self.embedder.instruction}
+        if self.reranker is not None:
+            common |= {"normalize_scores": self.reranker.normalize}
+        if self.kind == "two-stage":
+            common |= {"rerank_top_k": self.reranker.top_k}  # type: ignore[union-attr]
+        return common
+
+
+def data_source(data_dir: Path | None) -> str:
+    """Where data in `data_dir` comes from: "hub" (none), the bundled "samples", or a "local" mirror."""
+    if data_dir is None:
+        return "hub"
+    return "samples" if Path(data_dir).resolve() == SAMPLES_DIR.resolve() else "local"
+
+
+def _capped(options: LoadOptions, source: ModelSource) -> LoadOptions:
+    """The options with max length capped at what the model's position embeddings allow."""
+    config = load_config(source, trust_remote_code=options.trust_remote_code)
+    return replace(options, max_length=usable_max_length(config, options.max_length))
+
+
+def _embedder(model: str, asked: RunOptions) -> EmbedderChoice:
+    """The embedding model resolved to its files, with its pooling and query instruction."""
+    name, pooling = asked.model_name, asked.pooling
+    if model == BUNDLED_MODEL_NAME:
+        model, name, pooling = str(bundled_model_dir()), name or BUNDLED_MODEL_HUB_ID, pooling or "mean"
+    source = resolve_model(model, name=name, revision=asked.revision)
+    pooling = pooling or default_pooling(name or model) or pooling_from_sentence_transformers(source.local_dir) or "cls"
+    documented = default_instruction(source.name)
+    given = asked.instruction if asked.instruction is not None else documented
+    return EmbedderChoice(source, pooling, None if asked.no_instruction else given, documented)
+
+
+def _select(protocol: Protocol, tasks: Sequence[str] | None, types: Sequence[str] | None, kind: str) -> list[TaskSpec]:
+    """The protocol's tasks the run evaluates; a reranker alone takes Reranking, two stages Retrieval."""
+    if kind == "embedder":
+        specs = protocol.select(tasks, types)
+    else:
+        allowed = "Reranking" if kind == "reranker" else "Retrieval"
+        specs = protocol.select(tasks, types or (None if tasks else [allowed]))
+        wrong = [s.name for s in specs if s.type != allowed]
+        if wrong:
+            what = (
+                "a reranker alone takes Reranking"
+                if kind == "reranker"
+                else "a two-stage run (--model with --reranker) takes Retrieval"
+            )
+            raise CmtebError(f"{what} tasks, not {', '.join(wrong)}: drop them from --tasks/--types")
+    if not specs:
+        raise CmtebError("no task matches --tasks/--types: `cmteb tasks` lists the registered tasks")
+    return specs
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What was asked for, with the defaults: `cmteb.run`'s keywords and the `cmteb run` options."""
+
+    reranker: str | None = None
+    rerank_top_k: int = DEFAULT_RERANK_TOP_K
+    normalize_scores: bool = False
+    tasks: Sequence[str] | None = None
+    types: Sequence[str] | None = None
+    protocol: str | None = None
+    data_dir: Path | str | None = None
+    output_dir: Path | str = DEFAULT_OUTPUT_DIR
+    cache_dir: Path | str | None = None
+    use_cache: bool = True
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_tokens: int | None = None
+    batch_invariant: bool | None = None  # None: on with subsample
+    max_length: int = DEFAULT_MAX_LENGTH
+    precision: str = "fp32"
+    device: str | None = None
+    trust_remote_code: bool = False
+    instruction: str | None = None
+    no_instruction: bool = False
+    pooling: str | None = None
+    model_name: str | None = None
+    revision: str | None = None
+    subsample: int | None = None
+    subsample_corpus: int | None = None
+    allow_revision_mismatch: bool = False
+    overwrite: bool = False
+    show_progress: bool = True
+    debug: bool = False
+
+    def check(self, model: str | None) -> str:
+        """Refuse contradictory or out-of-range choices; the kind of run asked for."""
+        if model is None and self.reranker is None:
+            raise CmtebError("nothing to evaluate: pass --model, --reranker, or both")
+        if self.rerank_top_k < 1:
+            raise CmtebError(f"--rerank-top-k must be positive, got {self.rerank_top_k}")
+        if self.subsample is not None and self.subsample < 1:
+            raise CmtebError(f"--subsample must be a positive number of items, got {self.subsample}")
+        if self.data_dir is not None and not Path(self.data_dir).is_dir():
+            raise CmtebError(
+                f"--data-dir {self.data_dir} does not exist: pass the folder that holds the local dataset copies"
+            )
+        return "embedder" if self.reranker is None else ("reranker" if model is None else "two-stage")
+
+    def load_options(self, invariant: bool) -> LoadOptions:
+        """How the cores load and batch; one text per forward pass when batch-invariant."""
+        return LoadOptions(
+            max_length=self.max_length,
+            batch_size=1 if invariant else self.batch_size,  # its float result then depends on the text alone
+            batch_tokens=None if invariant else self.batch_tokens,
+            precision=self.precision,
+            device=pick_device(self.device),
+            trust_remote_code=self.trust_remote_code,
+        )
+
+    def reranker_choice(self, model: str | None) -> RerankerChoice | None:
+        """The reranker resolved to its files (named by --model-name/--revision when it runs alone)."""
+        if self.reranker is None:
+            return None
+        name, revision = (self.model_name, self.revision) if model is None else (None, None)
+        source = resolve_model(self.reranker, name=name, revision=revision)
+        return RerankerChoice(source, self.normalize_scores, self.rerank_top_k)
+
+
+def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
+    """Resolve every setting of a run once; bad input fails here, before any data or weights are read.
+
+    `options` are `RunOptions` fields; an unknown one is a TypeError, as for any Python function.
+    """
+    asked = RunOptions(**options)
+    kind = asked.check(model)
+    protocol = resolve_protocol(asked.protocol)
+    specs = tuple(_select(protocol, asked.tasks, asked.types, kind))  # task errors before model errors
+    invariant = asked.subsample is not None if asked.batch_invariant is None else asked.batch_invariant
+    embedder = _embedder(model, asked) if model is not None else None
+    cross = asked.reranker_choice(model)
+    root = Path(asked.output_dir)
+    return RunConfig(
+        protocol=protocol,
+        specs=specs,
+        embedder=embedder,
+        reranker=cross,
+        load=_capped(asked.load_options(invariant), (embedder or cross).source),  # type: ignore[union-attr]
+        batch_invariant=invariant,
+        data_dir=Path(asked.data_dir) if asked.data_dir is not None else None,
+        output_root=root if protocol.name == DEFAULT_PROTOCOL else root / protocol.name,
+        cache_dir=Path(asked.cache_dir) if asked.cache_dir is not None else default_cache_dir(),
+        use_cache=asked.use_cache,
+        subsample=asked.subsample,
+        subsample_corpus=asked.subsample_corpus,
+        allow_revision_mismatch=asked.allow_revision_mismatch,
+        overwrite=asked.overwrite,
+        show_progress=asked.show_progress,
+        debug=asked.debug,
+    )

@@ -1,0 +1,74 @@
+"""Plan a run: check the data of every task, fingerprint it, and look up what the result store holds.
+
+Nothing here loads a model or a dataset: a missing mirror, a mirror at another revision or a task
+that cannot be defined stops the run before any weights are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cmteb.runner.config import RunConfig
+from cmteb.runner.store import ResultStore, StoredResult
+from cmteb.tasks.mirror import check_mirrors, mirror_fingerprint, mirror_revisions
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the run will do: per task its data fingerprint, what to record of this run, its store key."""
+
+    config: RunConfig
+    fingerprints: dict[str, str | None]  # content hash of a task's local mirror (None on the hub)
+    this_run: dict[str, dict[str, Any]]  # per task, what a reused result records of this run
+    store: ResultStore | None  # None: no stored results are used
+    keys: dict[str, str]  # per task, its key in the store
+
+    def stored(self, name: str) -> StoredResult | None:
+        """The stored result of task `name`, if the store holds one for exactly this evaluation."""
+        return self.store.get(self.keys[name]) if self.store is not None else None
+
+    def all_stored(self) -> bool:
+        """Whether the store answers every task (then neither the model nor the data is loaded)."""
+        return self.store is not None and all(self.stored(s.name) is not None for s in self.config.specs)
+
+    def resume_key(self, name: str) -> dict[str, Any]:
+        """What an existing result must have been produced with to stand for this run's."""
+        spec = self.config.protocol.get(name)
+        return {
+            "protocol": self.config.protocol.name,
+            "dataset_revision": spec.revision,
+            "data_fingerprint": self.fingerprints[name],
+            "settings": self.config.settings(),
+            "subsample": self.config.subsample,
+        }
+
+
+def _store(config: RunConfig) -> ResultStore | None:
+    """The result store of this system and settings: embedding runs with a known revision, cache on."""
+    if config.kind != "embedder" or not config.use_cache or config.overwrite or config.system_revision is None:
+        return None
+    system = {**config.settings(), "model": config.system_name, "revision": config.system_revision}
+    return ResultStore(config.cache_dir, system)
+
+
+def make_plan(config: RunConfig) -> Plan:
+    """Check every task's data and find what is already stored; fail before any model is loaded."""
+    check_mirrors(config.data_dir, config.specs)
+    revisions = mirror_revisions(config.data_dir, config.specs, allow_mismatch=config.allow_revision_mismatch)
+    fingerprints = {spec.name: mirror_fingerprint(config.data_dir, spec) for spec in config.specs}
+    this_run = {
+        spec.name: {
+            "data_dir": str(config.data_dir) if config.data_dir else None,
+            "data_source": config.data_source,
+            "mirror_revision": revisions.get(spec.name),
+        }
+        for spec in config.specs
+    }
+    store = _store(config)
+    keys = {}
+    if store is not None:
+        keys = {
+            s.name: store.key(s, config.protocol.name, fingerprints[s.name], config.subsample) for s in config.specs
+        }
+    return Plan(config, fingerprints, this_run, store, keys)

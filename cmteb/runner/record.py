@@ -1,0 +1,123 @@
+"""Record a task's outcome: its result file, per-item values, model metadata, run-record entry and store entry.
+
+Every file is written atomically (temp file, then rename). The run record is updated under a lock,
+since several runs may write into one folder.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from cmteb.errors import CmtebError
+from cmteb.io import atomic_write_bytes, atomic_write_json
+from cmteb.results.files import MODEL_META, RUN_RECORD, package_versions, read_run_record, write_task_result
+from cmteb.results.items import experiment_items, items_path, write_items
+from cmteb.results.outcome import TaskOutcome
+from cmteb.results.reader import result_file_score
+from cmteb.runner.plan import Plan
+from cmteb.tasks.registry import TaskSpec
+
+#: Packages whose versions go into the run record.
+RECORDED_PACKAGES = ("cmteb", "mteb", "torch", "transformers", "datasets", "huggingface_hub", "numpy", "scikit-learn")
+#: Run-record fields a stored or existing result must match to stand for a new evaluation.
+RESUME_FIELDS = ("protocol", "dataset_revision", "data_fingerprint", "settings", "subsample")
+
+
+def now() -> str:
+    """The current UTC time, as the run record writes it."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse, in one line, an output folder that cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".cmteb-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise CmtebError(f"cannot write results to {folder} ({exc.strerror}): pass a writable --output-dir") from exc
+
+
+def is_current(path: Path, previous: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """Whether the result file at `path` was produced with `expected`'s protocol, data and settings."""
+    return path.is_file() and all(previous.get(k) == expected.get(k) for k in RESUME_FIELDS)
+
+
+def record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str, Any]) -> None:
+    """Add one task's entry to the run record, under a lock (several runs may share the folder)."""
+    (folder / RUN_RECORD).parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / ".run-record.lock"):
+        record = read_run_record(folder)
+        record["tasks"][task] = entry
+        record.update(header)
+        record.update({"python": platform.python_version(), "packages": package_versions(RECORDED_PACKAGES)})
+        atomic_write_json(folder / RUN_RECORD, record)
+
+
+def reuse(plan: Plan, spec: TaskSpec, folder: Path, path: Path) -> TaskOutcome:
+    """Make the stored result of `spec` this task's result in `folder`, recorded as reused."""
+    started = time.perf_counter()
+    stored = plan.stored(spec.name)
+    assert stored is not None
+    for name in stored.entry["files"]:  # each copied atomically
+        target = folder / MODEL_META if name == MODEL_META else items_path(path) if name.endswith(".parquet") else path
+        atomic_write_bytes(target, stored.file(name).read_bytes())
+    record = stored.entry["record"]
+    seconds = time.perf_counter() - started
+    entry = {
+        **record,
+        **plan.this_run[spec.name],
+        "seconds": round(seconds, 3),
+        "evaluated_seconds": record.get("seconds"),
+        "texts_encoded": 0,
+        "reused_result": plan.keys[spec.name],
+        "finished": now(),
+    }
+    record_task(folder, spec.name, entry, stored.entry["header"])
+    score = result_file_score(plan.config.protocol, spec, path)
+    return TaskOutcome(spec, "reused", score, seconds, path, None, record.get("first_stage_score"))
+
+
+def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evaluated: dict[str, Any]) -> None:
+    """Write what an evaluation produced (result, items, metadata), then its run-record and store entries."""
+    config, result, extra = plan.config, evaluated["result"], evaluated["extra"]
+    write_items(path, evaluated["items"] + experiment_items(result, spec.type))
+    provenance = {
+        "protocol": config.protocol.name,
+        "dataset_repo": spec.repo,
+        "qrels_repo": spec.qrels_repo,
+        "splits": list(spec.splits),
+        "metric": spec.metric,
+        "data_source": config.data_source,
+        **{k: v for k, v in extra.items() if k == "instruction_used"},
+    }
+    write_task_result(folder, result, provenance)
+    if evaluated["meta"] is not None:  # with the first result: a folder never holds metadata alone
+        atomic_write_json(folder / MODEL_META, evaluated["meta"].to_dict())
+    entry = {
+        "dataset_repo": spec.repo,
+        **plan.resume_key(spec.name),
+        **plan.this_run[spec.name],
+        "unknown_qrel_documents": evaluated["unknown_qrels"],
+        **extra,
+        "seconds": round(evaluated["seconds"], 3),
+        "texts_encoded": evaluated["texts"],
+        "finished": now(),
+    }
+    record_task(folder, spec.name, entry, {**evaluated["header"], "stats": evaluated["stats"]})
+    if plan.store is not None:
+        files = [f for f in (path, items_path(path), folder / MODEL_META) if f.is_file()]
+        stored = {
+            "record": entry,
+            "score": result_file_score(config.protocol, spec, path),
+            "header": evaluated["header"],
+            "embedding_dim": evaluated["embedding_dim"],
+        }
+        plan.store.put(plan.keys[spec.name], files, stored)

@@ -1,0 +1,191 @@
+"""Load the model cores a run evaluates and present them to the task loop as one `System`.
+
+Three kinds: an embedding model on any task; a reranker alone on the Reranking tasks, scoring each
+query's given candidates; two stages on Retrieval tasks (the embedder retrieves, the reranker
+re-ranks its top k), stored as the system `M+R`, never in M's own folder.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cmteb.errors import warn
+from cmteb.models.adapter import BGEModel, BGERerankerModel
+from cmteb.models.cache import EmbeddingCache
+from cmteb.models.encoder import BGEEncoder
+from cmteb.models.reranker import BGEReranker
+from cmteb.mteb_hooks import task_result_json
+from cmteb.results.reader import parse_result_data
+from cmteb.runner.config import RunConfig
+from cmteb.runner.evaluate import evaluate, searchable
+from cmteb.runner.progress import RunProgress
+from cmteb.tasks.build import build_task, load_task_data
+from cmteb.tasks.registry import TaskSpec
+
+
+@dataclass
+class System:
+    """What a run evaluates, as the task loop sees it."""
+
+    header: dict[str, Any]  # the run record's model section
+    evaluate: Callable[[TaskSpec], tuple[Any, dict[str, Any]]]  # -> (TaskResult, extra record fields)
+    counted: Callable[[], int]  # texts or pairs processed so far
+    stats: Callable[[], dict[str, Any]]  # the model cores' batch counters, for the run record
+    meta: Any = None  # ModelMeta for model_meta.json
+    embedding_dim: int | None = None
+    tasks_evaluated: list[Any] = field(default_factory=list)  # task objects of the current task, for their items
+    unknown_qrels: dict[str, int] = field(default_factory=dict)  # per task, qrels naming documents not in the corpus
+
+
+class TaskLoader:
+    """Fresh mteb task objects with their data, as the run's settings ask (mirror, subsample, items)."""
+
+    def __init__(self, config: RunConfig, evaluated: list[Any]) -> None:
+        self.config = config
+        self.evaluated = evaluated
+        self.unknown_qrels: dict[str, int] = {}
+
+    def __call__(self, spec: TaskSpec) -> Any:
+        config = self.config
+        task = build_task(
+            spec,
+            config.data_dir,
+            capture_items=True,
+            subsample=config.subsample,
+            subsample_corpus=config.subsample_corpus,
+        )
+        unknown = load_task_data(task, spec, config.data_dir)
+        if unknown:
+            warn(
+                f"{spec.name}: {unknown} qrels name documents missing from the corpus; they count as not "
+                "retrieved, as trec_eval counts them"
+            )
+        self.unknown_qrels[spec.name] = unknown
+        self.evaluated.append(task)
+        return task
+
+
+def core_header(core: Any) -> dict[str, Any]:
+    """What the run record says of a loaded core."""
+    return {"model": core.source.name, "model_path": core.source.path, "revision": core.source.revision}
+
+
+def _embedder(config: RunConfig, progress: RunProgress) -> BGEModel:
+    choice = config.embedder
+    encoder = BGEEncoder.load(choice.source, pooling=choice.pooling, **vars(config.load))  # type: ignore[union-attr]
+    namespace = {
+        "model": encoder.source.name,
+        "revision": encoder.source.revision,
+        "pooling": encoder.pooling,
+        "normalize": encoder.normalize,
+        "max_length": encoder.max_length,
+        "precision": encoder.precision,
+        "format": 1,
+        # One text per forward pass gives other float noise than shared batches: never mix the two.
+        **({"batch_invariant": True} if config.batch_invariant else {}),
+    }
+    on_disk = config.use_cache and encoder.source.revision is not None
+    cache = EmbeddingCache(namespace, config.cache_dir if on_disk else None)
+    if cache.corrupt_shards:
+        warn(
+            f"embedding cache {cache.folder}: {len(cache.corrupt_shards)} damaged shards ignored; "
+            "their texts are encoded again"
+        )
+    return BGEModel(
+        encoder,
+        instruction=choice.instruction,  # type: ignore[union-attr]
+        cache=cache,
+        on_texts=progress.add_texts,
+        on_batch=progress.texts_done,
+    )
+
+
+def _reranker(config: RunConfig, progress: RunProgress) -> BGERerankerModel:
+    choice = config.reranker
+    core = BGEReranker.load(choice.source, normalize=choice.normalize, **vars(config.load))  # type: ignore[union-attr]
+    return BGERerankerModel(core, on_texts=progress.add_texts, on_batch=progress.texts_done)
+
+
+def load_system(config: RunConfig, progress: RunProgress) -> System:
+    """Define every task, then load the run's model cores and wire them to mteb's evaluation."""
+    for spec in config.specs:  # every task is defined (mteb class, mirror, layout) before weights are read
+        build_task(spec, config.data_dir)
+    evaluated: list[Any] = []
+    load = TaskLoader(config, evaluated)
+    header = {**config.settings(), "device": config.load.device}
+    embedder = _embedder(config, progress) if config.embedder is not None else None
+    cross = _reranker(config, progress) if config.reranker is not None else None
+    batch = config.load.batch_size
+    if cross is None:
+        encoder = embedder.encoder  # type: ignore[union-attr]
+
+        def evaluate_embedder(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
+            task = load(spec)
+            result = evaluate(searchable(embedder, task), task, batch)
+            return result, {"instruction_used": embedder.instructions_used.get(spec.name)}  # type: ignore[union-attr]
+
+        return System(
+            header={**core_header(encoder), **header, "normalize": encoder.normalize},
+            evaluate=evaluate_embedder,
+            counted=lambda: encoder.stats.texts,
+            stats=lambda: {"encoder": encoder.stats.as_dict(), "cache_hits": embedder.cache.hits},  # type: ignore[union-attr]
+            meta=embedder.mteb_model_meta,  # type: ignore[union-attr]
+            embedding_dim=encoder.embedding_dim,
+            tasks_evaluated=evaluated,
+            unknown_qrels=load.unknown_qrels,
+        )
+    rerank_core = cross.reranker
+    if embedder is None:
+        return System(
+            header={**core_header(rerank_core), **header, "kind": "reranker"},
+            evaluate=lambda spec: (evaluate(cross, load(spec), batch), {}),
+            counted=lambda: rerank_core.stats.texts,
+            stats=lambda: {"reranker": rerank_core.stats.as_dict()},
+            meta=cross.mteb_model_meta,
+            tasks_evaluated=evaluated,
+            unknown_qrels=load.unknown_qrels,
+        )
+    return _two_stage(config, embedder, cross, load, header)
+
+
+def _two_stage(
+    config: RunConfig, embedder: BGEModel, cross: BGERerankerModel, load: TaskLoader, header: dict
+) -> System:
+    """The embedder retrieves, the reranker re-ranks its top k; both stages' scores are kept."""
+
+    encoder, rerank_core, batch = embedder.encoder, cross.reranker, config.load.batch_size
+
+    def two_stage(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
+        with tempfile.TemporaryDirectory(prefix="cmteb-first-stage-") as predictions:
+            first_task = load(spec)
+            first = evaluate(searchable(embedder, first_task), first_task, batch, prediction_folder=predictions)
+            second_task = load(spec)
+            second_task.convert_to_reranking(predictions, top_k=config.reranker.top_k)  # type: ignore[union-attr]
+            second = evaluate(cross, second_task, batch)
+        first_scores = parse_result_data(task_result_json(first), Path(f"{spec.name}.json")).splits
+        return second, {
+            "first_stage_score": config.protocol.task_score(spec, first_scores),
+            "instruction_used": embedder.instructions_used.get(spec.name),
+        }
+
+    return System(
+        header={
+            **header,
+            "kind": "two-stage",
+            "first_stage": {**core_header(encoder), "pooling": encoder.pooling},
+            "second_stage": core_header(rerank_core),
+        },
+        evaluate=two_stage,
+        counted=lambda: encoder.stats.texts + rerank_core.stats.texts,
+        stats=lambda: {
+            "encoder": encoder.stats.as_dict(),
+            "reranker": rerank_core.stats.as_dict(),
+            "cache_hits": embedder.cache.hits,
+        },
+        tasks_evaluated=load.evaluated,
+        unknown_qrels=load.unknown_qrels,
+    )

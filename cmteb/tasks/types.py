@@ -1,0 +1,107 @@
+"""The one table of task types: every rule that differs by type, so that adding a type is one entry.
+
+Used by the registry (type names and their order), the runner (which tasks search a corpus and get
+the query instruction), subsampling, the per-item capture, `compare`'s paired statistic and the model
+card's metric list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+RETRIEVAL_AT = (1, 3, 5, 10, 100, 1000)
+_RETRIEVAL = "|".join(f"{m}_at_{k}" for m in ("map", "mrr", "ndcg", "precision", "recall") for k in RETRIEVAL_AT)
+
+
+@dataclass(frozen=True)
+class TaskType:
+    """How one task type is evaluated, captured, compared and published."""
+
+    name: str
+    searches: bool  # each query searches a corpus or a candidate list (mteb's retrieval evaluator)
+    instructed: bool  # queries get the model's retrieval instruction
+    capture: str | None  # which per-item values cmteb.mteb_hooks captures: "search", "sts", "pair"
+    experiments: str | None  # the per-experiment values mteb reports instead: "accuracy", "v_measure"
+    item_metric: str | None  # the per-item value compare pairs on; None: the task's own metric
+    statistic: str  # how per-item values make the score on resamples: "mean", "spearman", "ap"
+    card_metrics: str  # a regex of the metrics a model card lists (mteb 2 names)
+    card_names: tuple[tuple[str, str], ...] = ()  # mteb 2 name -> the BGE cards' name, where they differ
+    list_columns: tuple[str, ...] = ()  # columns holding lists in the one-row v1 layout (subsampled together)
+
+    def paired_statistic(self, metric: str) -> str:
+        """The statistic compare recomputes on resamples for a task scored by `metric`."""
+        return "best_accuracy" if self.statistic == "ap" and metric.endswith("accuracy") else self.statistic
+
+    def card_selection(self, scores: dict[str, float]) -> dict[str, float]:
+        """The metrics of one split a model card lists, under the names the BGE cards use."""
+        names = dict(self.card_names)
+        chosen = {names.get(k, k): v for k, v in scores.items() if re.fullmatch(self.card_metrics, k)}
+        return {re.sub(r"^cosine_", "cos_sim_", k): v for k, v in chosen.items()}
+
+
+TYPES: dict[str, TaskType] = {
+    t.name: t
+    for t in (
+        TaskType("Retrieval", True, True, "search", None, None, "mean", _RETRIEVAL),
+        TaskType(
+            "STS", False, False, "sts", None, "cosine", "spearman", r"(cosine|euclidean|manhattan)_(pearson|spearman)"
+        ),
+        TaskType(
+            "PairClassification",
+            False,
+            False,
+            "pair",
+            None,
+            "cosine",
+            "ap",
+            r"(cosine|dot|euclidean|manhattan)_(accuracy|ap|f1|precision|recall)|max_(accuracy|ap|f1)",
+            list_columns=("sentence1", "sentence2", "labels"),
+        ),
+        TaskType("Classification", False, False, None, "accuracy", "accuracy", "mean", r"accuracy|ap|f1"),
+        TaskType(
+            "Reranking",
+            True,
+            True,
+            "search",
+            None,
+            None,
+            "mean",
+            r"map_at_1000|mrr_at_10",
+            card_names=(("map_at_1000", "map"), ("mrr_at_10", "mrr")),
+        ),
+        TaskType(
+            "Clustering",
+            False,
+            False,
+            None,
+            "v_measure",
+            "v_measure",
+            "mean",
+            r"v_measure",
+            list_columns=("sentences", "labels"),
+        ),
+    )
+}
+#: How tables name the leaderboard metrics (the protocols pick one per type).
+METRIC_LABELS = {
+    "ndcg_at_10": "nDCG@10",
+    "cosine_spearman": "cosine Spearman",
+    "cosine_ap": "cosine AP",
+    "max_accuracy": "max accuracy",
+    "accuracy": "accuracy",
+    "map_at_1000": "MAP (map_at_1000)",
+    "v_measure": "V-measure",
+}
+#: Task types in the order of the C-MTEB leaderboard table.
+TASK_TYPES = tuple(TYPES)
+
+
+def task_type(name: str) -> TaskType:
+    """The rules of task type `name`."""
+    return TYPES[name]
+
+
+def metric_label(metric: str) -> str:
+    """A metric as tables name it."""
+    return METRIC_LABELS.get(metric, metric)
