@@ -86,9 +86,19 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--instruction", help="query instruction for Retrieval/Reranking (default: the model's own)")
     group.add_argument("--no-instruction", action="store_true", help="encode queries without an instruction")
     p.add_argument("--pooling", choices=["cls", "mean"], help="default: the model's pooling file, else cls")
-    p.add_argument("--model-name", help="name to store results under (default: hub id or config name)")
-    p.add_argument("--revision", help="model revision (hub) or label (local model; default: weights hash)")
+    p.add_argument(
+        "--model-name", help="name to store results under (default: the hub id, or local/<folder> for a local model)"
+    )
+    p.add_argument(
+        "--revision",
+        help="model revision (hub) or label (local model; default: a hash of its weights, config and tokenizer)",
+    )
     p.add_argument("--trust-remote-code", action="store_true", help="allow models that ship their own code")
+    p.add_argument(
+        "--allow-missing-weights",
+        action="store_true",
+        help="run a checkpoint that lacks weights of its network (they are random; the run record lists them)",
+    )
     _add_quick_mode_args(p)
     p.add_argument(
         "--allow-revision-mismatch",

@@ -3,6 +3,7 @@ objects, and one timed loop over length-sorted batches that counts the work and 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import torch
 from cmteb.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_LENGTH
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats, forward_in_batches
-from cmteb.models.loading import ModelSource, load_model, resolve_model
+from cmteb.models.loading import HARMLESS_BUFFERS, ModelSource, load_model, resolve_model
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class LoadOptions:
     precision: str = "fp32"
     device: str | None = None  # None: cuda when present, else cpu
     trust_remote_code: bool = False
+    allow_missing_weights: bool = False  # run a checkpoint that lacks weights of the network (they are random)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -46,6 +48,7 @@ class ModelCore:
     options: LoadOptions
     max_length: int  # the options' max length, capped at what the model allows
     device: str
+    weights: dict[str, list[str]] = field(default_factory=dict)  # checkpoint weights that did not match
     stats: BatchStats = field(default_factory=BatchStats)
     KIND: ClassVar[str] = "model"  # how messages name it
 
@@ -69,11 +72,12 @@ class ModelCore:
         name: str | None = None,
         revision: str | None = None,
         check_config: Callable[[Any, ModelSource], None] | None = None,
+        harmless: re.Pattern[str] = HARMLESS_BUFFERS,
         **extra: Any,
     ) -> Any:
         """Load `model` (a hub id, a folder, or an already resolved source) with `auto_class`."""
         source = model if isinstance(model, ModelSource) else resolve_model(model, name=name, revision=revision)
-        m = load_model(auto_class, source, options, check_config=check_config)
+        m = load_model(auto_class, source, options, check_config=check_config, harmless=harmless)
         return cls(
             model=m.net,
             tokenizer=m.tokenizer,
@@ -82,6 +86,7 @@ class ModelCore:
             options=options,
             max_length=m.max_length,
             device=m.device,
+            weights=m.weights,
             **extra,
         )
 

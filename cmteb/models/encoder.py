@@ -15,7 +15,7 @@ import torch
 
 from cmteb.errors import CmtebError
 from cmteb.models.core import LoadOptions, ModelCore
-from cmteb.models.loading import ModelSource, pooling_from_sentence_transformers
+from cmteb.models.loading import HARMLESS_FOR_EMBEDDINGS, ModelSource, pooling_from_sentence_transformers
 
 POOLING_MODES = ("cls", "mean")
 
@@ -60,7 +60,15 @@ class BGEEncoder(ModelCore):
 
         if pooling is not None and pooling not in POOLING_MODES:
             raise CmtebError(f"unknown pooling {pooling!r}: choose from {', '.join(POOLING_MODES)}")
-        core = cls._load(AutoModel, model, LoadOptions(**options), name=name, revision=revision, normalize=normalize)
+        core = cls._load(
+            AutoModel,
+            model,
+            LoadOptions(**options),
+            name=name,
+            revision=revision,
+            harmless=HARMLESS_FOR_EMBEDDINGS,  # the pooler and heads never reach an embedding
+            normalize=normalize,
+        )
         core.pooling = pooling or pooling_from_sentence_transformers(core.source.local_dir) or "cls"
         return core
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,16 +31,40 @@ class ModelSource:
     name: str
     revision: str | None
     local_dir: Path | None
+    named_by: str = "its hub id"  # why results are filed under `name`: its hub id, --model-name, or its folder
 
 
-def _weights_fingerprint(model_dir: Path) -> str:
-    """A short content hash of the weight files, standing in for a revision for local models."""
+#: Files of a model folder that cannot change an embedding (documentation, images, version control).
+NOT_MODEL_FILES = ("README", "LICENSE", ".git", ".gitattributes", ".cache")
+NOT_MODEL_SUFFIXES = (".md", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".pdf", ".lock")
+
+
+def _model_files(model_dir: Path) -> list[Path]:
+    """Every file of a model folder that can change an embedding, in a stable order."""
+    files = []
+    for path in sorted(model_dir.rglob("*")):
+        relative = path.relative_to(model_dir)
+        if not path.is_file() or any(part.startswith(NOT_MODEL_FILES) for part in relative.parts):
+            continue
+        if path.suffix.lower() not in NOT_MODEL_SUFFIXES:
+            files.append(path)
+    return files
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A short content hash of everything in a local model folder that can change an embedding: the
+    weights, the config, the tokenizer files, and sentence-transformers' pooling and normalisation files.
+
+    It stands in for a revision: the embedding cache, the result store and the output folder key on it,
+    so any change to those files is evaluated afresh.
+    """
     digest = hashlib.sha256()
-    for name in sorted(os.listdir(model_dir)):
-        if name in WEIGHT_FILES or name.endswith((".safetensors", ".bin")):
-            with open(model_dir / name, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
+    for path in _model_files(model_dir):
+        digest.update(str(path.relative_to(model_dir)).encode("utf-8") + b"\0")
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -82,26 +107,16 @@ def resolve_model(model: str, *, name: str | None = None, revision: str | None =
                 f"model directory {local} has no weights (model.safetensors or pytorch_model.bin): "
                 "copy the weight files there or pass a hub id"
             )
-        # mteb names models org/name; a local model without a hub name goes under "local/".
-        display = name or _name_from_config(local) or f"local/{local.name}"
-        return ModelSource(str(local), display, revision or _weights_fingerprint(local), local)
+        # mteb names models org/name: a local model goes under "local/", named after its folder. (Its
+        # config's `_name_or_path` often names the base model it was trained from, not the model.)
+        display, named_by = (name, "--model-name") if name else (f"local/{local.name}", "its folder")
+        return ModelSource(str(local), display, revision or model_fingerprint(local), local, named_by)
     if _looks_like_path(model) or local.exists():
         raise CmtebError(
             f"model path {model} does not exist: pass an existing model directory "
             "or a hub id like BAAI/bge-large-zh-v1.5"
         )
     return _resolve_hub_id(model, name=name, revision=revision)
-
-
-def _name_from_config(model_dir: Path) -> str | None:
-    try:
-        value = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("_name_or_path")
-    except (OSError, ValueError):
-        return None
-    # A hub id ("org/name") is worth keeping; a training machine's local path is not.
-    if isinstance(value, str) and value.count("/") == 1 and not value.startswith(("/", ".")):
-        return value
-    return None
 
 
 def _resolve_hub_id(model: str, *, name: str | None, revision: str | None) -> ModelSource:
@@ -117,9 +132,10 @@ def _resolve_hub_id(model: str, *, name: str | None, revision: str | None) -> Mo
                 f"model {model} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
                 "download it on a connected machine or pass --model with a local model directory"
             ) from exc
-        return ModelSource(model, name or model, revision, None)
+        return ModelSource(model, name or model, revision, None, "--model-name" if name else "its hub id")
     # The snapshot folder is named after the commit it holds: that is the model's revision.
-    return ModelSource(str(local), name or model, revision if revision and len(revision) == 40 else local.name, local)
+    revision = revision if revision and len(revision) == 40 else local.name
+    return ModelSource(str(local), name or model, revision, local, "--model-name" if name else "its hub id")
 
 
 def load_config(source: ModelSource, *, trust_remote_code: bool = False) -> Any:
@@ -157,13 +173,52 @@ def pick_device(device: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_network(
-    auto_class: Any, source: ModelSource, config: Any, *, precision: str, device: str, trust_remote_code: bool = False
-) -> Any:
-    """Load weights with `auto_class` in `precision` on `device`, in eval mode.
+#: Weights an embedding model may lack or carry in excess without changing an embedding: the pooler
+#: (cmteb pools the last hidden state itself), pre-training and task heads, buffers.
+HARMLESS_FOR_EMBEDDINGS = re.compile(r"(^|\.)(pooler|cls|lm_head|classifier|score|qa_outputs)\.|position_ids$")
+HARMLESS_BUFFERS = re.compile(r"position_ids$")
 
-    With several GPUs and `device == "cuda"`, the network is wrapped in DataParallel so each
-    batch is split across them.
+
+def _layers(keys: list[str]) -> str:
+    """Weight names summarised by layer (`encoder.layer.3`, `pooler`), for a one-line message."""
+    layers = sorted({".".join(k.split(".")[:3]) if ".layer." in k else k.rsplit(".", 1)[0] for k in keys})
+    return ", ".join(layers[:6]) + (f" and {len(layers) - 6} more" if len(layers) > 6 else "")
+
+
+def weight_report(info: dict[str, Any], harmless: re.Pattern[str]) -> dict[str, list[str]]:
+    """The checkpoint's missing and unexpected weights (those that would change outputs), by transformers' load."""
+    return {
+        kind: sorted(k for k in info.get(f"{kind}_keys") or () if not harmless.search(k))
+        for kind in ("missing", "unexpected", "mismatched")
+    }
+
+
+def check_weights(source: ModelSource, report: dict[str, list[str]], allow: bool) -> None:
+    """Stop a run whose checkpoint lacks weights (they would be random) or holds others, unless allowed."""
+    found = [(kind, keys) for kind, keys in report.items() if keys]
+    if not found or allow:
+        return
+    what = "; ".join(f"{len(keys)} {kind} ({_layers(list(keys))})" for kind, keys in found)
+    raise CmtebError(
+        f"model {source.name} does not match its checkpoint: {what} weights, which would run with random "
+        "values: point --model at the complete checkpoint, or pass --allow-missing-weights to run it anyway"
+    )
+
+
+def load_network(
+    auto_class: Any,
+    source: ModelSource,
+    config: Any,
+    *,
+    precision: str,
+    device: str,
+    trust_remote_code: bool = False,
+    harmless: re.Pattern[str] = HARMLESS_BUFFERS,
+) -> tuple[Any, dict[str, list[str]]]:
+    """Load weights with `auto_class` in `precision` on `device`, in eval mode; also what did not match.
+
+    `harmless` names weights whose absence or excess changes no output. With several GPUs and
+    `device == "cuda"`, the network is wrapped in DataParallel so each batch is split across them.
     """
     import torch
 
@@ -173,19 +228,20 @@ def load_network(
     if precision == "fp16" and device == "cpu":
         logger.warning("fp16 on CPU is slow and loses accuracy; bf16 or fp32 are better choices there")
     try:
-        net = auto_class.from_pretrained(
+        net, info = auto_class.from_pretrained(
             source.path,
             config=config,
             dtype=dtype,
             revision=None if source.local_dir else source.revision,
             trust_remote_code=trust_remote_code,
+            output_loading_info=True,
         )
     except (OSError, ValueError) as exc:
         raise CmtebError(f"model {source.name} cannot be loaded: {str(exc).splitlines()[0]}") from exc
     net.eval().to(device)
     if device == "cuda" and torch.cuda.device_count() > 1:
         net = torch.nn.DataParallel(net)
-    return net
+    return net, weight_report(info, harmless)
 
 
 def usable_max_length(config: Any, requested: int) -> int:
@@ -260,6 +316,7 @@ class LoadedModel:
     config: Any
     max_length: int
     device: str
+    weights: dict[str, list[str]]  # checkpoint weights that did not match: missing, unexpected, mismatched
 
 
 def load_model(
@@ -268,10 +325,13 @@ def load_model(
     options: Any,
     *,
     check_config: Any = None,
+    harmless: re.Pattern[str] = HARMLESS_BUFFERS,
 ) -> LoadedModel:
     """Load a resolved text encoder with `auto_class` as `options` say (a `LoadOptions`), failing with clear errors.
 
-    `check_config(config, source)` may refuse a config before any weights are read.
+    `check_config(config, source)` may refuse a config before any weights are read. A checkpoint whose
+    weights do not match the network (beyond those `harmless` names) stops the load unless
+    `options.allow_missing_weights`.
     """
     config = load_config(source, trust_remote_code=options.trust_remote_code)
     check_text_encoder(config, source.name)
@@ -280,12 +340,14 @@ def load_model(
     max_length = usable_max_length(config, options.max_length)
     tokenizer = load_tokenizer(source, trust_remote_code=options.trust_remote_code, config=config)
     device = pick_device(options.device)
-    net = load_network(
+    net, weights = load_network(
         auto_class,
         source,
         config,
         precision=options.precision,
         device=device,
         trust_remote_code=options.trust_remote_code,
+        harmless=harmless,
     )
-    return LoadedModel(net, tokenizer, source, config, max_length, device)
+    check_weights(source, weights, options.allow_missing_weights)
+    return LoadedModel(net, tokenizer, source, config, max_length, device, weights)

@@ -39,7 +39,7 @@ def summary_table(summary: RunSummary) -> Table:
     two_stage = any(o.first_stage_score is not None for o in summary.outcomes)
     table = Table(
         title=f"{summary.model_name} ({summary.revision}) — protocol {summary.protocol}",
-        caption=f"results in {summary.output_dir}; {protocol.averaging.text}",
+        caption=f"results in {summary.output_dir}; {summary.naming}; {protocol.averaging.text}",
     )
     right = {"first stage", "score", "seconds"}
     for column in ("task", "type", "metric", *(["first stage"] if two_stage else []), "score", "seconds", "status"):

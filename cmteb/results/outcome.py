@@ -42,3 +42,4 @@ class RunSummary:
     outcomes: list[TaskOutcome] = field(default_factory=list)
     seconds: float = 0.0
     protocol: str = DEFAULT_PROTOCOL
+    naming: str = ""  # which name the results are filed under, and why

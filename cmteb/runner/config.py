@@ -91,6 +91,13 @@ class RunConfig:
         return "+".join(names)
 
     @property
+    def naming(self) -> str:
+        """Which name results are filed under, and why."""
+        why = " and ".join(f"{c.source.name} after {c.source.named_by}" for c in (self.embedder, self.reranker) if c)
+        hint = "" if "--model-name" in why else " (--model-name ORG/NAME files them under another)"
+        return f"results filed as {self.system_name}: {why}{hint}"
+
+    @property
     def system_revision(self) -> str | None:
         """The revision results are filed under."""
         revisions = [c.source.revision for c in (self.embedder, self.reranker) if c is not None]
@@ -132,9 +139,12 @@ def _capped(options: LoadOptions, source: ModelSource) -> LoadOptions:
 def _embedder(model: str, asked: RunOptions) -> EmbedderChoice:
     """The embedding model resolved to its files, with its pooling and query instruction."""
     name, pooling = asked.model_name, asked.pooling
-    if model == BUNDLED_MODEL_NAME:
+    bundled = model == BUNDLED_MODEL_NAME
+    if bundled:
         model, name, pooling = str(bundled_model_dir()), name or BUNDLED_MODEL_HUB_ID, pooling or "mean"
     source = resolve_model(model, name=name, revision=asked.revision)
+    if bundled and not asked.model_name:
+        source = replace(source, named_by="the bundled model's hub id")
     pooling = pooling or default_pooling(name or model) or pooling_from_sentence_transformers(source.local_dir) or "cls"
     documented = default_instruction(source.name)
     given = asked.instruction if asked.instruction is not None else documented
@@ -182,6 +192,7 @@ class RunOptions:
     precision: str = "fp32"
     device: str | None = None
     trust_remote_code: bool = False
+    allow_missing_weights: bool = False
     instruction: str | None = None
     no_instruction: bool = False
     pooling: str | None = None
@@ -217,6 +228,7 @@ class RunOptions:
             precision=self.precision,
             device=pick_device(self.device),
             trust_remote_code=self.trust_remote_code,
+            allow_missing_weights=self.allow_missing_weights,
         )
 
     def reranker_choice(self, model: str | None) -> RerankerChoice | None:

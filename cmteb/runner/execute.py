@@ -61,7 +61,7 @@ def execute(config: RunConfig) -> RunSummary:
     folder = result_dir(config.output_root, config.system_name, config.system_revision)
     check_writable(folder)
     summary = RunSummary(config.system_name, config.system_revision, folder, system.embedding_dim)
-    summary.protocol = config.protocol.name
+    summary.protocol, summary.naming = config.protocol.name, config.naming
     with progress:
         for k, spec in enumerate(config.specs, start=1):
             progress.start_task(k, spec.name)
@@ -132,6 +132,7 @@ def _replay(plan: Plan, started: float) -> RunSummary:
     folder = result_dir(config.output_root, config.system_name, config.system_revision)
     check_writable(folder)
     summary = RunSummary(config.system_name, config.system_revision, folder, None, protocol=config.protocol.name)
+    summary.naming = config.naming
     for spec in config.specs:
         stored = plan.stored(spec.name)
         summary.embedding_dim = stored.entry.get("embedding_dim")  # type: ignore[union-attr]

@@ -71,7 +71,8 @@ class TaskLoader:
 
 def core_header(core: Any) -> dict[str, Any]:
     """What the run record says of a loaded core."""
-    return {"model": core.source.name, "model_path": core.source.path, "revision": core.source.revision}
+    header = {"model": core.source.name, "model_path": core.source.path, "revision": core.source.revision}
+    return {**header, "weights_not_matched": core.weights}  # listed whether or not the run was allowed
 
 
 def _embedder(config: RunConfig, progress: RunProgress) -> BGEModel:

@@ -1,0 +1,105 @@
+"""What is on disk is never trusted beyond what it was made from: a changed local model is evaluated afresh,
+and a local model is filed under its own folder's name."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from cmteb.report.summary import summary_table
+from cmteb.runner import run
+
+
+def _copy(model, target):
+    shutil.copytree(model, target)
+    return target
+
+
+def _edit_json(path, change):
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _swap_two_tokens(data):
+    vocab = data["model"]["vocab"]
+    # Two characters the AFQMC sample uses: their ids, and so their embeddings, trade places.
+    a, b = "的", "我"
+    vocab[a], vocab[b] = vocab[b], vocab[a]
+
+
+@pytest.mark.parametrize(
+    ("file", "change"),
+    [
+        ("config.json", lambda c: c.update(hidden_act="relu")),
+        ("tokenizer.json", _swap_two_tokens),
+    ],
+    ids=["config", "tokenizer"],
+)
+def test_a_changed_local_model_is_never_answered_from_old_results(file, change, tiny_bert, samples_dir, tmp_path):
+    model = _copy(tiny_bert, tmp_path / "m")
+    common = dict(tasks=["AFQMC"], data_dir=samples_dir, show_progress=False, cache_dir=tmp_path / "cache")
+    before = run(str(model), output_dir=tmp_path / "out", **common)
+    (model / "README.md").write_text("notes that change no embedding\n")
+    unchanged = run(str(model), output_dir=tmp_path / "out", **common)
+    assert unchanged.revision == before.revision and unchanged.outcomes[0].status == "skipped"
+    _edit_json(model / file, change)
+    same_folder = run(str(model), output_dir=tmp_path / "out", **common)
+    new_folder = run(str(model), output_dir=tmp_path / "new", **common)
+    no_cache = run(str(model), output_dir=tmp_path / "fresh", **{**common, "use_cache": False})
+    assert same_folder.revision != before.revision
+    assert same_folder.outcomes[0].status == "ran"  # neither skipped nor reused
+    assert new_folder.outcomes[0].status in ("ran", "reused")
+    expected = no_cache.outcomes[0].score
+    assert expected != pytest.approx(before.outcomes[0].score, abs=1e-6), "the change must move the score"
+    assert same_folder.outcomes[0].score == pytest.approx(expected, abs=1e-9)
+    assert new_folder.outcomes[0].score == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_local_model_is_filed_under_its_folder_not_its_base_model(tiny_bert, samples_dir, tmp_path):
+    model = _copy(tiny_bert, tmp_path / "my-finetune")
+    _edit_json(model / "config.json", lambda c: c.update(_name_or_path="uer/chinese_roberta_L-4_H-512"))
+    common = dict(tasks=["AFQMC"], data_dir=samples_dir, show_progress=False, output_dir=tmp_path / "out")
+    summary = run(str(model), **common)
+    assert summary.model_name == "local/my-finetune"
+    assert summary.output_dir.parent.name == "local__my-finetune"
+    assert "local/my-finetune after its folder" in summary.naming and "--model-name" in summary.naming
+    assert summary.naming in str(summary_table(summary).caption)
+    named = run(str(model), model_name="my-org/zh-embedder", **common)
+    assert named.model_name == "my-org/zh-embedder" and "after --model-name" in named.naming
+
+
+def _embeddings_only(tiny_bert, target):
+    """A copy of the tiny BERT whose checkpoint holds only the embedding tensors."""
+    from safetensors.torch import load_file, save_file
+
+    model = _copy(tiny_bert, target)
+    weights = load_file(model / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if k.startswith("embeddings.")}, model / "model.safetensors")
+    return model
+
+
+def test_a_checkpoint_with_missing_weights_stops_the_run(tiny_bert, samples_dir, tmp_path, capsys):
+    from cmteb.cli import main
+    from cmteb.results.files import read_run_record
+
+    model = _embeddings_only(tiny_bert, tmp_path / "partial")
+    out = tmp_path / "out"
+    args = ["run", "--model", str(model), "--tasks", "AFQMC", "--data-dir", str(samples_dir), "--output-dir", str(out)]
+    assert main([*args, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing" in err and "encoder.layer.0" in err and "--allow-missing-weights" in err
+    assert not list(out.rglob("*.json")), "nothing written"
+    assert main([*args, "--no-progress", "--allow-missing-weights"]) == 0
+    record = read_run_record(next(out.rglob("AFQMC.json")).parent)
+    missing = record["weights_not_matched"]["missing"]
+    assert missing and all(k.startswith(("encoder.", "pooler.")) for k in missing)
+
+
+def test_a_complete_checkpoint_reports_nothing_missing(tiny_bert, m3e_dir):
+    from cmteb.models.encoder import BGEEncoder
+
+    for folder in (tiny_bert, m3e_dir):
+        assert BGEEncoder.load(str(folder)).weights == {"missing": [], "unexpected": [], "mismatched": []}
