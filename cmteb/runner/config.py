@@ -10,7 +10,7 @@ downstream derives a setting again; the run record stores `settings` as it is he
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,21 @@ class RerankerChoice:
     top_k: int  # candidates re-ranked in a two-stage run
 
 
-@dataclass(frozen=True)
-class RunConfig:
+@dataclass(frozen=True, kw_only=True)
+class RunFlags:
+    """Choices a run takes as they are asked: nothing to resolve, so `RunOptions` and `RunConfig` share them."""
+
+    use_cache: bool = True
+    subsample: int | None = None
+    subsample_corpus: int | None = None
+    allow_revision_mismatch: bool = False
+    overwrite: bool = False
+    show_progress: bool = True
+    debug: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig(RunFlags):
     """One run's settings, resolved once."""
 
     protocol: Protocol
@@ -64,13 +77,6 @@ class RunConfig:
     data_dir: Path | None
     output_root: Path  # the output folder, or its protocol subfolder for other protocols than the default
     cache_dir: Path
-    use_cache: bool = True
-    subsample: int | None = None
-    subsample_corpus: int | None = None
-    allow_revision_mismatch: bool = False
-    overwrite: bool = False
-    show_progress: bool = True
-    debug: bool = False
 
     @property
     def kind(self) -> str:
@@ -171,8 +177,8 @@ def _select(protocol: Protocol, tasks: Sequence[str] | None, types: Sequence[str
     return specs
 
 
-@dataclass(frozen=True)
-class RunOptions:
+@dataclass(frozen=True, kw_only=True)
+class RunOptions(RunFlags):
     """What was asked for, with the defaults: `cmteb.run`'s keywords and the `cmteb run` options."""
 
     reranker: str | None = None
@@ -184,7 +190,6 @@ class RunOptions:
     data_dir: Path | str | None = None
     output_dir: Path | str = DEFAULT_OUTPUT_DIR
     cache_dir: Path | str | None = None
-    use_cache: bool = True
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_tokens: int | None = None
     batch_invariant: bool | None = None  # None: on with subsample
@@ -198,12 +203,6 @@ class RunOptions:
     pooling: str | None = None
     model_name: str | None = None
     revision: str | None = None
-    subsample: int | None = None
-    subsample_corpus: int | None = None
-    allow_revision_mismatch: bool = False
-    overwrite: bool = False
-    show_progress: bool = True
-    debug: bool = False
 
     def check(self, model: str | None) -> str:
         """Refuse contradictory or out-of-range choices; the kind of run asked for."""
@@ -263,11 +262,5 @@ def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
         data_dir=Path(asked.data_dir) if asked.data_dir is not None else None,
         output_root=root if protocol.name == DEFAULT_PROTOCOL else root / protocol.name,
         cache_dir=Path(asked.cache_dir) if asked.cache_dir is not None else default_cache_dir(),
-        use_cache=asked.use_cache,
-        subsample=asked.subsample,
-        subsample_corpus=asked.subsample_corpus,
-        allow_revision_mismatch=asked.allow_revision_mismatch,
-        overwrite=asked.overwrite,
-        show_progress=asked.show_progress,
-        debug=asked.debug,
+        **{f.name: getattr(asked, f.name) for f in fields(RunFlags)},
     )
