@@ -103,3 +103,90 @@ def test_a_complete_checkpoint_reports_nothing_missing(tiny_bert, m3e_dir):
 
     for folder in (tiny_bert, m3e_dir):
         assert BGEEncoder.load(str(folder)).weights == {"missing": [], "unexpected": [], "mismatched": []}
+
+
+def _atec(model, samples_dir, out, *extra):
+    return [
+        "run",
+        "--model",
+        str(model),
+        "--tasks",
+        "ATEC",
+        "--data-dir",
+        str(samples_dir),
+        "--output-dir",
+        str(out),
+        *extra,
+    ]
+
+
+def _one_line_exit_2(args, message, capsys):
+    from cmteb.cli import main
+
+    assert main([*args, "--no-progress"] if args[0] == "run" else args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("cmteb: error: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--device", "foo"], "unknown --device 'foo'"),
+        (["--device", "mps"], "unknown --device 'mps'"),
+        (["--max-length", "1"], "--max-length 1 leaves no room for text"),
+        (["--subsample", "5", "--subsample-corpus", "-5"], "--subsample-corpus must be 0 or more"),
+    ],
+    ids=["device-foo", "device-mps", "max-length-1", "subsample-corpus"],
+)
+def test_bad_run_options_are_one_line(extra, message, tiny_bert, samples_dir, tmp_path, capsys):
+    _one_line_exit_2(_atec(tiny_bert, samples_dir, tmp_path / "out", *extra), message, capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_files_where_folders_belong_are_one_line(tiny_bert, samples_dir, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    _one_line_exit_2(_atec(tiny_bert, samples_dir, tmp_path / "out", "--cache-dir", str(blocker)), "is a file", capsys)
+    _one_line_exit_2(["leaderboard", "--results", str(samples_dir), "--out", str(blocker)], "--out", capsys)
+
+
+@pytest.mark.parametrize("damage", [b"\x00\x01 not a checkpoint", b""], ids=["garbage", "empty"])
+def test_damaged_weight_files_are_one_line(damage, tiny_bert, samples_dir, tmp_path, capsys):
+    model = _copy(tiny_bert, tmp_path / "damaged")
+    (model / "model.safetensors").write_bytes(damage)
+    _one_line_exit_2(
+        _atec(model, samples_dir, tmp_path / "out"), "weight files of model local/damaged cannot be read", capsys
+    )
+
+
+def test_an_unreadable_run_record_is_kept_aside(tiny_bert, samples_dir, tmp_path, capsys):
+    from cmteb.cli import main
+    from cmteb.results.files import RUN_RECORD
+
+    out = tmp_path / "out"
+    assert main([*_atec(tiny_bert, samples_dir, out), "--no-progress"]) == 0
+    record = next(out.rglob("run.json"))
+    record.write_text('{"tasks": {"ATEC": ')  # cut short
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                str(tiny_bert),
+                "--tasks",
+                "BQ",
+                "--data-dir",
+                str(samples_dir),
+                "--output-dir",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    aside = list(record.parent.glob("run.json.damaged-*"))
+    assert len(aside) == 1 and aside[0].read_text() == '{"tasks": {"ATEC": '
+    assert "could not be read" in err and str(aside[0]) in err
+    assert RUN_RECORD.endswith("run.json") and "BQ" in json.loads(record.read_text())["tasks"]

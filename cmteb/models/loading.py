@@ -167,6 +167,10 @@ def pick_device(device: str | None) -> str:
     import torch
 
     if device and device != "auto":
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+            raise CmtebError(
+                f"unknown --device {device!r}: use cpu, cuda or cuda:N (cmteb runs on CPUs and NVIDIA GPUs)"
+            )
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise CmtebError(f"--device {device} asked for a GPU but torch sees none: use --device cpu")
         return device
@@ -238,6 +242,12 @@ def load_network(
         )
     except (OSError, ValueError) as exc:
         raise CmtebError(f"model {source.name} cannot be loaded: {str(exc).splitlines()[0]}") from exc
+    except Exception as exc:  # safetensors' SafetensorError, torch's PytorchStreamReader RuntimeError, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CmtebError(
+            f"the weight files of model {source.name} cannot be read ({type(exc).__name__}: {first}): "
+            "they are damaged or incomplete; copy or download them again"
+        ) from exc
     net.eval().to(device)
     if device == "cuda" and torch.cuda.device_count() > 1:
         net = torch.nn.DataParallel(net)
@@ -306,6 +316,19 @@ def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False, conf
     return tokenizer
 
 
+def check_max_length(tokenizer: Any, max_length: int) -> None:
+    """Refuse a max length that leaves no room for text: the tokenizer would then truncate nothing at all."""
+    # A pair (query and passage for a reranker) needs its special tokens and one token of each side.
+    needed = max(
+        tokenizer.num_special_tokens_to_add(pair=False) + 1, tokenizer.num_special_tokens_to_add(pair=True) + 2
+    )
+    if max_length < needed:
+        raise CmtebError(
+            f"--max-length {max_length} leaves no room for text: this model's tokenizer adds special tokens, "
+            f"so pass at least {needed}"
+        )
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """What a model core needs: network, tokenizer, where it came from, its config and limits."""
@@ -339,6 +362,7 @@ def load_model(
         check_config(config, source)
     max_length = usable_max_length(config, options.max_length)
     tokenizer = load_tokenizer(source, trust_remote_code=options.trust_remote_code, config=config)
+    check_max_length(tokenizer, max_length)
     device = pick_device(options.device)
     net, weights = load_network(
         auto_class,

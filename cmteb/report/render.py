@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from cmteb.errors import CmtebError
 from cmteb.io import atomic_write_bytes, atomic_write_text
 from cmteb.report.leaderboard import PUBLISHED, Row, Table, category_values
 from cmteb.tasks.registry import TASK_TYPES
@@ -167,6 +168,8 @@ def write_png(rows: Sequence[Row], path: Path) -> None:
 def write_outputs(tables: Sequence[Table], rows: Sequence[Row], out_dir: Path, formats: Sequence[str]) -> list[Path]:
     """Write the chosen formats under `out_dir`; returns the files written."""
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CmtebError(f"--out {out_dir} is a file: pass a folder for the leaderboard files (created if missing)")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if "md" in formats:

@@ -86,6 +86,8 @@ def read_run_record(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
-        return {"tasks": {}}
+        return {"tasks": {}, "damaged": str(path)}
+    if not isinstance(data, dict) or not isinstance(data.get("tasks", {}), dict):
+        return {"tasks": {}, "damaged": str(path)}
     data.setdefault("tasks", {})
     return data

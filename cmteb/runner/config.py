@@ -212,6 +212,10 @@ class RunOptions(RunFlags):
             raise CmtebError(f"--rerank-top-k must be positive, got {self.rerank_top_k}")
         if self.subsample is not None and self.subsample < 1:
             raise CmtebError(f"--subsample must be a positive number of items, got {self.subsample}")
+        if self.subsample_corpus is not None and self.subsample_corpus < 0:
+            raise CmtebError(f"--subsample-corpus must be 0 or more documents, got {self.subsample_corpus}")
+        if self.cache_dir is not None and Path(self.cache_dir).exists() and not Path(self.cache_dir).is_dir():
+            raise CmtebError(f"--cache-dir {self.cache_dir} is a file: pass a folder (it is created if missing)")
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
             raise CmtebError(
                 f"--data-dir {self.data_dir} does not exist: pass the folder that holds the local dataset copies"

@@ -14,7 +14,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from cmteb.errors import CmtebError
+from cmteb.errors import CmtebError, warn
 from cmteb.io import atomic_write_bytes, atomic_write_json
 from cmteb.results.files import MODEL_META, RUN_RECORD, package_versions, read_run_record, write_task_result
 from cmteb.results.items import experiment_items, items_path, write_items
@@ -55,6 +55,11 @@ def record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str
     (folder / RUN_RECORD).parent.mkdir(parents=True, exist_ok=True)
     with FileLock(folder / ".run-record.lock"):
         record = read_run_record(folder)
+        damaged = record.pop("damaged", None)
+        if damaged:  # never overwrite what cannot be read: its entries may matter to someone
+            aside = Path(f"{damaged}.damaged-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}")
+            Path(damaged).replace(aside)
+            warn(f"the run record {damaged} could not be read: kept as {aside}, a new one is started")
         record["tasks"][task] = entry
         record.update(header)
         record.update({"python": platform.python_version(), "packages": package_versions(RECORDED_PACKAGES)})
