@@ -243,7 +243,7 @@ def load_network(
     except (OSError, ValueError) as exc:
         raise CmtebError(f"model {source.name} cannot be loaded: {str(exc).splitlines()[0]}") from exc
     except Exception as exc:  # safetensors' SafetensorError, torch's PytorchStreamReader RuntimeError, ...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]  # the cause, not advice
         raise CmtebError(
             f"the weight files of model {source.name} cannot be read ({type(exc).__name__}: {first}): "
             "they are damaged or incomplete; copy or download them again"
