@@ -190,3 +190,22 @@ def test_an_unreadable_run_record_is_kept_aside(tiny_bert, samples_dir, tmp_path
     assert len(aside) == 1 and aside[0].read_text() == '{"tasks": {"ATEC": '
     assert "could not be read" in err and str(aside[0]) in err
     assert RUN_RECORD.endswith("run.json") and "BQ" in json.loads(record.read_text())["tasks"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data["scores"]["test"][0].update(cosine_spearman="0.60"),
+        lambda data: data.update(scores={}),
+    ],
+    ids=["score-as-string", "no-scores"],
+)
+def test_compare_refuses_a_baseline_without_a_usable_score(damage, tmp_path, capsys):
+    from results_fixtures import write_model
+
+    scores = {"ATEC": {"cosine_spearman": 0.60}, "TNews": {"accuracy": 0.5}}
+    base = write_model(tmp_path / "base", "org/m", "r1", scores)
+    cand = write_model(tmp_path / "cand", "org/m", "r1", scores)
+    _edit_json(base / "ATEC.json", damage)
+    _one_line_exit_2(["compare", str(base), str(cand)], "baseline result file", capsys)
+    _one_line_exit_2(["compare", str(cand), str(base)], "candidate result file", capsys)

@@ -122,6 +122,7 @@ def compare_results(
                 f"--subsample {cand_sub.get(name)}; compare results of the same subsample"
             )
         b, c = base.task_score(name), cand.task_score(name)
+        _refuse_unusable(name, spec, ("baseline", base, b), ("candidate", cand, c))
         if b is None or c is None:
             rows.append(TaskComparison(name, spec.type, spec.metric, _pts(b), _pts(c), None, "missing", test="—"))
             continue
@@ -140,6 +141,16 @@ def compare_results(
         rows.append(row)
     order = {"regressed": 0, "missing": 1, "improved": 2, "ok": 3}
     return sorted(rows, key=lambda r: order[r.status])
+
+
+def _refuse_unusable(name: str, spec: TaskSpec, *sides: tuple[str, ModelResults, float | None]) -> None:
+    """A result file that is there but holds no usable score is an error, never a quietly missing task."""
+    for side, results, value in sides:
+        if name in results.tasks and value is None:
+            raise CmtebError(
+                f"{side} result file {results.tasks[name].path} holds no usable {spec.metric} score (no scores, or "
+                "not a number): rerun the task or fix the file"
+            )
 
 
 def compare_averages(base: ModelResults, cand: ModelResults) -> tuple[Averages, Averages]:
