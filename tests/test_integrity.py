@@ -12,6 +12,22 @@ from cmteb.report.summary import summary_table
 from cmteb.runner import run
 
 
+def _atec(model, samples_dir, out, *extra, task="ATEC"):
+    """`cmteb run` arguments for one task of the samples (ATEC unless told)."""
+    return [
+        "run",
+        "--model",
+        str(model),
+        "--tasks",
+        task,
+        "--data-dir",
+        str(samples_dir),
+        "--output-dir",
+        str(out),
+        *extra,
+    ]
+
+
 def _copy(model, target):
     shutil.copytree(model, target)
     return target
@@ -87,7 +103,7 @@ def test_a_checkpoint_with_missing_weights_stops_the_run(tiny_bert, samples_dir,
 
     model = _embeddings_only(tiny_bert, tmp_path / "partial")
     out = tmp_path / "out"
-    args = ["run", "--model", str(model), "--tasks", "AFQMC", "--data-dir", str(samples_dir), "--output-dir", str(out)]
+    args = _atec(model, samples_dir, out, task="AFQMC")
     assert main([*args, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing" in err and "encoder.layer.0" in err and "--allow-missing-weights" in err
@@ -103,21 +119,6 @@ def test_a_complete_checkpoint_reports_nothing_missing(tiny_bert, m3e_dir):
 
     for folder in (tiny_bert, m3e_dir):
         assert BGEEncoder.load(str(folder)).weights == {"missing": [], "unexpected": [], "mismatched": []}
-
-
-def _atec(model, samples_dir, out, *extra):
-    return [
-        "run",
-        "--model",
-        str(model),
-        "--tasks",
-        "ATEC",
-        "--data-dir",
-        str(samples_dir),
-        "--output-dir",
-        str(out),
-        *extra,
-    ]
 
 
 def _one_line_exit_2(args, message, capsys):
@@ -168,23 +169,7 @@ def test_an_unreadable_run_record_is_kept_aside(tiny_bert, samples_dir, tmp_path
     record = next(out.rglob("run.json"))
     record.write_text('{"tasks": {"ATEC": ')  # cut short
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "run",
-                "--model",
-                str(tiny_bert),
-                "--tasks",
-                "BQ",
-                "--data-dir",
-                str(samples_dir),
-                "--output-dir",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(_atec(tiny_bert, samples_dir, out, "--no-progress", task="BQ")) == 0
     err = capsys.readouterr().err
     aside = list(record.parent.glob("run.json.damaged-*"))
     assert len(aside) == 1 and aside[0].read_text() == '{"tasks": {"ATEC": '
