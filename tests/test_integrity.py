@@ -194,3 +194,38 @@ def test_compare_refuses_a_baseline_without_a_usable_score(damage, tmp_path, cap
     _edit_json(base / "ATEC.json", damage)
     _one_line_exit_2(["compare", str(base), str(cand)], "baseline result file", capsys)
     _one_line_exit_2(["compare", str(cand), str(base)], "candidate result file", capsys)
+
+
+def _disk_full(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_under_the_cache_is_a_warning_and_the_run_goes_on(
+    tiny_bert, samples_dir, tmp_path, capsys, monkeypatch
+):
+    from cmteb.cli import main
+
+    assert main(_atec(tiny_bert, samples_dir, tmp_path / "ref", "--no-progress", "--no-cache")) == 0
+    reference = json.loads(next((tmp_path / "ref").rglob("ATEC.json")).read_text())["scores"]
+    capsys.readouterr()
+    monkeypatch.setattr("cmteb.models.cache.atomic_write_bytes", _disk_full)
+    args = _atec(tiny_bert, samples_dir, tmp_path / "out", "--no-progress", "--cache-dir", str(tmp_path / "cache"))
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.count("No space left on device") == 1 and "in memory only" in err
+    assert json.loads(next((tmp_path / "out").rglob("ATEC.json")).read_text())["scores"] == reference
+
+
+def test_a_full_output_disk_is_one_line_and_loses_nothing(tiny_bert, samples_dir, tmp_path, capsys, monkeypatch):
+    from cmteb.cli import main
+
+    out = tmp_path / "out"
+    assert main(_atec(tiny_bert, samples_dir, out, "--no-progress")) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"}
+    capsys.readouterr()
+    monkeypatch.setattr("cmteb.io.os.replace", _disk_full)
+    _one_line_exit_2(_atec(tiny_bert, samples_dir, out, "--overwrite", "--no-cache"), "No space left on device", capsys)
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"}
+    assert after == before

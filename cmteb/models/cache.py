@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from cmteb.errors import warn
 from cmteb.io import atomic_write_bytes, atomic_write_json, sha256_file
-
-logger = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -53,9 +51,21 @@ class EmbeddingCache:
         self.hits = self.misses = 0
         self.corrupt_shards: list[str] = []
         if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.folder / "namespace.json", namespace)
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(self.folder / "namespace.json", namespace)
+            except OSError as exc:
+                self._disk_failed(exc)
+                return
             self._open_shards()
+
+    def _disk_failed(self, exc: OSError) -> None:
+        """A cache that cannot be written (a full disk, a read-only home) degrades to memory: the run goes on."""
+        warn(
+            f"embedding cache {self.folder} cannot be written ({exc.strerror or exc}): this run keeps its "
+            "embeddings in memory only (--cache-dir elsewhere, or --no-cache, to silence this)"
+        )
+        self.folder = None
 
     def _open_shards(self) -> None:
         for record_file in sorted(self.folder.glob("shard-*.json")):
@@ -71,9 +81,8 @@ class EmbeddingCache:
                 )
             except (OSError, ValueError, KeyError):
                 ok = False
-            if not ok:
+            if not ok:  # the run warns once, with the count
                 self.corrupt_shards.append(record_file.name)
-                logger.warning("embedding cache shard %s is damaged: ignored, its texts are encoded again", record_file)
                 continue
             vectors = np.load(vectors_file, mmap_mode="r")
             keys = np.fromfile(keys_file, dtype=np.uint8).reshape(-1, 16)
@@ -100,6 +109,14 @@ class EmbeddingCache:
             self._memory[key] = vector
         if self.folder is None:
             return
+        try:
+            self._write_shard(keys, vectors)
+        except OSError as exc:
+            self._disk_failed(exc)
+
+    def _write_shard(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        """One new shard on disk: vectors, keys, then the record that makes it readable."""
+        assert self.folder is not None
         shard = f"shard-{uuid.uuid4().hex}"
         vectors_bytes = _npy_bytes(np.ascontiguousarray(vectors, dtype=np.float32))
         keys_bytes = b"".join(keys)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
-from cmteb.errors import warn
+from cmteb.errors import CmtebError, warn
 from cmteb.results.files import read_run_record, result_dir
 from cmteb.results.outcome import RunSummary, TaskOutcome
 from cmteb.results.reader import result_file_score
@@ -97,7 +97,13 @@ def _task(plan: Plan, system: System, folder: Path, spec: TaskSpec) -> TaskOutco
         if plan.stored(spec.name) is not None:
             return reuse(plan, spec, folder, path)
         evaluated = _evaluate(plan, system, spec)
-        write_evaluated(plan, spec, folder, path, evaluated)
+        try:
+            write_evaluated(plan, spec, folder, path, evaluated)
+        except OSError as exc:  # every file is written atomically: what was there before is intact
+            raise CmtebError(
+                f"cannot write the results of {spec.name} to {folder} ({exc.strerror or exc}): free space there or "
+                "pass another --output-dir, then rerun the same command to resume"
+            ) from exc
     score = result_file_score(protocol, spec, path)
     first = evaluated["extra"].get("first_stage_score")
     return TaskOutcome(spec, "ran", score, evaluated["seconds"], path, evaluated["result"], first)
