@@ -26,11 +26,6 @@ class Average:
     present: int
     total: int
 
-    @property
-    def complete(self) -> bool:
-        """Whether every task the average covers has a score."""
-        return self.total > 0 and self.present == self.total
-
     def cell(self) -> str:
         """`64.53`, `partial: k of n tasks`, or `—` when no task is present."""
         if self.value is not None:

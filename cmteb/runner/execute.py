@@ -94,8 +94,9 @@ def _task(plan: Plan, system: System, folder: Path, spec: TaskSpec) -> TaskOutco
             score = result_file_score(protocol, spec, path)
             first = previous.get("first_stage_score")
             return TaskOutcome(spec, "skipped", score, previous.get("seconds", 0.0), path, None, first)
-        if plan.stored(spec.name) is not None:
-            return reuse(plan, spec, folder, path)
+        stored = plan.stored(spec.name)  # read once: the store is on disk
+        if stored is not None:
+            return reuse(plan, spec, folder, path, stored)
         evaluated = _evaluate(plan, system, spec)
         try:
             write_evaluated(plan, spec, folder, path, evaluated)
@@ -148,7 +149,7 @@ def _replay(plan: Plan, started: float) -> RunSummary:
             if is_current(path, previous, stored.entry["record"]):  # type: ignore[union-attr]
                 outcome = TaskOutcome(spec, "skipped", result_file_score(config.protocol, spec, path), 0.0, path)
             else:
-                outcome = reuse(plan, spec, folder, path)
+                outcome = reuse(plan, spec, folder, path, stored)  # type: ignore[arg-type]
         summary.outcomes.append(outcome)
     summary.seconds = time.perf_counter() - started
     return summary

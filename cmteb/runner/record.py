@@ -21,6 +21,7 @@ from cmteb.results.items import experiment_items, items_path, write_items
 from cmteb.results.outcome import TaskOutcome
 from cmteb.results.reader import result_file_score
 from cmteb.runner.plan import Plan
+from cmteb.runner.store import StoredResult
 from cmteb.tasks.registry import TaskSpec
 
 #: Packages whose versions go into the run record.
@@ -66,11 +67,9 @@ def record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str
         atomic_write_json(folder / RUN_RECORD, record)
 
 
-def reuse(plan: Plan, spec: TaskSpec, folder: Path, path: Path) -> TaskOutcome:
-    """Make the stored result of `spec` this task's result in `folder`, recorded as reused."""
+def reuse(plan: Plan, spec: TaskSpec, folder: Path, path: Path, stored: StoredResult) -> TaskOutcome:
+    """Make `stored`, the stored result of `spec`, this task's result in `folder`, recorded as reused."""
     started = time.perf_counter()
-    stored = plan.stored(spec.name)
-    assert stored is not None
     for name in stored.entry["files"]:  # each copied atomically
         target = folder / MODEL_META if name == MODEL_META else items_path(path) if name.endswith(".parquet") else path
         atomic_write_bytes(target, stored.file(name).read_bytes())

@@ -189,8 +189,7 @@ def resolve_protocol(name: str | None) -> Protocol:
     protocols = load_protocols()
     name = name or DEFAULT_PROTOCOL
     if name not in protocols:
-        runnable = [p for p in protocols if p != UNRECORDED]
-        raise CmtebError(f"unknown protocol {name!r}: choose from {', '.join(runnable)}")
+        raise CmtebError(f"unknown protocol {name!r}: choose from {', '.join(runnable_protocols())}")
     return protocols[name]
 
 
