@@ -229,3 +229,100 @@ def test_a_full_output_disk_is_one_line_and_loses_nothing(tiny_bert, samples_dir
     _one_line_exit_2(_atec(tiny_bert, samples_dir, out, "--overwrite", "--no-cache"), "No space left on device", capsys)
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"}
     assert after == before
+
+
+def _stored_entry(cache):
+    """The one result-store entry under a cache folder."""
+    (entry,) = list(cache.rglob("entry.json"))
+    return entry.parent
+
+
+def _reshape_keeping_checksums(folder):
+    """A wrongly shaped result whose recorded checksum is made to match: only parsing can catch it."""
+    from cmteb.io import sha256_file
+
+    result = next(p for p in folder.glob("*.json") if p.name not in ("entry.json", "model_meta.json"))
+    result.write_text(json.dumps({"mteb_dataset_name_missing": True}))
+    _edit_json(folder / "entry.json", lambda e: e["checksums"].update({result.name: sha256_file(result)}))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda folder: (folder / "AFQMC.json").write_text('{"scores": '), _reshape_keeping_checksums],
+    ids=["truncated", "wrong-shape"],
+)
+def test_a_damaged_stored_result_is_evaluated_again(damage, tiny_bert, samples_dir, tmp_path, capsys):
+    common = dict(tasks=["AFQMC"], data_dir=samples_dir, show_progress=False, cache_dir=tmp_path / "cache")
+    first = run(str(tiny_bert), output_dir=tmp_path / "a", **common)
+    damage(_stored_entry(tmp_path / "cache"))
+    capsys.readouterr()
+    again = run(str(tiny_bert), output_dir=tmp_path / "b", **common)
+    err = capsys.readouterr().err
+    assert again.outcomes[0].status == "ran" and err.count("is damaged") == 1, err
+    assert again.outcomes[0].score == first.outcomes[0].score
+    json.loads(again.outcomes[0].path.read_text())  # a valid file, not the damaged copy
+    later = run(str(tiny_bert), output_dir=tmp_path / "c", **common)  # the store holds a good entry again
+    assert later.outcomes[0].status == "reused" and later.outcomes[0].score == first.outcomes[0].score
+
+
+def test_a_damaged_result_in_the_output_folder_is_evaluated_again(tiny_bert, samples_dir, tmp_path, capsys):
+    common = dict(tasks=["AFQMC"], data_dir=samples_dir, show_progress=False, use_cache=False)
+    first = run(str(tiny_bert), output_dir=tmp_path / "out", **common)
+    first.outcomes[0].path.write_text('{"scores": ')
+    capsys.readouterr()
+    again = run(str(tiny_bert), output_dir=tmp_path / "out", **common)
+    assert again.outcomes[0].status == "ran" and "cannot be trusted" in capsys.readouterr().err
+    assert again.outcomes[0].score == first.outcomes[0].score
+    assert run(str(tiny_bert), output_dir=tmp_path / "out", **common).outcomes[0].status == "skipped"
+
+
+def _one_atec_run(tiny_bert, samples_dir, out):
+    from cmteb.results.reader import collect_results
+
+    run(str(tiny_bert), tasks=["ATEC"], data_dir=samples_dir, output_dir=out, show_progress=False, use_cache=False)
+    (results,) = collect_results([out])
+    return results
+
+
+def test_readers_take_only_the_files_the_run_record_lists(tiny_bert, samples_dir, tmp_path, capsys):
+    from cmteb.results.reader import collect_results
+
+    results = _one_atec_run(tiny_bert, samples_dir, tmp_path / "out")
+    score = results.task_score("ATEC")
+    stray = results.folder / "ATEC.old.json"
+    stray.write_text(results.tasks["ATEC"].path.read_text())
+    _edit_json(stray, lambda d: d["scores"]["test"][0].update(cosine_spearman=0.11, main_score=0.11))
+    capsys.readouterr()
+    (again,) = collect_results([tmp_path / "out"])
+    assert again.task_score("ATEC") == score and again.tasks["ATEC"].path.name == "ATEC.json"
+    assert "ATEC.old.json ignored" in capsys.readouterr().err
+
+
+def test_a_hand_edited_result_is_refused_by_every_reader(tiny_bert, samples_dir, tmp_path, capsys):
+    results = _one_atec_run(tiny_bert, samples_dir, tmp_path / "out")
+    _edit_json(results.tasks["ATEC"].path, lambda d: d["scores"]["test"][0].update(cosine_spearman=0.11))
+    leaderboard = ["leaderboard", "--results", str(tmp_path / "out")]
+    _one_line_exit_2(leaderboard, "checksum differs from the run record", capsys)
+    _one_line_exit_2(["compare", str(results.folder), str(results.folder)], "ATEC.json changed", capsys)
+
+
+def test_compare_refuses_items_that_do_not_reproduce_the_score(tiny_bert, samples_dir, tmp_path, capsys):
+    from cmteb.io import sha256_file
+    from cmteb.results.files import RUN_RECORD
+
+    base = _one_atec_run(tiny_bert, samples_dir, tmp_path / "base")
+    cand = _one_atec_run(tiny_bert, samples_dir, tmp_path / "cand")
+    path = base.tasks["ATEC"].path
+    _edit_json(path, lambda d: d["scores"]["test"][0].update(cosine_spearman=0.11, main_score=0.11))
+    # The run record is edited to match, as someone covering a hand edit would: the items still disagree.
+    checksum = {path.name: sha256_file(path)}
+    _edit_json(base.folder / RUN_RECORD, lambda r: r["tasks"]["ATEC"]["checksums"].update(checksum))
+    _one_line_exit_2(["compare", str(base.folder), str(cand.folder)], "11.00 in the result file", capsys)
+
+
+def test_two_results_of_one_task_without_a_run_record_are_an_error(tmp_path, capsys):
+    from results_fixtures import write_model
+
+    folder = write_model(tmp_path / "r", "org/m", "r1", {"ATEC": {"cosine_spearman": 0.60}})
+    shutil.copy(folder / "ATEC.json", folder / "ATEC.old.json")
+    _one_line_exit_2(["leaderboard", "--results", str(tmp_path / "r")], "two results of ATEC", capsys)

@@ -372,8 +372,11 @@ def test_out_of_memory_halves_the_batch_then_fails_clearly(tiny_bert, monkeypatc
 
 @pytest.fixture()
 def fake_hub(samples_dir, monkeypatch):
-    """snapshot_download without a network: copies the sample repo; records the calls."""
+    """A hub without a network: the probe finds every repo, snapshot_download copies the sample repo; the
+    downloads are recorded."""
     calls = []
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("huggingface_hub.HfApi.repo_info", lambda self, repo, **kwargs: {"id": repo})
 
     def snapshot_download(repo_id, repo_type, revision, local_dir):
         calls.append((repo_id, repo_type, revision))

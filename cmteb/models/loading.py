@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cmteb.errors import CmtebError
+from cmteb.hub import probe
 
 logger = logging.getLogger(__name__)
 
@@ -123,19 +123,15 @@ def _resolve_hub_id(model: str, *, name: str | None, revision: str | None) -> Mo
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+    named_by = "--model-name" if name else "its hub id"
     try:
         local = Path(snapshot_download(model, revision=revision, local_files_only=True))
-    except (LocalEntryNotFoundError, OSError, ValueError) as exc:
-        if offline:
-            raise CmtebError(
-                f"model {model} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: "
-                "download it on a connected machine or pass --model with a local model directory"
-            ) from exc
-        return ModelSource(model, name or model, revision, None, "--model-name" if name else "its hub id")
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        probe(model, kind="model", revision=revision)  # one quick question, not minutes of retries
+        return ModelSource(model, name or model, revision, None, named_by)
     # The snapshot folder is named after the commit it holds: that is the model's revision.
     revision = revision if revision and len(revision) == 40 else local.name
-    return ModelSource(str(local), name or model, revision, local, "--model-name" if name else "its hub id")
+    return ModelSource(str(local), name or model, revision, local, named_by)
 
 
 def load_config(source: ModelSource, *, trust_remote_code: bool = False) -> Any:

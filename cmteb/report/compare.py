@@ -17,14 +17,16 @@ import pandas as pd
 
 from cmteb.errors import CmtebError
 from cmteb.report.averages import Averages, protocol_averages, task_points
-from cmteb.report.significance import paired_test
+from cmteb.report.significance import METRIC_FUNCTIONS, paired_test
 from cmteb.results.files import read_run_record
 from cmteb.results.items import read_items
-from cmteb.results.reader import ModelResults, collect_results
+from cmteb.results.reader import ModelResults, ParsedResult, collect_results
 from cmteb.tasks.registry import TaskSpec
 from cmteb.tasks.types import task_type
 
 PAIR_RESAMPLES = 1000  # recomputing Spearman/AP per resample is costlier than a mean
+#: Per-item values and the stored score agree to float noise and the result file's 5-6 decimals.
+ITEMS_TOLERANCE = 2e-4
 
 
 @dataclass
@@ -63,9 +65,44 @@ def _subsample_of(results: ModelResults) -> dict[str, int | None]:
     return {name: tasks.get(name, {}).get("subsample") for name in results.tasks}
 
 
+def _items_problem(spec: TaskSpec, parsed: ParsedResult, items: pd.DataFrame) -> str | None:
+    """Where per-item values do not reproduce the score stored beside them (one was changed), or None.
+
+    Checked per split and per stored metric: the mean of per-query nDCG@10 or AP, the Spearman or AP
+    of per-pair cosine similarities, the mean of per-experiment accuracies or V-measures.
+    """
+    rules = task_type(spec.type)
+    statistic = METRIC_FUNCTIONS[rules.statistic]
+    for (split, metric), rows in items.groupby(["split", "metric"], sort=True):
+        entries = parsed.splits.get(str(split), [])
+        if len(entries) != 1 or rows["subset"].nunique() != 1:  # several subsets: not matched one to one
+            continue
+        key = f"cosine_{rules.statistic}" if metric == "cosine" else str(metric)
+        stored = entries[0].get(key)
+        if stored is None or not math.isfinite(stored):
+            continue
+        labels = rows["label"].astype(float).to_numpy() if rules.statistic != "mean" else np.zeros(len(rows))
+        value = statistic(rows["value"].astype(float).to_numpy(), labels)
+        if abs(value - stored) > ITEMS_TOLERANCE:
+            return f"{split} {key} is {100 * value:.2f} from the items but {100 * stored:.2f} in the result file"
+    return None
+
+
+def _checked_items(side: str, spec: TaskSpec, results: ModelResults) -> pd.DataFrame | None:
+    """A side's per-item values, refused when they do not reproduce its stored score."""
+    parsed = results.tasks[spec.name]
+    items = read_items(parsed.path)
+    problem = None if items is None else _items_problem(spec, parsed, items)
+    if problem is not None:
+        raise CmtebError(
+            f"{side} {spec.name}: {problem}: one of {parsed.path.name} and its items file was changed; rerun the task"
+        )
+    return items
+
+
 def _paired(spec: TaskSpec, base: ModelResults, cand: ModelResults, alpha: float) -> tuple | None:
-    base_items = read_items(base.tasks[spec.name].path)
-    cand_items = read_items(cand.tasks[spec.name].path)
+    base_items = _checked_items("baseline", spec, base)
+    cand_items = _checked_items("candidate", spec, cand)
     if base_items is None or cand_items is None:
         return None
     rules = task_type(spec.type)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cmteb.io import atomic_write_json
+from cmteb.io import atomic_write_json, sha256_file
 from cmteb.mteb_hooks import task_result_json
 
 if TYPE_CHECKING:  # mteb is heavy to import; commands that only read results never need it
@@ -29,6 +29,8 @@ LEGACY_RUN_RECORD = "cmteb_run.json"
 RESULTS_SUBDIR = "results"
 MODEL_META = "model_meta.json"
 NO_REVISION = "no_revision_available"
+#: The run-record and store field listing a task's files with their sha256, as written.
+CHECKSUMS = "checksums"
 
 
 def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
@@ -91,3 +93,19 @@ def read_run_record(folder: Path) -> dict[str, Any]:
         return {"tasks": {}, "damaged": str(path)}
     data.setdefault("tasks", {})
     return data
+
+
+def file_checksums(paths: list[Path]) -> dict[str, str]:
+    """`{file name: sha256}` of the files of one task result, recorded when they are written."""
+    return {Path(p).name: sha256_file(p) for p in paths if Path(p).is_file()}
+
+
+def checksum_problem(folder: Path, checksums: dict[str, str]) -> str | None:
+    """What differs from `checksums` among the files in `folder` (missing or changed), or None."""
+    for name, digest in checksums.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if sha256_file(path) != digest:
+            return f"{name} changed after it was written"
+    return None

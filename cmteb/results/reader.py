@@ -16,8 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cmteb.errors import CmtebError
-from cmteb.results.files import LEGACY_RUN_RECORD, MODEL_META, NO_REVISION, PROVENANCE_KEY, RUN_RECORD, read_run_record
+from cmteb.errors import CmtebError, warn
+from cmteb.results.files import (
+    CHECKSUMS,
+    LEGACY_RUN_RECORD,
+    MODEL_META,
+    NO_REVISION,
+    PROVENANCE_KEY,
+    RUN_RECORD,
+    checksum_problem,
+    read_run_record,
+)
 from cmteb.tasks.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol, task_aliases
 from cmteb.tasks.registry import TaskSpec
 
@@ -187,6 +196,34 @@ def _protocol_of(folder: Path, tasks: Iterable[ParsedResult]) -> str:
     return protocols.pop() if protocols else UNRECORDED
 
 
+def _folder_tasks(folder: Path, aliases: dict[str, str], types: dict[str, str]) -> dict[str, ParsedResult]:
+    """The task results of one folder. Where the run record lists a task's files with checksums, only those
+    are read, and only unchanged; other files of that task (an `AFQMC.old.json`, a copy from another run) are
+    ignored with a note. Two unlisted files of one task are an error, never a silent choice."""
+    recorded = {name: entry.get(CHECKSUMS) for name, entry in read_run_record(folder)["tasks"].items()}
+    tasks: dict[str, ParsedResult] = {}
+    for path in sorted(folder.glob("*.json")):
+        parsed = parse_result_file(path, types)
+        if parsed is None or parsed.task_name not in aliases:
+            continue
+        name = aliases[parsed.task_name]
+        checksums = recorded.get(name)
+        if isinstance(checksums, dict):
+            if path.name not in checksums:
+                warn(f"{path} ignored: the run record {folder / RUN_RECORD} lists another file for {name}")
+                continue
+            problem = checksum_problem(folder, {path.name: checksums[path.name]})
+            if problem is not None:
+                raise CmtebError(
+                    f"{path}: {problem} (its checksum differs from the run record): rerun {name} "
+                    f"(`cmteb run ... --tasks {name}`) or restore the file"
+                )
+        if name in tasks:
+            raise CmtebError(f"{folder} holds two results of {name} ({tasks[name].path.name}, {path.name}): keep one")
+        tasks[name] = parsed
+    return tasks
+
+
 def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
     """Every model revision found under `roots`, with its registered tasks' results."""
     known = known_tasks()
@@ -200,11 +237,7 @@ def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
                 f"results folder {root} does not exist: pass a folder written by `cmteb run` or `mteb run`"
             )
         for folder in _result_folders(root):
-            tasks = {}
-            for path in sorted(folder.glob("*.json")):
-                parsed = parse_result_file(path, types)
-                if parsed is not None and parsed.task_name in aliases:
-                    tasks[aliases[parsed.task_name]] = parsed
+            tasks = _folder_tasks(folder, aliases, types)
             if tasks:
                 name, revision, dim = _identify(folder, root)
                 found.append(

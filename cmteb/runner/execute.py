@@ -23,7 +23,7 @@ from cmteb.results.reader import result_file_score
 from cmteb.runner.config import RunConfig, resolve_config
 from cmteb.runner.plan import Plan, make_plan
 from cmteb.runner.progress import RunProgress
-from cmteb.runner.record import check_writable, is_current, reuse, write_evaluated
+from cmteb.runner.record import check_writable, is_current, matches, result_path, reuse, write_evaluated
 from cmteb.tasks.mirror import mirror_dataset_cache
 from cmteb.tasks.registry import TaskSpec
 
@@ -56,19 +56,32 @@ def execute(config: RunConfig) -> RunSummary:
 
     quiet_third_party(config.debug)
     _warn_about_instruction(config)
-    progress = RunProgress(len(config.specs), enabled=config.show_progress)
-    system = load_system(config, progress)
     folder = result_dir(config.output_root, config.system_name, config.system_revision)
-    check_writable(folder)
-    summary = RunSummary(config.system_name, config.system_revision, folder, system.embedding_dim)
-    summary.protocol, summary.naming = config.protocol.name, config.naming
-    with progress:
+    with RunProgress(len(config.specs), enabled=config.show_progress) as progress:
+        # Data first, then weights, then the output folder: bad input leaves nothing behind.
+        system = load_system(plan, progress, _pending(plan, folder))
+        check_writable(folder)
+        summary = RunSummary(config.system_name, config.system_revision, folder, system.embedding_dim)
+        summary.protocol, summary.naming = config.protocol.name, config.naming
         for k, spec in enumerate(config.specs, start=1):
             progress.start_task(k, spec.name)
             summary.outcomes.append(_task(plan, system, folder, spec))
             progress.finish_task()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _pending(plan: Plan, folder: Path) -> list[TaskSpec]:
+    """The tasks this run will evaluate: neither current in `folder` nor in the result store (a task that
+    another run finishes meanwhile is still skipped when its turn comes)."""
+    records = read_run_record(folder)["tasks"] if folder.is_dir() else {}
+    pending = []
+    for spec in plan.config.specs:
+        path = result_path(folder, spec)
+        kept = not plan.config.overwrite and matches(path, records.get(spec.name, {}), plan.resume_key(spec.name))
+        if not kept and plan.stored(spec.name) is None:
+            pending.append(spec)
+    return pending
 
 
 def _warn_about_instruction(config: RunConfig) -> None:
@@ -85,7 +98,7 @@ def _warn_about_instruction(config: RunConfig) -> None:
 def _task(plan: Plan, system: System, folder: Path, spec: TaskSpec) -> TaskOutcome:
     """One task: kept when current, copied when stored, else evaluated and recorded."""
     protocol = plan.config.protocol
-    path = folder / f"{spec.run_as or spec.name}.json"  # mteb names the file after the task it ran
+    path = result_path(folder, spec)
     # One lock per task: a second run into the same folder waits here, then finds the result and
     # skips the task instead of computing and writing it twice.
     with FileLock(folder / f".{spec.name}.lock"):
@@ -143,7 +156,7 @@ def _replay(plan: Plan, started: float) -> RunSummary:
     for spec in config.specs:
         stored = plan.stored(spec.name)
         summary.embedding_dim = stored.entry.get("embedding_dim")  # type: ignore[union-attr]
-        path = folder / f"{spec.run_as or spec.name}.json"
+        path = result_path(folder, spec)
         with FileLock(folder / f".{spec.name}.lock"):
             previous = read_run_record(folder)["tasks"].get(spec.name, {})
             if is_current(path, previous, stored.entry["record"]):  # type: ignore[union-attr]

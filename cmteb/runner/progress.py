@@ -45,6 +45,10 @@ class RunProgress:
     ) -> None:
         self._progress.__exit__(exc_type, exc, tb)
 
+    def loading_data(self, k: int, n: int, name: str) -> None:
+        """Show that the data of task `name` (`k` of the `n` to evaluate) is being loaded and checked."""
+        self._progress.update(self._tasks_bar, description=f"data {k} of {n} {name}")
+
     def start_task(self, k: int, name: str) -> None:
         """Show that task `k` (1-based) called `name` is running."""
         self._progress.update(self._tasks_bar, description=f"task {k} of {self._n_tasks} {name}")

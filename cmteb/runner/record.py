@@ -16,10 +16,19 @@ from filelock import FileLock
 
 from cmteb.errors import CmtebError, warn
 from cmteb.io import atomic_write_bytes, atomic_write_json
-from cmteb.results.files import MODEL_META, RUN_RECORD, package_versions, read_run_record, write_task_result
+from cmteb.results.files import (
+    CHECKSUMS,
+    MODEL_META,
+    RUN_RECORD,
+    checksum_problem,
+    file_checksums,
+    package_versions,
+    read_run_record,
+    write_task_result,
+)
 from cmteb.results.items import experiment_items, items_path, write_items
 from cmteb.results.outcome import TaskOutcome
-from cmteb.results.reader import result_file_score
+from cmteb.results.reader import parse_result_file, result_file_score
 from cmteb.runner.plan import Plan
 from cmteb.runner.store import StoredResult
 from cmteb.tasks.registry import TaskSpec
@@ -46,9 +55,40 @@ def check_writable(folder: Path) -> None:
         raise CmtebError(f"cannot write results to {folder} ({exc.strerror}): pass a writable --output-dir") from exc
 
 
-def is_current(path: Path, previous: dict[str, Any], expected: dict[str, Any]) -> bool:
-    """Whether the result file at `path` was produced with `expected`'s protocol, data and settings."""
+def result_path(folder: Path, spec: TaskSpec) -> Path:
+    """A task's result file in `folder`: mteb names it after the task it ran."""
+    return folder / f"{spec.run_as or spec.name}.json"
+
+
+def matches(path: Path, previous: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """Whether `previous`, the run-record entry of the result file at `path`, has `expected`'s protocol, data
+    and settings."""
     return path.is_file() and all(previous.get(k) == expected.get(k) for k in RESUME_FIELDS)
+
+
+def is_current(path: Path, previous: dict[str, Any], expected: dict[str, Any]) -> bool:
+    """Whether the result file at `path` `matches` and is still as it was written (a changed or damaged one
+    is noted, then evaluated again)."""
+    if not matches(path, previous, expected):
+        return False
+    problem = _damage(path, previous)
+    if problem is not None:
+        warn(f"{path.stem}: the existing result cannot be trusted ({problem}): it is evaluated again")
+    return problem is None
+
+
+def _damage(path: Path, previous: dict[str, Any]) -> str | None:
+    """Why an existing result file differs from what its run-record entry recorded, or None."""
+    checksums = previous.get(CHECKSUMS)
+    if isinstance(checksums, dict):  # entries written before checksums were recorded have none
+        problem = checksum_problem(path.parent, checksums)
+        if problem is not None:
+            return problem
+    try:
+        parse_result_file(path)
+    except CmtebError:
+        return f"{path.name} does not parse as a result"
+    return None
 
 
 def record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str, Any]) -> None:
@@ -82,6 +122,7 @@ def reuse(plan: Plan, spec: TaskSpec, folder: Path, path: Path, stored: StoredRe
         "evaluated_seconds": record.get("seconds"),
         "texts_encoded": 0,
         "reused_result": plan.keys[spec.name],
+        CHECKSUMS: file_checksums([path, items_path(path)]),
         "finished": now(),
     }
     record_task(folder, spec.name, entry, stored.entry["header"])
@@ -113,6 +154,7 @@ def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evalua
         **extra,
         "seconds": round(evaluated["seconds"], 3),
         "texts_encoded": evaluated["texts"],
+        CHECKSUMS: file_checksums([path, items_path(path)]),
         "finished": now(),
     }
     record_task(folder, spec.name, entry, {**evaluated["header"], "stats": evaluated["stats"]})

@@ -8,8 +8,10 @@ instead of loading the data and the model and evaluating again: mteb's evaluator
 the copy equals a fresh evaluation (tests/test_result_store.py checks it). `--no-cache` bypasses it.
 
 Layout: `<cache>/results/<key>/` holding the TaskResult JSON, its per-item parquet, the model's
-`model_meta.json` and `entry.json` (the run-record entry and the score). An entry is written to a
-temp folder and renamed into place, so a reader sees all of it or none.
+`model_meta.json` and `entry.json` (the run-record entry, the score, and each file's sha256). An
+entry is written to a temp folder and renamed into place, so a reader sees all of it or none; it is
+used only when every file still has its recorded checksum and the result parses, otherwise it is
+removed with a one-line note and the task is evaluated again.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cmteb.results.files import package_versions
+from cmteb.errors import CmtebError, warn
+from cmteb.results.files import CHECKSUMS, checksum_problem, file_checksums, package_versions
+from cmteb.results.reader import parse_result_file
 from cmteb.tasks.registry import TaskSpec
 
 ENTRY = "entry.json"
@@ -62,15 +67,25 @@ class ResultStore:
         return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:32]
 
     def get(self, key: str) -> StoredResult | None:
-        """The stored result under `key`, or None (also for an unreadable entry)."""
+        """The stored result under `key`, or None; a damaged entry is removed (its task is evaluated again)."""
         folder = self.folder / key
+        if not folder.is_dir():
+            return None
         try:
             entry = json.loads((folder / ENTRY).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            problem = _problem(folder, entry)
+        except (OSError, ValueError) as exc:
+            entry, problem = None, f"{ENTRY} cannot be read ({exc})"
+        if problem is None:
+            return StoredResult(folder, entry)
+        warn(f"stored result {folder} is damaged ({problem}): removed, the task is evaluated again")
+        aside = folder.with_name(f".{key}.damaged-{uuid.uuid4().hex[:8]}")
+        try:  # renamed first, so a concurrent reader never sees a half-removed entry
+            folder.rename(aside)
+        except OSError:
             return None
-        if not all((folder / name).is_file() for name in entry.get("files", [])):
-            return None
-        return StoredResult(folder, entry)
+        shutil.rmtree(aside, ignore_errors=True)
+        return None
 
     def put(self, key: str, files: list[Path], entry: dict[str, Any]) -> None:
         """Store `files` and `entry` under `key`, atomically (an existing entry is kept)."""
@@ -82,8 +97,26 @@ class ResultStore:
         try:
             for path in files:
                 shutil.copyfile(path, staging / path.name)
-            entry = {**entry, "files": [p.name for p in files]}
+            staged = [staging / p.name for p in files]
+            entry = {**entry, "files": [p.name for p in files], CHECKSUMS: file_checksums(staged)}
             (staging / ENTRY).write_text(json.dumps(entry, indent=2, ensure_ascii=False, default=str), "utf-8")
             os.replace(staging, target)
         except OSError:  # another run stored the same key first, or the disk is full: keep going without it
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _problem(folder: Path, entry: Any) -> str | None:
+    """What makes a stored entry unusable: files missing or changed since they were stored, or a result that
+    does not parse; None when it can stand for an evaluation."""
+    if not isinstance(entry, dict) or not isinstance(entry.get(CHECKSUMS), dict):
+        return "no checksums recorded"
+    problem = checksum_problem(folder, entry[CHECKSUMS])
+    if problem is not None:
+        return problem
+    for name in entry[CHECKSUMS]:
+        try:  # metadata files parse to None; a result file must parse as one
+            if name.endswith(".json"):
+                parse_result_file(folder / name)
+        except CmtebError as exc:
+            return str(exc)
+    return None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cmteb.errors import warn
+from cmteb.hub import HubUnreachable, offline_unless_reachable, unreachable
 from cmteb.models.adapter import BGEModel, BGERerankerModel
 from cmteb.models.cache import EmbeddingCache
 from cmteb.models.encoder import BGEEncoder
@@ -22,8 +23,10 @@ from cmteb.mteb_hooks import task_result_json
 from cmteb.results.reader import parse_result_data
 from cmteb.runner.config import RunConfig
 from cmteb.runner.evaluate import evaluate, searchable
+from cmteb.runner.plan import Plan
 from cmteb.runner.progress import RunProgress
 from cmteb.tasks.build import build_task, load_task_data
+from cmteb.tasks.mirror import mirror_dataset_cache
 from cmteb.tasks.registry import TaskSpec
 
 
@@ -42,14 +45,44 @@ class System:
 
 
 class TaskLoader:
-    """Fresh mteb task objects with their data, as the run's settings ask (mirror, subsample, items)."""
+    """Fresh mteb task objects with their data, as the run's settings ask (mirror, subsample, items).
 
-    def __init__(self, config: RunConfig, evaluated: list[Any]) -> None:
+    `preload` loads and checks the data of the tasks a run will evaluate before any model is loaded,
+    so a missing or broken copy stops the run within seconds; each preloaded object serves its
+    task's first evaluation. `datasets` keeps the data memory-mapped, so holding them costs little.
+    """
+
+    def __init__(self, config: RunConfig, evaluated: list[Any], fingerprints: dict[str, str | None]) -> None:
         self.config = config
         self.evaluated = evaluated
+        self.fingerprints = fingerprints
         self.unknown_qrels: dict[str, int] = {}
+        self.ready: dict[str, Any] = {}
+
+    def preload(self, specs: list[TaskSpec], progress: RunProgress) -> None:
+        """Load and check the data of `specs` now (see the class docstring)."""
+        if specs and self.config.data_dir is None:  # hub data: cached data must not wait on retries
+            offline_unless_reachable(specs[0].repo, specs[0].revision)
+        missing: list[TaskSpec] = []  # every task is tried: one message names all data to fetch
+        for k, spec in enumerate(specs, start=1):
+            progress.loading_data(k, len(specs), spec.name)
+            try:
+                with mirror_dataset_cache(self.fingerprints[spec.name]):
+                    self.ready[spec.name] = self._load(spec)
+            except HubUnreachable:
+                missing.append(spec)
+        if missing:
+            names, repos = ", ".join(s.name for s in missing), ", ".join(s.repo for s in missing)
+            raise unreachable("dataset", repos, subject=f"the data of task{'s' * (len(missing) > 1)} {names}")
 
     def __call__(self, spec: TaskSpec) -> Any:
+        task = self.ready.pop(spec.name, None)
+        if task is None:
+            task = self._load(spec)
+        self.evaluated.append(task)
+        return task
+
+    def _load(self, spec: TaskSpec) -> Any:
         config = self.config
         task = build_task(
             spec,
@@ -65,7 +98,6 @@ class TaskLoader:
                 "retrieved, as trec_eval counts them"
             )
         self.unknown_qrels[spec.name] = unknown
-        self.evaluated.append(task)
         return task
 
 
@@ -111,12 +143,15 @@ def _reranker(config: RunConfig, progress: RunProgress) -> BGERerankerModel:
     return BGERerankerModel(core, on_texts=progress.add_texts, on_batch=progress.texts_done)
 
 
-def load_system(config: RunConfig, progress: RunProgress) -> System:
-    """Define every task, then load the run's model cores and wire them to mteb's evaluation."""
+def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> System:
+    """Define every task and load the data of the `pending` ones, then load the run's model cores and wire
+    them to mteb's evaluation."""
+    config = plan.config
     for spec in config.specs:  # every task is defined (mteb class, mirror, layout) before weights are read
         build_task(spec, config.data_dir)
     evaluated: list[Any] = []
-    load = TaskLoader(config, evaluated)
+    load = TaskLoader(config, evaluated, plan.fingerprints)
+    load.preload(pending, progress)
     header = {**config.settings(), "device": config.load.device}
     embedder = _embedder(config, progress) if config.embedder is not None else None
     cross = _reranker(config, progress) if config.reranker is not None else None

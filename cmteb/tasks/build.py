@@ -8,6 +8,7 @@ import mteb
 from mteb.abstasks import AbsTask
 
 from cmteb.errors import CmtebError
+from cmteb.hub import network_cause, unreachable
 from cmteb.mteb_hooks import CAPTURE_MIXINS
 from cmteb.tasks.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.tasks.layouts import LAYOUT_MIXINS
@@ -15,6 +16,7 @@ from cmteb.tasks.mirror import check_mirrors, mirror_path
 from cmteb.tasks.registry import TaskSpec
 from cmteb.tasks.subsample import Subsampled
 from cmteb.tasks.types import task_type
+from cmteb.tasks.validate import validate_task_data
 
 
 def _task_class(spec: TaskSpec) -> type[AbsTask]:
@@ -126,7 +128,8 @@ def _refuse_empty_files(local: Path, spec: TaskSpec) -> None:
 def load_task_data(task: AbsTask, spec: TaskSpec, data_dir: Path | None) -> int:
     """Load a task's data now, turning any failure into a one-line error that names the source.
 
-    Also refuses empty or missing eval splits. Returns the number of qrels naming unknown
+    Also refuses empty or missing eval splits and data the evaluator cannot read
+    (`cmteb.tasks.validate`). Returns the number of qrels naming unknown
     documents (0 for other task types).
     """
     source = str(mirror_path(data_dir, spec)) if data_dir is not None else f"the hub repo {spec.repo}"
@@ -137,6 +140,10 @@ def load_task_data(task: AbsTask, spec: TaskSpec, data_dir: Path | None) -> int:
     except (KeyboardInterrupt, CmtebError):
         raise
     except Exception as exc:  # datasets, pyarrow and mteb raise many types for bad files
+        if data_dir is None and network_cause(exc) is not None:
+            raise unreachable(
+                "dataset", spec.repo, network_cause(exc), subject=f"the data of task {spec.name}"
+            ) from exc
         root = exc  # the innermost cause says what is wrong (datasets wraps it in a generic error)
         while (root.__cause__ or root.__context__) is not None:
             root = root.__cause__ or root.__context__
@@ -150,4 +157,5 @@ def load_task_data(task: AbsTask, spec: TaskSpec, data_dir: Path | None) -> int:
             raise CmtebError(f"task {spec.name}: {source} has no split {split!r}: re-download that copy")
         if size == 0:
             raise CmtebError(f"task {spec.name}: split {split!r} in {source} is empty: re-download that copy")
+    validate_task_data(task, spec)
     return unknown_qrel_documents(task) if task_type(spec.type).searches else 0

@@ -18,6 +18,7 @@ from typing import Any
 from huggingface_hub import snapshot_download
 
 from cmteb.errors import CmtebError
+from cmteb.hub import network_cause, probe, unreachable
 from cmteb.io import atomic_write_json, sha256_file
 from cmteb.tasks.registry import TaskSpec
 
@@ -87,15 +88,26 @@ def read_manifest(data_dir: Path) -> dict[str, Any] | None:
 def download(specs: Iterable[TaskSpec], data_dir: Path) -> dict[str, Any]:
     """snapshot_download each task's repo at its pinned revision into `data_dir/<repo>` and record it."""
     data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    specs = list(specs)
     manifest = read_manifest(data_dir) or {"repos": {}}
+    wanted = {
+        pair for spec in specs for pair in spec.repos if manifest["repos"].get(pair[0], {}).get("revision") != pair[1]
+    }
+    for repo, revision in sorted(wanted):  # every repo answered before anything is written
+        probe(repo, kind="download", revision=revision)
+    data_dir.mkdir(parents=True, exist_ok=True)
     for spec in specs:
         for repo, revision in spec.repos:  # the dataset and, where separate, its qrels repo
             if repo in manifest["repos"] and manifest["repos"][repo]["revision"] == revision:
                 manifest["repos"][repo]["tasks"] = sorted({*manifest["repos"][repo]["tasks"], spec.name})
                 continue
             local = data_dir / repo
-            snapshot_download(repo_id=repo, repo_type="dataset", revision=revision, local_dir=local)
+            try:
+                snapshot_download(repo_id=repo, repo_type="dataset", revision=revision, local_dir=local)
+            except Exception as exc:  # the network went away after the probe
+                if network_cause(exc) is None:
+                    raise
+                raise unreachable("download", repo, network_cause(exc)) from exc
             manifest["repos"][repo] = {
                 "revision": revision,
                 "tasks": [spec.name],
