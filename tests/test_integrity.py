@@ -326,3 +326,52 @@ def test_two_results_of_one_task_without_a_run_record_are_an_error(tmp_path, cap
     folder = write_model(tmp_path / "r", "org/m", "r1", {"ATEC": {"cosine_spearman": 0.60}})
     shutil.copy(folder / "ATEC.json", folder / "ATEC.old.json")
     _one_line_exit_2(["leaderboard", "--results", str(tmp_path / "r")], "two results of ATEC", capsys)
+
+
+def _age(path, seconds):
+    import os
+
+    stat = path.stat()
+    os.utime(path, (stat.st_atime - seconds, stat.st_mtime - seconds))
+
+
+def test_orphans_of_killed_cache_writes_are_removed_unless_a_live_run_may_write_them(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from cmteb.models.cache import EmbeddingCache, text_key
+
+    namespace = {"model": "t"}
+    first = EmbeddingCache(namespace, tmp_path)
+    first.put([text_key("一")], np.ones((1, 4), dtype=np.float32))
+    folder = first.folder
+    committed = sorted(p.name for p in folder.glob("shard-*"))
+    # What a killed writer leaves: a shard without its record, and temp files; written before `first` opened.
+    old = [folder / "shard-dead.npy", folder / "shard-dead.keys", folder / ".shard-x.npy.abc.tmp"]
+    for path in old:
+        path.write_bytes(b"\x00" * 8)
+        _age(path, 3600)
+    for lock in (folder / "runs").glob("*.lock"):
+        _age(lock, 60)  # `first` opened a minute ago: the old files predate every live run
+    young = folder / "shard-being-written.npy"  # as a live run writes it, after its lock
+    young.write_bytes(b"\x00" * 8)
+    # A run killed before it ended leaves its lock file behind, unlocked.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from cmteb.models.cache import EmbeddingCache; EmbeddingCache({namespace!r}, {str(tmp_path)!r})",
+        ],
+        check=True,
+    )
+    assert len(list((folder / "runs").glob("*.lock"))) == 2
+    second = EmbeddingCache(namespace, tmp_path)
+    assert not any(p.exists() for p in old), "orphans of killed writes are removed"
+    assert young.exists(), "a file a live run may still be writing is kept"
+    assert sorted(p.name for p in folder.glob("shard-*") if p != young) == committed
+    assert second.get(text_key("一")) is not None
+    assert len(list((folder / "runs").glob("*.lock"))) == 2, (
+        "the ended run's lock is gone; first and second hold theirs"
+    )

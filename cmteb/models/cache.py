@@ -11,6 +11,11 @@ exact text encoded (instruction included). Vectors live in append-only shards wr
 atomically (`shard-<id>.npy`, then `shard-<id>.json` with its size and sha256 as the commit
 record). A shard whose file is missing, truncated or altered is detected when the cache opens
 and ignored, so its texts are encoded again.
+
+Each process that opens a namespace holds a lock file under `runs/` for as long as it runs. When a
+cache opens, files no live run can still be writing (older than the oldest live run's lock) are
+removed if nothing will ever read them: shard files without a commit record and temp files left by
+a killed write, and damaged shards.
 """
 
 from __future__ import annotations
@@ -24,9 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from cmteb.errors import warn
 from cmteb.io import atomic_write_bytes, atomic_write_json, sha256_file
+
+#: The folder of a namespace holding one lock file per live run.
+RUNS = "runs"
 
 
 def default_cache_dir() -> Path:
@@ -57,7 +66,9 @@ class EmbeddingCache:
             except OSError as exc:
                 self._disk_failed(exc)
                 return
+            self._hold_run_lock()
             self._open_shards()
+            self._remove_orphans()
 
     def _disk_failed(self, exc: OSError) -> None:
         """A cache that cannot be written (a full disk, a read-only home) degrades to memory: the run goes on."""
@@ -67,7 +78,50 @@ class EmbeddingCache:
         )
         self.folder = None
 
+    def _hold_run_lock(self) -> None:
+        """Mark this process as a live user of the namespace until it exits (the OS drops the lock then)."""
+        runs = self.folder / RUNS
+        runs.mkdir(exist_ok=True)
+        self._run_lock = FileLock(runs / f"{uuid.uuid4().hex}.lock")
+        self._run_lock.acquire()
+
+    def _oldest_live_run(self) -> float:
+        """When the oldest run still holding its lock started; locks of runs that ended are removed."""
+        oldest = float("inf")
+        for path in (self.folder / RUNS).glob("*.lock"):
+            if path == Path(self._run_lock.lock_file):
+                oldest = min(oldest, path.stat().st_mtime)
+                continue
+            probe = FileLock(path)
+            try:
+                probe.acquire(timeout=0)
+            except Timeout:  # held: a live run
+                oldest = min(oldest, path.stat().st_mtime)
+                continue
+            except OSError:
+                continue
+            probe.release()
+            path.unlink(missing_ok=True)
+        return oldest
+
+    def _remove_orphans(self) -> None:
+        """Remove files that nothing will read and no live run is writing (see the module docstring)."""
+        try:
+            before = self._oldest_live_run()
+            kept = {name for record in self._records.values() for name in record}
+            for path in self.folder.iterdir():
+                stray = path.name.endswith(".tmp") or (
+                    path.name.startswith("shard-")
+                    and path.name not in kept
+                    and path.suffix in (".npy", ".keys", ".json")
+                )
+                if stray and path.is_file() and path.stat().st_mtime < before:
+                    path.unlink(missing_ok=True)
+        except OSError:  # another run removed it first, or the folder is read-only: nothing is lost
+            return
+
     def _open_shards(self) -> None:
+        self._records: dict[str, tuple[str, ...]] = {}  # good shards: record file -> its files
         for record_file in sorted(self.folder.glob("shard-*.json")):
             try:
                 record = json.loads(record_file.read_text(encoding="utf-8"))
@@ -81,9 +135,10 @@ class EmbeddingCache:
                 )
             except (OSError, ValueError, KeyError):
                 ok = False
-            if not ok:  # the run warns once, with the count
+            if not ok:  # the run warns once, with the count; the files go with the orphans
                 self.corrupt_shards.append(record_file.name)
                 continue
+            self._records[record_file.name] = (record_file.name, vectors_file.name, keys_file.name)
             vectors = np.load(vectors_file, mmap_mode="r")
             keys = np.fromfile(keys_file, dtype=np.uint8).reshape(-1, 16)
             for row, key in enumerate(keys):
