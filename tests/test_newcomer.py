@@ -72,3 +72,41 @@ def test_uncached_hub_data_offline_is_checked_before_the_model_and_leaves_nothin
     assert f"{named} is neither in the datasets cache nor given with --data-dir" in err
     assert "cmteb download" in err
     assert not out.exists(), "no empty result folder, no lock file"
+
+
+@pytest.mark.parametrize("command", [["tasks"], ["compare", "results/baselines", "results/baselines"]])
+def test_a_closed_pipe_ends_a_command_quietly(command):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cmteb.cli", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # as `| head` does once it has its lines: every write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and err == "", err
+
+
+def test_extras_are_extras_of_every_protocol_and_tasks_says_so(capsys):
+    from cmteb.tasks.protocols import resolve_protocol, runnable_protocols
+
+    for name in runnable_protocols():
+        protocol = resolve_protocol(name)
+        chosen = protocol.select(["T2RerankingZh2En", "T2RerankingEn2Zh"])
+        assert all(protocol.is_extra(s.name) for s in chosen) and not set(chosen) & set(protocol.tasks)
+        assert main(["tasks", "--protocol", name]) == 0
+        assert "extras of every protocol" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ("STS22", "STS22 is in protocol flagembedding-2023, not mteb-cmn-v1: add --protocol flagembedding-2023"),
+        ("AmazonReviewsClassification", "is in protocol flagembedding-2023, not mteb-cmn-v1"),
+        ("NFCorpus", "unknown task 'NFCorpus': no protocol has it"),
+        ("T2Retreival", "unknown task 'T2Retreival' (did you mean T2Retrieval"),
+    ],
+)
+def test_a_task_of_another_protocol_names_that_protocol(task, message, tmp_path, capsys):
+    assert main(["run", "--model", "m3e-small", "--tasks", task, "--output-dir", str(tmp_path / "o")]) == 2
+    assert message in _one_line(capsys)

@@ -107,4 +107,10 @@ def tasks_table(protocol: Protocol, specs: Iterable[TaskSpec]) -> Table:
     for s in specs:
         averaged = "extra: in no average" if protocol.is_extra(s.name) else "yes"
         table.add_row(s.name, s.type, ",".join(s.splits), s.metric, s.repo, averaged)
+    if protocol.extras:
+        names = " and ".join(t.name for t in protocol.extras)
+        table.caption = (
+            f"{names} are extras of every protocol: run when named or with their type, reported on their own "
+            "line, in no average"
+        )
     return table

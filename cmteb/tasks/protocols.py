@@ -9,6 +9,7 @@ nothing of protocols, so the two modules import one way only.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -113,7 +114,24 @@ class Protocol:
 
     def select(self, names: Sequence[str] | None = None, types: Sequence[str] | None = None) -> list[TaskSpec]:
         """Tasks named in `names` (in that order), or every task, filtered by `types`."""
+        for name in names or ():
+            self._check_name(name)
         return self.registry().select(list(names) if names else None, list(types) if types else None)
+
+    def _check_name(self, name: str) -> None:
+        """Refuse a task this protocol does not have, saying which protocol has it, or which names are close."""
+        if name.lower() in {t.name.lower() for t in self.all_tasks}:
+            return
+        others = {p: {t.name.lower() for t in load_protocols()[p].all_tasks} for p in runnable_protocols()}
+        having = [p for p, names in others.items() if name.lower() in names]
+        if having:
+            raise CmtebError(f"{name} is in protocol {having[0]}, not {self.name}: add --protocol {having[0]}")
+        every = sorted({t.name for p in runnable_protocols() for t in load_protocols()[p].all_tasks})
+        close = difflib.get_close_matches(name, every, n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise CmtebError(
+            f"unknown task {name!r}{hint}: no protocol has it; `cmteb tasks --protocol P` lists a protocol's tasks"
+        )
 
 
 def _by_type(specs: list[TaskSpec]) -> tuple[TaskSpec, ...]:
