@@ -151,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_leaderboard_parser(sub)
     mc = sub.add_parser("model-card", help="write the model-index metadata of a Hugging Face model card")
     mc.add_argument("--results", nargs="+", default=["results"], metavar="DIR", help="result folders")
-    mc.add_argument("--model", required=True, help="model name as stored in the results (org/name)")
+    mc.add_argument(
+        "--model", required=True, help="the model: its name in the results (org/name), or the --model given to run"
+    )
     mc.add_argument("--revision", help="which revision, when the results hold several")
     mc.add_argument("--protocol", help="which protocol's results, when the results hold several")
     mc.add_argument("--out", default="README.md", help="model card to write or update (default: README.md)")
@@ -246,10 +248,17 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
     from cmteb.report.modelcard import find_model_results, write_model_card
 
     results = find_model_results([Path(d) for d in args.results], args.model, args.revision, args.protocol)
-    if results.data == "samples" and not args.allow_samples:
+    what = (
+        "the bundled sample data"
+        if results.data == "samples"
+        else "a subsample"
+        if "subsample" in results.variant
+        else ""
+    )
+    if what and not args.allow_samples:
         raise CmtebError(
-            f"the results in {results.folder} were measured on the bundled sample data, not C-MTEB: a model card "
-            "must not carry them (--allow-samples writes one anyway, to try the command)"
+            f"the results in {results.folder} were measured on {what}, not C-MTEB: a model card must not carry "
+            "them (--allow-samples writes one anyway, to try the command)"
         )
     path = write_model_card(results, Path(args.out))
     print(f"wrote model-index for {results.model} ({len(results.tasks)} tasks) to {path}")

@@ -16,12 +16,23 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """`mode` as the user's umask leaves it: what `open()` would give a new file (0o777 for a folder)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same folder, fsync and rename."""
+    """Write `data` to `path` via a temp file in the same folder, fsync and rename.
+
+    The temp file is made private (0600) by `mkstemp`; it gets the mode a plain write would give
+    before the rename, so results stay readable by whoever the umask allows."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

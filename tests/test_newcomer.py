@@ -110,3 +110,100 @@ def test_extras_are_extras_of_every_protocol_and_tasks_says_so(capsys):
 def test_a_task_of_another_protocol_names_that_protocol(task, message, tmp_path, capsys):
     assert main(["run", "--model", "m3e-small", "--tasks", task, "--output-dir", str(tmp_path / "o")]) == 2
     assert message in _one_line(capsys)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_written_file_gets_the_mode_the_umask_gives(umask, tiny_bert, samples_dir, tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        out = tmp_path / "out"
+        args = ["run", "--model", str(tiny_bert), "--tasks", "ATEC", "--data-dir", str(samples_dir)]
+        assert main([*args, "--output-dir", str(out), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]) == 0
+        assert main(["leaderboard", "--results", str(out), "--no-reference", "--out", str(tmp_path / "board")]) == 0
+        card = ["model-card", "--results", str(out), "--model", str(tiny_bert), "--allow-samples"]
+        assert main([*card, "--out", str(tmp_path / "README.md")]) == 0
+    finally:
+        os.umask(previous)
+    written = [
+        *(tmp_path / "board").iterdir(),
+        tmp_path / "README.md",
+        *out.rglob("*.json"),
+        *(tmp_path / "cache").rglob("*.json"),
+    ]
+    modes = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in written}
+    assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
+
+
+def _run(model, samples_dir, out, *extra):
+    args = ["run", "--model", str(model), "--tasks", "ATEC", "--data-dir", str(samples_dir), "--output-dir", str(out)]
+    assert main([*args, "--no-progress", *extra]) == 0
+
+
+def test_runs_of_other_settings_never_share_a_folder_and_say_so(tiny_bert, samples_dir, tmp_path, capsys):
+    import hashlib
+
+    from cmteb.results.reader import collect_results
+
+    tag = hashlib.sha256("查询：".encode()).hexdigest()[:8]
+    out = tmp_path / "out"
+    _run(tiny_bert, samples_dir, out)
+    _run(tiny_bert, samples_dir, out, "--pooling", "mean", "--max-length", "64")
+    _run(tiny_bert, samples_dir, out, "--instruction", "查询：")
+    folders = sorted(p.name for p in (out / "results" / "local__tiny-bert0").iterdir())
+    revision = folders[0]
+    assert folders == sorted([revision, f"{revision}__pooling-mean__max-length-64", f"{revision}__instruction-{tag}"])
+    titles = [line for line in capsys.readouterr().out.splitlines() if "protocol mteb-cmn-v1" in line]
+    assert "pooling mean, max length 64" in titles[1] and f"instruction {tag}" in titles[2]
+    results = {r.settings_text for r in collect_results([out])}
+    assert results == {"", "pooling mean, max length 64", f"instruction {tag}"}
+    assert main(["leaderboard", "--results", str(out), "--no-reference", "--out", str(tmp_path / "board")]) == 0
+    board = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert (
+        "local/tiny-bert0 @ " in board and "(pooling mean, max length 64)" in board and f"(instruction {tag})" in board
+    )
+
+
+def test_rows_that_would_read_alike_name_what_differs(tiny_bert, samples_dir, tmp_path):
+    from cmteb.report.leaderboard import build_rows
+
+    _run(tiny_bert, samples_dir, tmp_path / "demo")
+    _run(tiny_bert, samples_dir, tmp_path / "ci", "--subsample", "5")
+    _run(tiny_bert, samples_dir, tmp_path / "copy")
+    names = sorted(r.name for r in build_rows([tmp_path], with_reference=False))
+    revision = names[0].split(" @ ")[1].split()[0]
+    assert names == sorted(
+        [
+            f"local/tiny-bert0 @ {revision} in {tmp_path / 'copy'}",
+            f"local/tiny-bert0 @ {revision} in {tmp_path / 'demo'}",
+            f"local/tiny-bert0 @ {revision} (subsample 5)",
+        ]
+    )
+
+
+def test_model_card_takes_what_run_was_given_and_prefers_full_runs(tiny_bert, samples_dir, tmp_path, capsys):
+    import yaml
+
+    _run(tiny_bert, samples_dir, tmp_path / "results" / "demo")
+    _run(tiny_bert, samples_dir, tmp_path / "results" / "baselines", "--subsample", "5")
+    card = ["model-card", "--results", str(tmp_path / "results"), "--allow-samples"]
+    for given in (str(tiny_bert), "local/tiny-bert0", f"{tiny_bert}/"):
+        out = tmp_path / f"card-{len(given)}.md"
+        assert main([*card, "--model", given, "--out", str(out)]) == 0, capsys.readouterr().err
+        front = yaml.safe_load(out.read_text().split("---")[1])
+        (entry,) = front["model-index"]
+        assert entry["name"] == "tiny-bert0", "the full run, not the subsample"
+    assert (
+        main(["model-card", "--results", str(tmp_path / "results" / "baselines"), "--model", "local/tiny-bert0"]) == 2
+    )
+    assert "measured on the bundled sample data" in _one_line(capsys)
+
+
+def test_the_summary_of_a_samples_run_says_so_and_what_the_revision_is(tiny_bert, samples_dir, tmp_path, capsys):
+    _run(tiny_bert, samples_dir, tmp_path / "out")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "on the bundled SAMPLE data, not C-MTEB" in text.split("┏")[0]  # the title
+    assert text.rstrip().endswith("many tasks are easy enough to score 100")  # the last line
+    assert "(a hash of its weight, config and tokenizer files)" in text

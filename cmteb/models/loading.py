@@ -32,6 +32,7 @@ class ModelSource:
     revision: str | None
     local_dir: Path | None
     named_by: str = "its hub id"  # why results are filed under `name`: its hub id, --model-name, or its folder
+    revision_is: str = "its hub commit"  # what `revision` is: the hub commit, a hash of the files, or --revision
 
 
 #: Files of a model folder that cannot change an embedding (documentation, images, version control).
@@ -110,7 +111,8 @@ def resolve_model(model: str, *, name: str | None = None, revision: str | None =
         # mteb names models org/name: a local model goes under "local/", named after its folder. (Its
         # config's `_name_or_path` often names the base model it was trained from, not the model.)
         display, named_by = (name, "--model-name") if name else (f"local/{local.name}", "its folder")
-        return ModelSource(str(local), display, revision or model_fingerprint(local), local, named_by)
+        revision_is = "given with --revision" if revision else "a hash of its weight, config and tokenizer files"
+        return ModelSource(str(local), display, revision or model_fingerprint(local), local, named_by, revision_is)
     if _looks_like_path(model) or local.exists():
         raise CmtebError(
             f"model path {model} does not exist: pass an existing model directory "

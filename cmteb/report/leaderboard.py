@@ -8,6 +8,7 @@ and its averages as `mean (k/n)`, k of n tasks present: never silently averaged 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import pandas as pd
 from cmteb.errors import CmtebError
 from cmteb.report.averages import Averages, protocol_averages, task_points
 from cmteb.report.reference import PublishedRow, load_reference
+from cmteb.results.files import RESULTS_SUBDIR
 from cmteb.results.reader import ModelResults, collect_results
 from cmteb.tasks.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol
 from cmteb.tasks.registry import TASK_TYPES
@@ -64,18 +66,28 @@ def _points(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _output_folder(folder: Path) -> str:
+    """The output folder a result folder was written into (`<out>/results/<model>/<revision>`)."""
+    return str(folder.parents[2]) if folder.parent.parent.name == RESULTS_SUBDIR else str(folder)
+
+
 def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
-    """Rows for result folders; names get `@revision` when a model appears more than once."""
+    """Rows for result folders, named so that no two read alike: `@revision` when a model appears more than
+    once, its non-default settings (subsample, pooling...), and its output folder when all else is equal."""
     results = list(results)
-    counts: dict[tuple[str, str], int] = {}
+    counts = Counter((r.model, r.protocol) for r in results)
+    labels = []
     for r in results:
-        counts[r.model, r.protocol] = counts.get((r.model, r.protocol), 0) + 1
+        label = f"{r.model} @ {r.revision}" if counts[r.model, r.protocol] > 1 and r.revision else r.model
+        labels.append(f"{label} ({r.settings_text})" if r.settings_text else label)
+    alike = Counter(zip(labels, (r.protocol for r in results), strict=True))
     rows = []
-    for r in results:
+    for r, label in zip(results, labels, strict=True):
+        if alike[label, r.protocol] > 1:
+            label = f"{label} in {_output_folder(r.folder)}"
         source = MEASURED if r.data != "samples" else f"{MEASURED} on samples"
         protocol = r.resolved
         scores = {name: task_points(protocol, value) for name, value in r.task_scores().items()}
-        label = f"{r.model} @ {r.revision}" if counts[r.model, r.protocol] > 1 and r.revision else r.model
         rows.append(Row(label, source, r.protocol, r.embedding_dim, scores, origin=str(r.folder)))  # type: ignore[arg-type]
     return rows
 

@@ -89,13 +89,35 @@ def find_model_results(
 ) -> ModelResults:
     """The results of `model` (and `revision`, and `protocol`) under `results_dirs`.
 
-    A card carries one protocol's numbers: results of several protocols need `protocol`.
+    `model` is the name results are filed under or what `cmteb run --model` was given (a local path
+    too). A card carries one protocol's numbers: results of several protocols need `protocol`. Full
+    runs are preferred to subsample runs of the same model.
     """
-    found = [r for r in collect_results(results_dirs) if r.model == model]
+    results_dirs = list(results_dirs)
+    found = [r for r in collect_results(results_dirs) if r.answers_to(model)]
     if revision is not None:
         found = [r for r in found if r.revision == revision]
     if not found:
-        raise CmtebError(f"no results for model {model!r} under the given --results folders: check the model name")
+        where = ", ".join(str(d) for d in results_dirs)
+        raise CmtebError(
+            f"no results for model {model!r} under {where}: pass the name `cmteb leaderboard` shows, or the "
+            "--model given to `cmteb run`"
+        )
+    found = _one_protocol(found, model, protocol)
+    found = [r for r in found if "subsample" not in r.variant] or found
+    if len({r.revision for r in found}) > 1:
+        revisions = ", ".join(sorted(str(r.revision) for r in found))
+        raise CmtebError(f"model {model} has results for several revisions ({revisions}): pick one with --revision")
+    if len(found) > 1:
+        folders = ", ".join(f"{r.folder} ({r.settings_text or 'default settings'})" for r in found)
+        raise CmtebError(
+            f"model {model} has results in several folders ({folders}): pass the one to use with --results"
+        )
+    return found[0]
+
+
+def _one_protocol(found: list[ModelResults], model: str, protocol: str | None) -> list[ModelResults]:
+    """The results of one protocol: `protocol`, or the only one there is."""
     protocols = sorted({r.protocol for r in found})
     if protocol is not None:
         found = [r for r in found if r.protocol == protocol]
@@ -108,10 +130,7 @@ def find_model_results(
             f"the results of {model} were produced under several protocols ({', '.join(protocols)}): "
             "a model card carries one, pick it with --protocol"
         )
-    if len(found) > 1:
-        revisions = ", ".join(str(r.revision) for r in found)
-        raise CmtebError(f"model {model} has results for several revisions ({revisions}): pick one with --revision")
-    return found[0]
+    return found
 
 
 def write_model_card(results: ModelResults, out: Path, *, model_name: str | None = None) -> Path:
@@ -121,6 +140,8 @@ def write_model_card(results: ModelResults, out: Path, *, model_name: str | None
     if not new:
         raise CmtebError(f"the results of {results.model} hold no registered C-MTEB task: nothing to write")
     name = model_name or results.model.split("/")[-1]
+    if results.settings_text:  # results of non-default settings say so wherever they are shown
+        name = f"{name} ({results.settings_text})"
     if out.is_file():
         card = ModelCard.load(out)
         existing = card.data.eval_results or []

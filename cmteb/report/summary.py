@@ -13,6 +13,12 @@ from cmteb.results.outcome import RunSummary, TaskOutcome
 from cmteb.tasks.protocols import Protocol, resolve_protocol
 from cmteb.tasks.registry import TaskSpec
 
+#: What a run on the bundled samples must say of its scores.
+SAMPLES_NOTE = (
+    "Measured on the bundled sample data (a few hand-written Chinese items per task, not the C-MTEB data): "
+    "these scores say nothing of a model's C-MTEB quality; many tasks are easy enough to score 100"
+)
+
 
 def _points(value: float | None) -> str:
     return "—" if value is None or math.isnan(value) else f"{100 * value:.2f}"
@@ -37,9 +43,13 @@ def summary_table(summary: RunSummary) -> Table:
     """
     protocol = resolve_protocol(summary.protocol)
     two_stage = any(o.first_stage_score is not None for o in summary.outcomes)
+    samples = summary.data == "samples"
+    settings = f", {summary.settings}" if summary.settings else ""
     table = Table(
-        title=f"{summary.model_name} ({summary.revision}) — protocol {summary.protocol}",
-        caption=f"results in {summary.output_dir}; {summary.naming}; {protocol.averaging.text}",
+        title=f"{summary.model_name} ({summary.revision}{settings}) — protocol {summary.protocol}"
+        + (" — on the bundled SAMPLE data, not C-MTEB" if samples else ""),
+        caption=f"results in {summary.output_dir}; {summary.naming}; {protocol.averaging.text}"
+        + (f". {SAMPLES_NOTE}" if samples else ""),
     )
     right = {"first stage", "score", "seconds"}
     for column in ("task", "type", "metric", *(["first stage"] if two_stage else []), "score", "seconds", "status"):

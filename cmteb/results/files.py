@@ -46,6 +46,11 @@ def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
+def settings_text(variant: dict[str, Any]) -> str:
+    """A run's non-default settings in words ("pooling cls, max length 64"), or ""."""
+    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in variant.items())
+
+
 def model_dir_name(model_name: str) -> str:
     """mteb's folder name for a model: `org/name` becomes `org__name`."""
     return model_name.replace("/", "__").replace(" ", "_")

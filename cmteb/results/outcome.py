@@ -43,3 +43,5 @@ class RunSummary:
     seconds: float = 0.0
     protocol: str = DEFAULT_PROTOCOL
     naming: str = ""  # which name the results are filed under, and why
+    data: str = "hub"  # where the data came from: "hub", a "local" mirror, or the bundled "samples"
+    settings: str = ""  # the non-default settings that change scores, in words

@@ -26,6 +26,7 @@ from cmteb.results.files import (
     RUN_RECORD,
     checksum_problem,
     read_run_record,
+    settings_text,
 )
 from cmteb.tasks.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol, task_aliases
 from cmteb.tasks.registry import TaskSpec
@@ -128,6 +129,21 @@ class ModelResults:
     tasks: dict[str, ParsedResult]
     protocol: str = UNRECORDED  # as the run record says; results from other tools do not say
     data: str = "hub"  # "hub", "local" (a --data-dir mirror) or "samples" (the bundled sample mirrors)
+    variant: dict[str, Any] = field(default_factory=dict)  # non-default settings that change scores
+    asked_as: tuple[str, ...] = ()  # what `cmteb run --model` was given (and the local folder it named)
+
+    @property
+    def settings_text(self) -> str:
+        """The non-default settings in words ("pooling cls, max length 64"), or ""."""
+        return settings_text(self.variant)
+
+    def answers_to(self, model: str) -> bool:
+        """Whether `model` names these results: the name they are filed under, or what `cmteb run --model` was
+        given (a local path matches the same folder however it is written)."""
+        if model in (self.model, *self.asked_as):
+            return True
+        path = Path(model).expanduser()
+        return path.exists() and any(Path(a).expanduser().resolve() == path.resolve() for a in self.asked_as)
 
     @property
     def resolved(self) -> Protocol:
@@ -177,18 +193,18 @@ def _identify(folder: Path, root: Path) -> tuple[str, str | None, int | None]:
     return name, None if revision == NO_REVISION else revision, dim if isinstance(dim, int) else None
 
 
-def _data_origin(folder: Path) -> str:
+def _data_origin(record: dict[str, Any]) -> str:
     """Where a cmteb run read its data, from its run record: hub, a local mirror, or the samples."""
-    sources = {entry.get("data_source") for entry in read_run_record(folder)["tasks"].values()}
+    sources = {entry.get("data_source") for entry in record["tasks"].values()}
     for source in ("samples", "local"):
         if source in sources:
             return source
     return "hub"
 
 
-def _protocol_of(folder: Path, tasks: Iterable[ParsedResult]) -> str:
+def _protocol_of(folder: Path, record: dict[str, Any], tasks: Iterable[ParsedResult]) -> str:
     """The one protocol of a folder's results, from the result files and the run record."""
-    protocols = {entry.get("protocol") for entry in read_run_record(folder)["tasks"].values()}
+    protocols = {entry.get("protocol") for entry in record["tasks"].values()}
     protocols |= {parsed.protocol for parsed in tasks}
     protocols.discard(None)
     if len(protocols) > 1:
@@ -196,11 +212,26 @@ def _protocol_of(folder: Path, tasks: Iterable[ParsedResult]) -> str:
     return protocols.pop() if protocols else UNRECORDED
 
 
-def _folder_tasks(folder: Path, aliases: dict[str, str], types: dict[str, str]) -> dict[str, ParsedResult]:
+def _variant(record: dict[str, Any]) -> dict[str, Any]:
+    """The run's non-default settings; runs recorded before they were kept name their subsample only."""
+    if isinstance(record.get("variant"), dict):
+        return record["variant"]
+    subsamples = {entry.get("subsample") for entry in record["tasks"].values()} - {None}
+    return {"subsample": subsamples.pop()} if len(subsamples) == 1 else {}
+
+
+def _asked_as(record: dict[str, Any]) -> tuple[str, ...]:
+    """What `cmteb run --model` was given, and the path it resolved to, from the run record."""
+    return tuple(str(record[k]) for k in ("model_argument", "model_path") if record.get(k))
+
+
+def _folder_tasks(
+    folder: Path, record: dict[str, Any], aliases: dict[str, str], types: dict[str, str]
+) -> dict[str, ParsedResult]:
     """The task results of one folder. Where the run record lists a task's files with checksums, only those
     are read, and only unchanged; other files of that task (an `AFQMC.old.json`, a copy from another run) are
     ignored with a note. Two unlisted files of one task are an error, never a silent choice."""
-    recorded = {name: entry.get(CHECKSUMS) for name, entry in read_run_record(folder)["tasks"].items()}
+    recorded = {name: entry.get(CHECKSUMS) for name, entry in record["tasks"].items()}
     tasks: dict[str, ParsedResult] = {}
     for path in sorted(folder.glob("*.json")):
         parsed = parse_result_file(path, types)
@@ -237,7 +268,8 @@ def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
                 f"results folder {root} does not exist: pass a folder written by `cmteb run` or `mteb run`"
             )
         for folder in _result_folders(root):
-            tasks = _folder_tasks(folder, aliases, types)
+            record = read_run_record(folder)
+            tasks = _folder_tasks(folder, record, aliases, types)
             if tasks:
                 name, revision, dim = _identify(folder, root)
                 found.append(
@@ -247,8 +279,10 @@ def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
                         folder,
                         dim,
                         tasks,
-                        protocol=_protocol_of(folder, tasks.values()),
-                        data=_data_origin(folder),
+                        protocol=_protocol_of(folder, record, tasks.values()),
+                        data=_data_origin(record),
+                        variant=_variant(record),
+                        asked_as=_asked_as(record),
                     )
                 )
     return found

@@ -9,6 +9,7 @@ downstream derives a setting again; the run record stores `settings` as it is he
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from cmteb.models.loading import (
     resolve_model,
     usable_max_length,
 )
+from cmteb.results.files import NO_REVISION, result_dir
 from cmteb.tasks.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
 from cmteb.tasks.registry import TaskSpec
 
@@ -40,6 +42,7 @@ class EmbedderChoice:
     pooling: str
     instruction: str | None  # what Retrieval and Reranking queries get
     documented_instruction: str | None  # what the model is documented with (None: none known)
+    default_pooling: str = "cls"  # what the model gets without --pooling
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,16 @@ class RunConfig(RunFlags):
     data_dir: Path | None
     output_root: Path  # the output folder, or its protocol subfolder for other protocols than the default
     cache_dir: Path
+    variant: dict[str, Any]  # the settings that change scores and differ from the model's defaults
+    model_argument: str | None = None  # `--model` as given ("m3e-small", a path, a hub id), for finding results
+
+    @property
+    def result_folder(self) -> Path:
+        """Where this run's results go: `<output>/results/<model>/<revision>[__<setting>-<value>...]`, so results
+        of other settings (pooling, max length, instruction, subsample) never share a folder."""
+        suffix = "".join(f"__{key.replace('_', '-')}-{value}" for key, value in self.variant.items())
+        revision = self.system_revision or NO_REVISION
+        return result_dir(self.output_root, self.system_name, revision + suffix)
 
     @property
     def kind(self) -> str:
@@ -98,8 +111,13 @@ class RunConfig(RunFlags):
 
     @property
     def naming(self) -> str:
-        """Which name results are filed under, and why."""
-        why = " and ".join(f"{c.source.name} after {c.source.named_by}" for c in (self.embedder, self.reranker) if c)
+        """Which name and revision results are filed under, and why."""
+        chosen = [c.source for c in (self.embedder, self.reranker) if c]
+        why = " and ".join(
+            f"{s.name} after {s.named_by}, "
+            + (f"revision {s.revision} ({s.revision_is})" if s.revision else "no revision")
+            for s in chosen
+        )
         hint = "" if "--model-name" in why else " (--model-name ORG/NAME files them under another)"
         return f"results filed as {self.system_name}: {why}{hint}"
 
@@ -108,6 +126,10 @@ class RunConfig(RunFlags):
         """The revision results are filed under."""
         revisions = [c.source.revision for c in (self.embedder, self.reranker) if c is not None]
         return None if None in revisions else "+".join(revisions)  # type: ignore[arg-type]
+
+    def identity(self) -> dict[str, Any]:
+        """What the run record says of how results were asked for: `--model` as given, non-default settings."""
+        return {"model_argument": self.model_argument, "variant": self.variant}
 
     def settings(self) -> dict[str, Any]:
         """Everything besides the model and the data that changes scores: resume, the result store
@@ -136,10 +158,33 @@ def data_source(data_dir: Path | None) -> str:
     return "samples" if Path(data_dir).resolve() == SAMPLES_DIR.resolve() else "local"
 
 
-def _capped(options: LoadOptions, source: ModelSource) -> LoadOptions:
-    """The options with max length capped at what the model's position embeddings allow."""
+def _capped(options: LoadOptions, source: ModelSource) -> tuple[LoadOptions, int]:
+    """The options with max length capped at what the model's position embeddings allow, and the length the
+    model gets by default (the default max length, capped alike)."""
     config = load_config(source, trust_remote_code=options.trust_remote_code)
-    return replace(options, max_length=usable_max_length(config, options.max_length))
+    default = usable_max_length(config, DEFAULT_MAX_LENGTH)
+    return replace(options, max_length=usable_max_length(config, options.max_length)), default
+
+
+def _variant(asked: RunOptions, embedder: EmbedderChoice | None, max_length: int, default_length: int) -> dict:
+    """The settings of a run that change scores and differ from the model's defaults, in a fixed order (they
+    name the result folder, the leaderboard row and the model card entry). Precision, device and batching
+    move scores by float noise only: the run record keeps them."""
+    variant: dict[str, Any] = {}
+    if embedder is not None and embedder.pooling != embedder.default_pooling:
+        variant["pooling"] = embedder.pooling
+    if max_length != default_length:
+        variant["max_length"] = max_length
+    if embedder is not None and embedder.instruction != embedder.documented_instruction:
+        given = embedder.instruction
+        variant["instruction"] = "none" if given is None else hashlib.sha256(given.encode()).hexdigest()[:8]
+    if asked.subsample is not None:
+        variant["subsample"] = asked.subsample
+    if asked.subsample_corpus is not None:
+        variant["subsample_corpus"] = asked.subsample_corpus
+    if asked.reranker is not None and embedder is not None and asked.rerank_top_k != DEFAULT_RERANK_TOP_K:
+        variant["top_k"] = asked.rerank_top_k
+    return variant
 
 
 def _embedder(model: str, asked: RunOptions) -> EmbedderChoice:
@@ -147,14 +192,16 @@ def _embedder(model: str, asked: RunOptions) -> EmbedderChoice:
     name, pooling = asked.model_name, asked.pooling
     bundled = model == BUNDLED_MODEL_NAME
     if bundled:
-        model, name, pooling = str(bundled_model_dir()), name or BUNDLED_MODEL_HUB_ID, pooling or "mean"
+        model, name = str(bundled_model_dir()), name or BUNDLED_MODEL_HUB_ID
     source = resolve_model(model, name=name, revision=asked.revision)
     if bundled and not asked.model_name:
         source = replace(source, named_by="the bundled model's hub id")
-    pooling = pooling or default_pooling(name or model) or pooling_from_sentence_transformers(source.local_dir) or "cls"
+    # M3E is trained with mean pooling and ships no pooling file; others say it in their files, else CLS.
+    files_say = default_pooling(name or model) or pooling_from_sentence_transformers(source.local_dir)
+    default = "mean" if bundled else files_say or "cls"
     documented = default_instruction(source.name)
     given = asked.instruction if asked.instruction is not None else documented
-    return EmbedderChoice(source, pooling, None if asked.no_instruction else given, documented)
+    return EmbedderChoice(source, pooling or default, None if asked.no_instruction else given, documented, default)
 
 
 def _select(protocol: Protocol, tasks: Sequence[str] | None, types: Sequence[str] | None, kind: str) -> list[TaskSpec]:
@@ -256,15 +303,18 @@ def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
     embedder = _embedder(model, asked) if model is not None else None
     cross = asked.reranker_choice(model)
     root = Path(asked.output_dir)
+    load, default_length = _capped(asked.load_options(invariant), (embedder or cross).source)  # type: ignore[union-attr]
     return RunConfig(
         protocol=protocol,
         specs=specs,
         embedder=embedder,
         reranker=cross,
-        load=_capped(asked.load_options(invariant), (embedder or cross).source),  # type: ignore[union-attr]
+        load=load,
         batch_invariant=invariant,
         data_dir=Path(asked.data_dir) if asked.data_dir is not None else None,
         output_root=root if protocol.name == DEFAULT_PROTOCOL else root / protocol.name,
         cache_dir=Path(asked.cache_dir) if asked.cache_dir is not None else default_cache_dir(),
+        variant=_variant(asked, embedder, load.max_length, default_length),
+        model_argument=model,
         **{f.name: getattr(asked, f.name) for f in fields(RunFlags)},
     )

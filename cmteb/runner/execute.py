@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock
 
 from cmteb.errors import CmtebError, warn
-from cmteb.results.files import read_run_record, result_dir
+from cmteb.results.files import read_run_record, settings_text
 from cmteb.results.outcome import RunSummary, TaskOutcome
 from cmteb.results.reader import result_file_score
 from cmteb.runner.config import RunConfig, resolve_config
@@ -56,19 +56,32 @@ def execute(config: RunConfig) -> RunSummary:
 
     quiet_third_party(config.debug)
     _warn_about_instruction(config)
-    folder = result_dir(config.output_root, config.system_name, config.system_revision)
+    folder = config.result_folder
     with RunProgress(len(config.specs), enabled=config.show_progress) as progress:
         # Data first, then weights, then the output folder: bad input leaves nothing behind.
         system = load_system(plan, progress, _pending(plan, folder))
         check_writable(folder)
-        summary = RunSummary(config.system_name, config.system_revision, folder, system.embedding_dim)
-        summary.protocol, summary.naming = config.protocol.name, config.naming
+        summary = _new_summary(config, folder, system.embedding_dim)
         for k, spec in enumerate(config.specs, start=1):
             progress.start_task(k, spec.name)
             summary.outcomes.append(_task(plan, system, folder, spec))
             progress.finish_task()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _new_summary(config: RunConfig, folder: Path, embedding_dim: int | None) -> RunSummary:
+    """An empty summary of this run: where results go, under which name, on which data and settings."""
+    return RunSummary(
+        config.system_name,
+        config.system_revision,
+        folder,
+        embedding_dim,
+        protocol=config.protocol.name,
+        naming=config.naming,
+        data=config.data_source,
+        settings=settings_text(config.variant),
+    )
 
 
 def _pending(plan: Plan, folder: Path) -> list[TaskSpec]:
@@ -149,10 +162,9 @@ def _evaluate(plan: Plan, system: System, spec: TaskSpec) -> dict[str, Any]:
 def _replay(plan: Plan, started: float) -> RunSummary:
     """Answer a whole run from the result store: each task's stored result, copied into the folder."""
     config = plan.config
-    folder = result_dir(config.output_root, config.system_name, config.system_revision)
+    folder = config.result_folder
     check_writable(folder)
-    summary = RunSummary(config.system_name, config.system_revision, folder, None, protocol=config.protocol.name)
-    summary.naming = config.naming
+    summary = _new_summary(config, folder, None)
     for spec in config.specs:
         stored = plan.stored(spec.name)
         summary.embedding_dim = stored.entry.get("embedding_dim")  # type: ignore[union-attr]

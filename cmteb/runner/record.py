@@ -125,7 +125,7 @@ def reuse(plan: Plan, spec: TaskSpec, folder: Path, path: Path, stored: StoredRe
         CHECKSUMS: file_checksums([path, items_path(path)]),
         "finished": now(),
     }
-    record_task(folder, spec.name, entry, stored.entry["header"])
+    record_task(folder, spec.name, entry, {**stored.entry["header"], **plan.config.identity()})
     score = result_file_score(plan.config.protocol, spec, path)
     return TaskOutcome(spec, "reused", score, seconds, path, None, record.get("first_stage_score"))
 

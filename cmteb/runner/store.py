@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cmteb.errors import CmtebError, warn
+from cmteb.io import umask_mode
 from cmteb.results.files import CHECKSUMS, checksum_problem, file_checksums, package_versions
 from cmteb.results.reader import parse_result_file
 from cmteb.tasks.registry import TaskSpec
@@ -95,6 +96,7 @@ class ResultStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key}."))
         try:
+            staging.chmod(umask_mode(0o777))  # mkdtemp's folder is private
             for path in files:
                 shutil.copyfile(path, staging / path.name)
             staged = [staging / p.name for p in files]

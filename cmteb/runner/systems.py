@@ -152,7 +152,7 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
     evaluated: list[Any] = []
     load = TaskLoader(config, evaluated, plan.fingerprints)
     load.preload(pending, progress)
-    header = {**config.settings(), "device": config.load.device}
+    header = {**config.settings(), "device": config.load.device, **config.identity()}
     embedder = _embedder(config, progress) if config.embedder is not None else None
     cross = _reranker(config, progress) if config.reranker is not None else None
     batch = config.load.batch_size
