@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import warnings
 
@@ -12,10 +13,10 @@ from results_fixtures import write_model
 
 from cmteb.cli import main
 from cmteb.errors import CmtebError
-from cmteb.report.leaderboard import build_rows, build_tables, category_values
+from cmteb.report.leaderboard import build_rows, build_tables, category_values, overall_rows
 from cmteb.report.render import to_html, to_markdown, write_outputs
 from cmteb.results.reader import collect_results
-from cmteb.tasks.registry import load_registry
+from cmteb.tasks.registry import TASK_TYPES, load_registry
 
 SPECS = load_registry().tasks
 CMTEB31 = [t for t in SPECS if t.in_mteb]
@@ -186,7 +187,8 @@ def test_html_is_self_contained_and_png_is_written(tmp_path):
     # C-MTEB table, the reranking table's own setting, the c-mteb and bge-*-zh-v1.5 per-task rows per category
     assert page.count('<tr class="published">') == 16 + 10 + 6 * 13 + 6 * 3
     written = write_outputs(tables, rows, tmp_path / "out", ["md", "csv", "html", "png"])
-    assert (tmp_path / "out" / "categories.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for protocol in ("unrecorded", "flagembedding-2023"):  # one chart per protocol
+        assert (tmp_path / "out" / f"categories-{protocol}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert {p.name for p in written} >= {
         "leaderboard.md",
         "cmteb-unrecorded.csv",
@@ -207,3 +209,25 @@ def test_leaderboard_cli_writes_files(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| org/m" in out and "wrote" in out
     assert (tmp_path / "lb" / "leaderboard.md").is_file() and (tmp_path / "lb" / "cmteb-unrecorded.csv").is_file()
+
+
+def test_the_page_has_one_chart_per_protocol_with_every_row_and_reads_at_1280_px(tmp_path):
+    import re
+
+    write_model(tmp_path, "org/m", "r1", {t.name: {t.metric: 0.5} for t in SPECS})
+    rows = build_rows([tmp_path])
+    page = to_html(build_tables(rows), rows)
+    charts = re.findall(r"<h3>protocol ([\w.-]+)</h3>\n<div class=\"scroll chart\">(.*?)</svg>", page, re.S)
+    assert [name for name, _ in charts] == ["unrecorded", "flagembedding-2023"]
+    for name, svg in charts:
+        legend = re.findall(r'<text x="58" y="\d+">([^<]+)</text>', svg)
+        expected = [f"{r.name} ({r.source})" for r in overall_rows([r for r in rows if r.protocol == name])]
+        assert [html.unescape(t) for t in legend] == expected  # every row of the protocol's C-MTEB table
+    published = dict(charts)["flagembedding-2023"]
+    bge = re.findall(r"<title>BAAI/bge-large-zh-v1.5 \(published\): (\w+) [\d.]+</title>", published)
+    assert bge == list(TASK_TYPES), "a bar for every category the row has"
+    assert page.count('<div class="scroll">') == page.count("<table ")  # wide tables scroll in their own box
+    assert (
+        page.count('<details class="caption">') == page.count("<table ") and '<details class="caption" open' not in page
+    )
+    assert "position: sticky" in page

@@ -143,10 +143,16 @@ def _protocol_caption(protocol: str) -> str:
     )
 
 
+def overall_rows(rows: Iterable[Row]) -> list[Row]:
+    """The rows of the C-MTEB table, by Avg: every measured row, and the published rows that carry an Avg
+    (a source's overall table, not its per-category tables)."""
+    return _sorted([r for r in rows if r.source != PUBLISHED or "Avg" in r.categories])
+
+
 def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
     """Model, Source, Protocol, Embedding dimension, Avg and the six categories, as in the seed tables."""
     records = []
-    for row in _sorted([r for r in rows if r.source != PUBLISHED or "Avg" in r.categories]):
+    for row in overall_rows(rows):
         dim = str(row.embedding_dim) if row.embedding_dim else MISSING
         records.append(
             {

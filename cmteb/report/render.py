@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from cmteb.errors import CmtebError
 from cmteb.io import atomic_write_bytes, atomic_write_text
-from cmteb.report.leaderboard import PUBLISHED, Row, Table, category_values
+from cmteb.report.leaderboard import PUBLISHED, Row, Table, category_values, overall_rows
 from cmteb.tasks.registry import TASK_TYPES
 
 FORMATS = ("md", "csv", "html", "png")
 LABEL_COLUMNS = ("Model", "Source", "Protocol", "")
-PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7")
+#: Tableau 20: distinct colours for up to 20 rows in one chart.
+PALETTE = (
+    "#4e79a7", "#a0cbe8", "#f28e2b", "#ffbe7d", "#59a14f", "#8cd17d", "#b6992d", "#f1ce63", "#499894", "#86bcb6",
+    "#e15759", "#ff9d9a", "#79706e", "#bab0ac", "#d37295", "#fabfd2", "#b07aa1", "#d4a6c8", "#9d7660", "#d7b5a6",
+)  # fmt: skip
 
 
 def to_markdown(tables: Sequence[Table]) -> str:
@@ -28,51 +33,62 @@ def to_markdown(tables: Sequence[Table]) -> str:
     return "\n".join(parts)
 
 
-def chart_series(rows: Sequence[Row], limit: int = 8) -> list[tuple[str, list[float | None]]]:
-    """(label, category values) for the chart: measured rows first, then published, at most `limit`."""
-    ordered = [r for r in rows if r.source != PUBLISHED] + [r for r in rows if r.source == PUBLISHED]
+def chart_series(rows: Sequence[Row]) -> list[tuple[str, list[float | None]]]:
+    """(label, category values) for one protocol's chart: the rows of its C-MTEB table, in that order."""
     series = []
-    for row in ordered:
+    for row in overall_rows(rows):
         values = category_values(row)
         points = [values.get(kind) for kind in TASK_TYPES]
         if any(v is not None for v in points):
-            label = f"{row.name} ({row.source}, {row.protocol})"
-            series.append((label, points))
-    return series[:limit]
+            series.append((f"{row.name} ({row.source})", points))
+    return series
 
 
-def bar_chart_svg(series: Sequence[tuple[str, list[float | None]]], width: int = 900, height: int = 320) -> str:
-    """A grouped bar chart of category scores per model, as inline SVG (no script, no network)."""
-    left, bottom, top = 40, 60, 20
-    plot_w, plot_h = width - left - 10, height - bottom - top
-    group_w = plot_w / len(TASK_TYPES)
-    bar_w = max(2.0, (group_w - 10) / max(1, len(series)))
+def protocol_charts(rows: Sequence[Row]) -> list[tuple[str, list[tuple[str, list[float | None]]]]]:
+    """One chart per protocol, in the order protocols first appear (measured rows first): scores of different
+    protocols are never set side by side, since one task name can mean other data, splits or metrics."""
+    protocols = dict.fromkeys([r.protocol for r in rows if r.source != PUBLISHED] + [r.protocol for r in rows])
+    charts = [(p, chart_series([r for r in rows if r.protocol == p])) for p in protocols]
+    return [(p, series) for p, series in charts if series]
+
+
+def _color(s: int) -> str:
+    return PALETTE[s % len(PALETTE)]
+
+
+def bar_chart_svg(series: Sequence[tuple[str, list[float | None]]], height: int = 300) -> str:
+    """A grouped bar chart of category scores per row, as inline SVG (no script, no network); it widens with
+    the number of rows so every bar stays readable, and the page scrolls it sideways if need be."""
+    left, bottom, top = 40, 30, 20
+    group_w = max(130.0, 9.0 * len(series) + 14)
+    width = left + 10 + group_w * len(TASK_TYPES)
+    plot_h = height - bottom - top
+    bar_w = (group_w - 14) / max(1, len(series))
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20 * len(series)}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height + 18 * len(series) + 10}" '
         'role="img" aria-label="category scores per model" font-family="sans-serif" font-size="11">'
     ]
     for tick in range(0, 101, 20):
         y = top + plot_h * (1 - tick / 100)
-        out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<line x1="{left}" x2="{width - 10:.0f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
     for g, kind in enumerate(TASK_TYPES):
-        x0 = left + g * group_w + 5
+        x0 = left + g * group_w + 7
         for s, (label, values) in enumerate(series):
-            value = values[g]
-            if value is None:
+            if values[g] is None:
                 continue
-            h = plot_h * value / 100
+            h = plot_h * values[g] / 100
             out.append(
-                f'<rect x="{x0 + s * bar_w:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w - 1:.1f}" '
-                f'height="{h:.1f}" fill="{PALETTE[s % len(PALETTE)]}"><title>{html.escape(label)}: '
-                f"{kind} {value:.2f}</title></rect>"
+                f'<rect x="{x0 + s * bar_w:.1f}" y="{top + plot_h - h:.1f}" width="{max(bar_w - 1, 1):.1f}" '
+                f'height="{h:.1f}" fill="{_color(s)}">'
+                f"<title>{html.escape(label)}: {kind} {values[g]:.2f}</title></rect>"
             )
         out.append(
-            f'<text x="{x0 + (group_w - 10) / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{kind}</text>'
+            f'<text x="{x0 + (group_w - 14) / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{kind}</text>'
         )
     for s, (label, _) in enumerate(series):
-        y = top + plot_h + 36 + 20 * s
-        out.append(f'<rect x="{left}" y="{y - 10}" width="12" height="12" fill="{PALETTE[s % len(PALETTE)]}"/>')
+        y = height + 18 * s + 4
+        out.append(f'<rect x="{left}" y="{y - 10}" width="12" height="12" fill="{_color(s)}"/>')
         out.append(f'<text x="{left + 18}" y="{y}">{html.escape(label)}</text>')
     out.append("</svg>")
     return "\n".join(out)
@@ -96,20 +112,38 @@ document.querySelectorAll("table.sortable th").forEach(function (th, col) {
 """
 
 _STYLE = """
-body { font-family: sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 2em; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
-th { background: #f3f3f3; cursor: pointer; }
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+div.scroll { overflow-x: auto; max-width: 100%; margin: 0.3em 0 2em; }
+table { border-collapse: separate; border-spacing: 0; border-top: 1px solid #ccc; border-left: 1px solid #ccc; }
+th, td { border-right: 1px solid #ccc; border-bottom: 1px solid #ccc; padding: 4px 6px; text-align: right; }
+th { background: #f3f3f3; cursor: pointer; vertical-align: bottom; max-width: 7em; }
 td:nth-child(-n+3), th:nth-child(-n+3) { text-align: left; }
+td:first-child, th:first-child { position: sticky; left: 0; z-index: 1; max-width: 20em; min-width: 12em; }
+td:first-child { background: #fff; }
 tr.published td { color: #666; font-style: italic; }
-p.caption { max-width: 70em; color: #444; }
+details.caption { max-width: 70em; color: #444; margin: 0.2em 0; }
+details.caption summary { cursor: pointer; }
+h3 { margin-bottom: 0; }
 """
+
+
+def _caption_html(caption: str) -> str:
+    """A caption folded to its first sentence; the rest (how the table is computed) opens on a click."""
+    first, _, rest = caption.partition(". ")
+    if not rest:
+        return f'<p class="caption">{html.escape(caption)}</p>'
+    return f'<details class="caption"><summary>{html.escape(first)}.</summary><p>{html.escape(rest)}</p></details>'
+
+
+def _breakable(name: str) -> str:
+    """A column name that may wrap where its words join (T2<wbr>Retrieval, Pair<wbr>Classification)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "<wbr>", html.escape(name))
 
 
 def _table_html(table: Table) -> str:
     """A sortable HTML table; published rows carry a class that sets them apart."""
     frame = table.frame
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{_breakable(str(c))}</th>" for c in frame.columns)
     body = []
     sources = list(frame["Source"]) if "Source" in frame.columns else [None] * len(frame)
     for source, values in zip(sources, frame.itertuples(index=False), strict=True):
@@ -124,39 +158,44 @@ def _table_html(table: Table) -> str:
 
 
 def to_html(tables: Sequence[Table], rows: Sequence[Row]) -> str:
-    """One self-contained page: sortable tables (click a header) and a bar chart of category scores."""
-    sections = [f"<h2>Category scores</h2>\n{bar_chart_svg(chart_series(rows))}"]
+    """One self-contained page: a category chart per protocol, then sortable tables (click a header) that
+    scroll sideways under a fixed model column, so the page reads at 1280 px."""
+    charts = [
+        f'<h3>protocol {html.escape(protocol)}</h3>\n<div class="scroll chart">{bar_chart_svg(series)}</div>'
+        for protocol, series in protocol_charts(rows)
+    ]
+    sections = ["<h2>Category scores</h2>\n" + "\n".join(charts)]
     for t in tables:
         sections.append(
-            f'<h2 id="{t.key}">{html.escape(t.title)}</h2>\n<p class="caption">{html.escape(t.caption)}</p>\n'
-            f"{_table_html(t)}"
+            f'<h2 id="{t.key}">{html.escape(t.title)}</h2>\n{_caption_html(t.caption)}\n'
+            f'<div class="scroll">{_table_html(t)}</div>'
         )
     body = "\n".join(sections)
     return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>C-MTEB leaderboard</title>\n'
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>C-MTEB leaderboard</title>\n'
         f"<style>{_STYLE}</style>\n</head>\n<body>\n<h1>C-MTEB leaderboard</h1>\n{body}\n"
         f"<script>{_SORT_SCRIPT}</script>\n</body>\n</html>\n"
     )
 
 
-def write_png(rows: Sequence[Row], path: Path) -> None:
-    """The category chart as a PNG (matplotlib), for READMEs."""
+def write_png(series: Sequence[tuple[str, list[float | None]]], protocol: str, path: Path) -> None:
+    """One protocol's category chart as a PNG (matplotlib), for READMEs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = chart_series(rows)
-    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(10, 4.5 + 0.18 * len(series)), dpi=120)
     width = 0.8 / max(1, len(series))
     for s, (label, values) in enumerate(series):
         xs = [g + s * width for g, v in enumerate(values) if v is not None]
         ys = [v for v in values if v is not None]
-        ax.bar(xs, ys, width=width, label=label, color=PALETTE[s % len(PALETTE)])
+        ax.bar(xs, ys, width=width, label=label, color=_color(s))
     ax.set_xticks([g + 0.4 - width / 2 for g in range(len(TASK_TYPES))], TASK_TYPES, fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel("score")
-    ax.set_title("C-MTEB category scores")
+    ax.set_title(f"C-MTEB category scores, protocol {protocol}")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -183,6 +222,7 @@ def write_outputs(tables: Sequence[Table], rows: Sequence[Row], out_dir: Path, f
         atomic_write_text(out_dir / "leaderboard.html", to_html(tables, rows))
         written.append(out_dir / "leaderboard.html")
     if "png" in formats:
-        write_png(rows, out_dir / "categories.png")
-        written.append(out_dir / "categories.png")
+        for protocol, series in protocol_charts(rows):
+            write_png(series, protocol, out_dir / f"categories-{protocol}.png")
+            written.append(out_dir / f"categories-{protocol}.png")
     return written
