@@ -35,6 +35,19 @@ def run_averages(summary: RunSummary, *, first_stage: bool = False) -> Averages:
     return protocol_averages(protocol, scores)
 
 
+def _title(summary: RunSummary) -> str:
+    """Model, revision, non-default settings, protocol; and a warning when the data were the samples."""
+    settings = f", {summary.settings}" if summary.settings else ""
+    samples = " — on the bundled SAMPLE data, not C-MTEB" if summary.data == "samples" else ""
+    return f"{summary.model_name} ({summary.revision}{settings}) — protocol {summary.protocol}{samples}"
+
+
+def _caption(summary: RunSummary, protocol: Protocol) -> str:
+    """Where results went, under which name and why, how averages are taken; the samples note last."""
+    samples = f". {SAMPLES_NOTE}" if summary.data == "samples" else ""
+    return f"results in {summary.output_dir}; {summary.naming}; {protocol.averaging.text}{samples}"
+
+
 def summary_table(summary: RunSummary) -> Table:
     """Per task: type, metric, score (points), seconds, status; then the protocol's averages.
 
@@ -43,14 +56,7 @@ def summary_table(summary: RunSummary) -> Table:
     """
     protocol = resolve_protocol(summary.protocol)
     two_stage = any(o.first_stage_score is not None for o in summary.outcomes)
-    samples = summary.data == "samples"
-    settings = f", {summary.settings}" if summary.settings else ""
-    table = Table(
-        title=f"{summary.model_name} ({summary.revision}{settings}) — protocol {summary.protocol}"
-        + (" — on the bundled SAMPLE data, not C-MTEB" if samples else ""),
-        caption=f"results in {summary.output_dir}; {summary.naming}; {protocol.averaging.text}"
-        + (f". {SAMPLES_NOTE}" if samples else ""),
-    )
+    table = Table(title=_title(summary), caption=_caption(summary, protocol))
     right = {"first stage", "score", "seconds"}
     for column in ("task", "type", "metric", *(["first stage"] if two_stage else []), "score", "seconds", "status"):
         table.add_column(column, justify="right" if column in right else "left")
