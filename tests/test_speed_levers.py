@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import mteb
 import numpy as np
@@ -128,3 +129,49 @@ def test_chunked_exact_search_equals_one_block(m3e_dir, samples_dir, task_name):
             ).task_results[0]
         scores.append(result.scores["dev"][0])
     assert scores[0] == scores[1]
+
+
+def test_a_local_models_fingerprint_reads_its_files_once_until_one_changes(tiny_bert, tmp_path, monkeypatch):
+    import builtins
+    import shutil
+
+    from cmteb.models import loading
+    from cmteb.models.fingerprints import fingerprint_memo_file
+
+    model = shutil.copytree(tiny_bert, tmp_path / "m")
+    read = []
+
+    def counting_open(path, *args, **kwargs):
+        read.append(Path(path).name)
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(loading, "open", counting_open, raising=False)
+    first = loading.model_fingerprint(model)
+    assert "model.safetensors" in read
+    read.clear()
+    assert loading.model_fingerprint(model) == first and read == [], "the second run reads no model file"
+    config = model / "config.json"
+    config.write_text(config.read_text().replace('"gelu"', '"relu"'))
+    changed = loading.model_fingerprint(model)
+    assert changed != first and "model.safetensors" in read
+    fingerprint_memo_file().unlink()  # without the memo, the same content gives the same fingerprint
+    assert loading.model_fingerprint(model) == changed
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_batches_are_padded_exactly_as_the_tokenizer_pads_them(side, m3e_dir):
+    import torch
+    from transformers import AutoTokenizer
+
+    from cmteb.models.batching import pad_batch
+
+    tokenizer = AutoTokenizer.from_pretrained(str(m3e_dir))
+    tokenizer.padding_side = side
+    singles = tokenizer(TEXTS, padding=False)
+    pairs = tokenizer(TEXTS, TEXTS[::-1], padding=False)  # a cross-encoder's pairs: token types 0 and 1
+    for encoded in (singles, pairs):
+        features = {k: list(v) for k, v in encoded.items()}
+        expected = tokenizer.pad(features, padding=True, return_tensors="pt")
+        padded = pad_batch(tokenizer, features)
+        assert padded.keys() == expected.keys()
+        assert all(torch.equal(padded[k], expected[k]) for k in expected)

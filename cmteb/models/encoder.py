@@ -90,11 +90,19 @@ class BGEEncoder(ModelCore):
             return np.zeros((0, self.embedding_dim), dtype=np.float32)
         encoded = self.tokenizer(list(texts), padding=False, truncation=True, max_length=self.max_length)
         out = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
+        # Embeddings stay on the device until the last batch: one copy to the host, not a sync per batch.
+        on_device = torch.from_numpy(out) if self.device == "cpu" else torch.empty(out.shape, device=self.device)
 
         def forward(idx: np.ndarray, batch: dict[str, torch.Tensor]) -> None:
             emb = pool(self.model(**batch).last_hidden_state, batch["attention_mask"], self.pooling)
             if self.normalize:
                 emb = torch.nn.functional.normalize(emb, p=2, dim=1)
-            out[idx] = emb.cpu().numpy()
+            on_device[torch.as_tensor(idx, device=on_device.device)] = emb
 
-        return self.run_batches(encoded, out, forward, what="embeddings", batch_size=batch_size, on_batch=on_batch)
+        def gather() -> None:
+            if on_device.data_ptr() != out.ctypes.data:
+                out[:] = on_device.cpu().numpy()
+
+        return self.run_batches(
+            encoded, out, forward, what="embeddings", batch_size=batch_size, on_batch=on_batch, gather=gather
+        )

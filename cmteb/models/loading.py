@@ -12,6 +12,7 @@ from typing import Any
 
 from cmteb.errors import CmtebError
 from cmteb.hub import probe
+from cmteb.models.fingerprints import FingerprintMemo, fingerprint_memo_file
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +58,27 @@ def model_fingerprint(model_dir: Path) -> str:
     weights, the config, the tokenizer files, and sentence-transformers' pooling and normalisation files.
 
     It stands in for a revision: the embedding cache, the result store and the output folder key on it,
-    so any change to those files is evaluated afresh.
+    so any change to those files is evaluated afresh. Hashing a large model takes about a second per GB,
+    so the hash is kept in the cache keyed by each file's path, size, inode and modification time (as
+    make and rsync decide what changed): a model is read in full once, then only when a file changes.
     """
+    files = _model_files(model_dir)
+    stats = [(str(p.relative_to(model_dir)), p.stat()) for p in files]
+    key = [str(Path(model_dir).resolve()), [(name, s.st_size, s.st_ino, s.st_mtime_ns) for name, s in stats]]
+    memo = FingerprintMemo(fingerprint_memo_file())
+    known = memo.get(key)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
-    for path in _model_files(model_dir):
+    for path in files:
         digest.update(str(path.relative_to(model_dir)).encode("utf-8") + b"\0")
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
         digest.update(b"\0")
-    return digest.hexdigest()[:16]
+    fingerprint = digest.hexdigest()[:16]
+    memo.put(key, fingerprint)
+    return fingerprint
 
 
 def pooling_from_sentence_transformers(model_dir: Path | None) -> str | None:
