@@ -9,7 +9,7 @@ from mteb.abstasks import AbsTask
 
 from cmteb.errors import CmtebError
 from cmteb.hub import network_cause, unreachable
-from cmteb.mteb_hooks import CAPTURE_MIXINS
+from cmteb.mteb_hooks import CAPTURE_MIXINS, ClassificationLabelsInMemory
 from cmteb.tasks.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.tasks.layouts import LAYOUT_MIXINS
 from cmteb.tasks.mirror import check_mirrors, mirror_path
@@ -68,6 +68,8 @@ def build_task(
         mixins.append(CAPTURE_MIXINS[capture])
     if subsample is not None:
         mixins.append(Subsampled)
+    if spec.type == "Classification":
+        mixins.append(ClassificationLabelsInMemory)
     if mixins:
         attrs = {"subsample_n": subsample or 0, "subsample_corpus_extra": subsample_corpus or 20 * (subsample or 0)}
         cls = type(cls.__name__, (*mixins, cls), attrs)
