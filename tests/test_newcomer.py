@@ -188,13 +188,14 @@ def test_model_card_takes_what_run_was_given_and_prefers_full_runs(tiny_bert, sa
 
     _run(tiny_bert, samples_dir, tmp_path / "results" / "demo")
     _run(tiny_bert, samples_dir, tmp_path / "results" / "baselines", "--subsample", "5")
+    _run(tiny_bert, samples_dir, tmp_path / "results" / "demo", "--pooling", "mean")
     card = ["model-card", "--results", str(tmp_path / "results"), "--allow-samples"]
     for given in (str(tiny_bert), "local/tiny-bert0", f"{tiny_bert}/"):
         out = tmp_path / f"card-{len(given)}.md"
         assert main([*card, "--model", given, "--out", str(out)]) == 0, capsys.readouterr().err
         front = yaml.safe_load(out.read_text().split("---")[1])
         (entry,) = front["model-index"]
-        assert entry["name"] == "tiny-bert0", "the full run, not the subsample"
+        assert entry["name"] == "tiny-bert0", "the run of default settings, neither the subsample nor mean pooling"
     assert (
         main(["model-card", "--results", str(tmp_path / "results" / "baselines"), "--model", "local/tiny-bert0"]) == 2
     )

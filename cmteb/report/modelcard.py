@@ -90,8 +90,8 @@ def find_model_results(
     """The results of `model` (and `revision`, and `protocol`) under `results_dirs`.
 
     `model` is the name results are filed under or what `cmteb run --model` was given (a local path
-    too). A card carries one protocol's numbers: results of several protocols need `protocol`. Full
-    runs are preferred to subsample runs of the same model.
+    too). A card carries one protocol's numbers: results of several protocols need `protocol`. Results of
+    default settings are preferred, then full runs over subsample runs of the same model.
     """
     results_dirs = list(results_dirs)
     found = [r for r in collect_results(results_dirs) if r.answers_to(model)]
@@ -104,7 +104,8 @@ def find_model_results(
             "--model given to `cmteb run`"
         )
     found = _one_protocol(found, model, protocol)
-    found = [r for r in found if "subsample" not in r.variant] or found
+    # The card shows the model as published: default settings first, then any full run, then a subsample.
+    found = [r for r in found if not r.variant] or [r for r in found if "subsample" not in r.variant] or found
     if len({r.revision for r in found}) > 1:
         revisions = ", ".join(sorted(str(r.revision) for r in found))
         raise CmtebError(f"model {model} has results for several revisions ({revisions}): pick one with --revision")
