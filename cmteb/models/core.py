@@ -1,5 +1,5 @@
-"""What the two model cores share: how they are loaded (one options dataclass), their transformers
-objects, and one timed loop over length-sorted batches that counts the work and refuses NaN or inf."""
+"""What the two model cores share: how they are loaded (`LoadOptions`), their transformers objects,
+and one timed loop over length-sorted batches that counts the work and refuses NaN or inf."""
 
 from __future__ import annotations
 
@@ -12,29 +12,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from cmteb.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_LENGTH
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats, forward_in_batches
 from cmteb.models.loading import HARMLESS_BUFFERS, ModelSource, load_model, resolve_model
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How a core is loaded and batched: the same for the encoder and the reranker."""
-
-    max_length: int = DEFAULT_MAX_LENGTH
-    batch_size: int = DEFAULT_BATCH_SIZE
-    batch_tokens: int | None = None  # also cap each batch at this many padded tokens
-    precision: str = "fp32"
-    device: str | None = None  # None: cuda when present, else cpu
-    trust_remote_code: bool = False
-    allow_missing_weights: bool = False  # run a checkpoint that lacks weights of the network (they are random)
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise CmtebError(f"--batch-size must be positive, got {self.batch_size}")
-        if self.batch_tokens is not None and self.batch_tokens < 1:
-            raise CmtebError(f"--batch-tokens must be positive, got {self.batch_tokens}")
+from cmteb.models.options import LoadOptions
 
 
 @dataclass

@@ -19,7 +19,6 @@ from cmteb.assets import BUNDLED_MODEL_HUB_ID, BUNDLED_MODEL_NAME, SAMPLES_DIR, 
 from cmteb.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_RERANK_TOP_K
 from cmteb.errors import CmtebError
 from cmteb.models.cache import default_cache_dir
-from cmteb.models.core import LoadOptions
 from cmteb.models.defaults import default_instruction, default_pooling
 from cmteb.models.loading import (
     ModelSource,
@@ -29,6 +28,7 @@ from cmteb.models.loading import (
     resolve_model,
     usable_max_length,
 )
+from cmteb.models.options import LoadOptions
 from cmteb.results.files import NO_REVISION, result_dir
 from cmteb.tasks.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
 from cmteb.tasks.registry import TaskSpec
