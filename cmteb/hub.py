@@ -9,6 +9,8 @@ that cannot reach the hub learns so in a second, in one line that says what to d
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from cmteb.errors import CmtebError
 
@@ -64,6 +66,20 @@ def unreachable(
     return HubUnreachable(UNREACHABLE[kind].format(repo=repo, why=why, subject=subject))
 
 
+@contextmanager
+def network_errors_as(kind: str, repo: str, *, subject: str = "the task data") -> Iterator[None]:
+    """Inside, a failure caused by the network becomes `unreachable(kind, repo)`; anything else passes."""
+    try:
+        yield
+    except CmtebError:
+        raise
+    except Exception as exc:  # httpx, requests, urllib3 and datasets raise their own types for it
+        cause = network_cause(exc)
+        if cause is None:
+            raise
+        raise unreachable(kind, repo, cause, subject=subject) from exc
+
+
 def probe(repo: str, *, kind: str, revision: str | None = None) -> None:
     """Ask the hub once, without retries, for `repo` at `revision`; a one-line CmtebError if it cannot answer.
 
@@ -75,17 +91,14 @@ def probe(repo: str, *, kind: str, revision: str | None = None) -> None:
 
     repo_type = "model" if kind == "model" else "dataset"
     try:
-        HfApi().repo_info(repo, revision=revision, repo_type=repo_type, timeout=PROBE_TIMEOUT_S)
+        with network_errors_as(kind, repo):
+            HfApi().repo_info(repo, revision=revision, repo_type=repo_type, timeout=PROBE_TIMEOUT_S)
     except RevisionNotFoundError as exc:
         raise CmtebError(f"{repo_type} {repo} has no revision {revision!r} on the hub: check the revision") from exc
     except RepositoryNotFoundError as exc:
         raise CmtebError(
             f"{repo_type} {repo} is not on the hub (or is private): check the id, or `hf auth login`"
         ) from exc
-    except Exception as exc:  # httpx, requests and urllib3 raise their own types for a network failure
-        if network_cause(exc) is None:
-            raise
-        raise unreachable(kind, repo, network_cause(exc)) from exc
 
 
 def offline_unless_reachable(repo: str, revision: str | None = None) -> bool:

@@ -55,6 +55,7 @@ class ResultStore:
     def __init__(self, root: Path, system: dict[str, Any]) -> None:
         self.folder = Path(root) / "results"
         self.system = {**system, "versions": package_versions(SCORING_PACKAGES)}
+        self._verified: dict[str, StoredResult] = {}  # an entry is immutable once in place: checked once a run
 
     def key(self, spec: TaskSpec, protocol: str, fingerprint: str | None, subsample: int | None) -> str:
         """The key of one task's result under this system."""
@@ -69,6 +70,8 @@ class ResultStore:
 
     def get(self, key: str) -> StoredResult | None:
         """The stored result under `key`, or None; a damaged entry is removed (its task is evaluated again)."""
+        if key in self._verified:
+            return self._verified[key]
         folder = self.folder / key
         if not folder.is_dir():
             return None
@@ -78,7 +81,8 @@ class ResultStore:
         except (OSError, ValueError) as exc:
             entry, problem = None, f"{ENTRY} cannot be read ({exc})"
         if problem is None:
-            return StoredResult(folder, entry)
+            self._verified[key] = StoredResult(folder, entry)
+            return self._verified[key]
         warn(f"stored result {folder} is damaged ({problem}): removed, the task is evaluated again")
         aside = folder.with_name(f".{key}.damaged-{uuid.uuid4().hex[:8]}")
         try:  # renamed first, so a concurrent reader never sees a half-removed entry

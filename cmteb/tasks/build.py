@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import mteb
 from mteb.abstasks import AbsTask
 
 from cmteb.errors import CmtebError
-from cmteb.hub import network_cause, unreachable
+from cmteb.hub import network_errors_as
 from cmteb.mteb_hooks import CAPTURE_MIXINS, ClassificationLabelsInMemory
 from cmteb.tasks.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.tasks.layouts import LAYOUT_MIXINS
@@ -137,15 +138,14 @@ def load_task_data(task: AbsTask, spec: TaskSpec, data_dir: Path | None) -> int:
     source = str(mirror_path(data_dir, spec)) if data_dir is not None else f"the hub repo {spec.repo}"
     if data_dir is not None:
         _refuse_empty_files(mirror_path(data_dir, spec), spec)
+    # Hub data that is neither cached nor reachable says so; a local copy's failures are the copy's.
+    offline = network_errors_as("dataset", spec.repo, subject=f"the data of task {spec.name}")
     try:
-        task.load_data()
+        with offline if data_dir is None else contextlib.nullcontext():
+            task.load_data()
     except (KeyboardInterrupt, CmtebError):
         raise
     except Exception as exc:  # datasets, pyarrow and mteb raise many types for bad files
-        if data_dir is None and network_cause(exc) is not None:
-            raise unreachable(
-                "dataset", spec.repo, network_cause(exc), subject=f"the data of task {spec.name}"
-            ) from exc
         root = exc  # the innermost cause says what is wrong (datasets wraps it in a generic error)
         while (root.__cause__ or root.__context__) is not None:
             root = root.__cause__ or root.__context__

@@ -18,7 +18,7 @@ from typing import Any
 from huggingface_hub import snapshot_download
 
 from cmteb.errors import CmtebError
-from cmteb.hub import network_cause, probe, unreachable
+from cmteb.hub import network_errors_as, probe
 from cmteb.io import atomic_write_json, sha256_file
 from cmteb.tasks.registry import TaskSpec
 
@@ -102,12 +102,8 @@ def download(specs: Iterable[TaskSpec], data_dir: Path) -> dict[str, Any]:
                 manifest["repos"][repo]["tasks"] = sorted({*manifest["repos"][repo]["tasks"], spec.name})
                 continue
             local = data_dir / repo
-            try:
+            with network_errors_as("download", repo):  # the network may go away after the probe
                 snapshot_download(repo_id=repo, repo_type="dataset", revision=revision, local_dir=local)
-            except Exception as exc:  # the network went away after the probe
-                if network_cause(exc) is None:
-                    raise
-                raise unreachable("download", repo, network_cause(exc)) from exc
             manifest["repos"][repo] = {
                 "revision": revision,
                 "tasks": [spec.name],
