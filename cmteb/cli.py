@@ -21,6 +21,7 @@ from cmteb.defaults import (
 )
 from cmteb.errors import CmtebError
 from cmteb.tasks.registry import TASK_TYPES
+from cmteb.workers.options import LOCAL_RAY
 
 
 def _add_quick_mode_args(p: argparse.ArgumentParser) -> None:
@@ -85,6 +86,23 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help=f"max tokens per text (default: {DEFAULT_MAX_LENGTH})")
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")
+    p.add_argument(
+        "--devices",
+        metavar="LIST",
+        help="one worker process per listed device, e.g. cuda:0,cuda:1 (cpu may repeat); default: every visible GPU "
+        "when there are several",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        metavar="ADDRESS",
+        help="encode on Ray workers, one per GPU of the cluster (auto: the cluster `ray start` made; no address: a "
+        "local Ray); needs pip install 'cmteb[ray]'",
+    )
+    p.add_argument(
+        "--workers", type=int, metavar="N", help="number of Ray workers (default: one per GPU, else one per node)"
+    )
     group = p.add_mutually_exclusive_group()
     group.add_argument("--instruction", help="query instruction for Retrieval/Reranking (default: the model's own)")
     group.add_argument("--no-instruction", action="store_true", help="encode queries without an instruction")

@@ -20,7 +20,7 @@ from cmteb.models.reranker import BGEReranker
 
 def build_model_meta(core: BGEEncoder | BGEReranker, *, uses_instruction: bool) -> ModelMeta:
     """A ModelMeta filled from the loaded model: name, revision, width, parameters, max tokens."""
-    net = getattr(core.model, "module", core.model)  # unwrap DataParallel
+    net = core.model
     is_reranker = isinstance(core, BGEReranker)
     return ModelMeta(
         loader=None,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from cmteb.errors import CmtebError
+from cmteb.models.plan import batch_count, longest_first
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +93,12 @@ def forward_in_batches(
     message saying what to change.
     """
     lengths = np.array([len(ids) for ids in encoded["input_ids"]])
-    order = np.argsort(-lengths, kind="stable")
+    order = longest_first(lengths)
     keys = list(encoded.keys())
     start, size = 0, batch_size
     budget = max_tokens
     while start < len(order):
-        count = size if budget is None else max(1, min(size, budget // max(1, int(lengths[order[start]]))))
+        count = batch_count(size, budget, int(lengths[order[start]]))  # as plan_batches plans it
         idx = order[start : start + count]
         features = {k: [encoded[k][i] for i in idx] for k in keys}
         batch = to_device(pad_batch(tokenizer, features), device)

@@ -31,7 +31,9 @@ class ModelCore:
     device: str
     weights: dict[str, list[str]] = field(default_factory=dict)  # checkpoint weights that did not match
     stats: BatchStats = field(default_factory=BatchStats)
+    pool: Any = None  # a WorkerPool computing the outputs in other processes, or None: here
     KIND: ClassVar[str] = "model"  # how messages name it
+    OUTPUTS: ClassVar[str] = "outputs"  # what it computes, as messages name it
 
     @property
     def batch_size(self) -> int:
@@ -71,13 +73,45 @@ class ModelCore:
             **extra,
         )
 
+    def empty_outputs(self, count: int) -> np.ndarray:
+        """An array for the outputs of `count` inputs."""
+        raise NotImplementedError
+
+    def run_local(
+        self, encoded: Mapping[str, Sequence[Sequence[int]]], *, batch_size: int | None = None, on_batch: Any = None
+    ) -> np.ndarray:
+        """The outputs of tokenised inputs, computed in this process."""
+        raise NotImplementedError
+
+    def compute(
+        self,
+        encoded: Mapping[str, Sequence[Sequence[int]]],
+        *,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """The outputs of tokenised inputs, in input order: by the worker pool when there is one."""
+        if self.pool is None:
+            return self.run_local(encoded, batch_size=batch_size, on_batch=on_batch)
+        out = self.pool.run(dict(encoded), self.empty_outputs(len(encoded["input_ids"])), self.stats, on_batch)
+        return self.checked(out, self.stats.texts + len(out))
+
+    def checked(self, out: np.ndarray, texts: int) -> np.ndarray:
+        """`out` once it is known to hold no NaN or inf; `texts` is the new count of inputs done."""
+        self.stats.texts = texts
+        if not np.isfinite(out).all():
+            raise CmtebError(
+                f"{self.KIND} {self.source.name} produced NaN or inf {self.OUTPUTS}: try --precision fp32 or check "
+                "the weights"
+            )
+        return out
+
     def run_batches(
         self,
         encoded: Mapping[str, Sequence[Sequence[int]]],
         out: np.ndarray,
         forward: Callable[[np.ndarray, dict[str, torch.Tensor]], None],
         *,
-        what: str,  # the outputs, as messages name them
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
         gather: Callable[[], None] | None = None,
@@ -97,10 +131,5 @@ class ModelCore:
         )
         if gather is not None:
             gather()
-        self.stats.texts += len(out)
         self.stats.seconds += time.perf_counter() - started
-        if not np.isfinite(out).all():
-            raise CmtebError(
-                f"{self.KIND} {self.source.name} produced NaN or inf {what}: try --precision fp32 or check the weights"
-            )
-        return out
+        return self.checked(out, self.stats.texts + len(out))

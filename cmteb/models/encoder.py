@@ -6,9 +6,9 @@ the embeddings are returned in input order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ class BGEEncoder(ModelCore):
 
     pooling: str = "cls"
     normalize: bool = True
+    OUTPUTS: ClassVar[str] = "embeddings"
 
     @classmethod
     def load(
@@ -77,7 +78,10 @@ class BGEEncoder(ModelCore):
         """Width of the embeddings."""
         return int(self.config.hidden_size)
 
-    @torch.inference_mode()
+    def empty_outputs(self, count: int) -> np.ndarray:
+        """An array for `count` embeddings."""
+        return np.empty((count, self.embedding_dim), dtype=np.float32)
+
     def encode(
         self,
         texts: Sequence[str],
@@ -87,9 +91,20 @@ class BGEEncoder(ModelCore):
     ) -> np.ndarray:
         """Embed `texts`; returns a float32 array `[len(texts), dim]` in input order."""
         if len(texts) == 0:
-            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+            return self.empty_outputs(0)
         encoded = self.tokenizer(list(texts), padding=False, truncation=True, max_length=self.max_length)
-        out = np.empty((len(texts), self.embedding_dim), dtype=np.float32)
+        return self.compute(encoded, batch_size=batch_size, on_batch=on_batch)
+
+    @torch.inference_mode()
+    def run_local(
+        self,
+        encoded: Mapping[str, Sequence[Sequence[int]]],
+        *,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embeddings of tokenised texts, computed here."""
+        out = self.empty_outputs(len(encoded["input_ids"]))
         # Embeddings stay on the device until the last batch: one copy to the host, not a sync per batch.
         on_device = torch.from_numpy(out) if self.device == "cpu" else torch.empty(out.shape, device=self.device)
 
@@ -103,6 +118,4 @@ class BGEEncoder(ModelCore):
             if on_device.data_ptr() != out.ctypes.data:
                 out[:] = on_device.cpu().numpy()
 
-        return self.run_batches(
-            encoded, out, forward, what="embeddings", batch_size=batch_size, on_batch=on_batch, gather=gather
-        )
+        return self.run_batches(encoded, out, forward, batch_size=batch_size, on_batch=on_batch, gather=gather)

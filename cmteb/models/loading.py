@@ -231,8 +231,8 @@ def load_network(
 ) -> tuple[Any, dict[str, list[str]]]:
     """Load weights with `auto_class` in `precision` on `device`, in eval mode; also what did not match.
 
-    `harmless` names weights whose absence or excess changes no output. With several GPUs and
-    `device == "cuda"`, the network is wrapped in DataParallel so each batch is split across them.
+    `harmless` names weights whose absence or excess changes no output. Several devices are served by
+    one worker process each (`cmteb.workers`), never by DataParallel.
     """
     import torch
 
@@ -259,8 +259,6 @@ def load_network(
             "they are damaged or incomplete; copy or download them again"
         ) from exc
     net.eval().to(device)
-    if device == "cuda" and torch.cuda.device_count() > 1:
-        net = torch.nn.DataParallel(net)
     return net, weight_report(info, harmless)
 
 

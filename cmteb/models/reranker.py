@@ -3,7 +3,7 @@ comes out (the raw logit, optionally through a sigmoid), as FlagEmbedding's rera
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,6 +32,7 @@ class BGEReranker(ModelCore):
 
     normalize: bool = False
     KIND: ClassVar[str] = "reranker"
+    OUTPUTS: ClassVar[str] = "scores"
 
     @classmethod
     def load(
@@ -60,7 +61,10 @@ class BGEReranker(ModelCore):
             normalize=normalize,
         )
 
-    @torch.inference_mode()
+    def empty_outputs(self, count: int) -> np.ndarray:
+        """An array for `count` scores."""
+        return np.empty(count, dtype=np.float32)
+
     def score(
         self,
         pairs: Sequence[tuple[str, str]],
@@ -70,15 +74,26 @@ class BGEReranker(ModelCore):
     ) -> np.ndarray:
         """Score `[query, passage]` pairs; float32 scores in input order."""
         if len(pairs) == 0:
-            return np.zeros(0, dtype=np.float32)
+            return self.empty_outputs(0)
         queries = [q for q, _ in pairs]
         passages = [p for _, p in pairs]
         encoded = self.tokenizer(queries, passages, padding=False, truncation=True, max_length=self.max_length)
-        out = np.empty(len(pairs), dtype=np.float32)
+        return self.compute(encoded, batch_size=batch_size, on_batch=on_batch)
+
+    @torch.inference_mode()
+    def run_local(
+        self,
+        encoded: Mapping[str, Sequence[Sequence[int]]],
+        *,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Scores of tokenised pairs, computed here."""
+        out = self.empty_outputs(len(encoded["input_ids"]))
 
         def forward(idx: np.ndarray, batch: dict[str, torch.Tensor]) -> None:
             # The score head's output in fp32: fp16 logits tie nearby scores.
             logits = self.model(**batch).logits.view(-1).float()
             out[idx] = (torch.sigmoid(logits) if self.normalize else logits).cpu().numpy()
 
-        return self.run_batches(encoded, out, forward, what="scores", batch_size=batch_size, on_batch=on_batch)
+        return self.run_batches(encoded, out, forward, batch_size=batch_size, on_batch=on_batch)

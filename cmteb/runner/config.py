@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from cmteb.models.options import LoadOptions
 from cmteb.results.files import NO_REVISION, result_dir
 from cmteb.tasks.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
 from cmteb.tasks.registry import TaskSpec
+from cmteb.workers.options import WorkerOptions, device_kind, resolve_workers
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class RunConfig(RunFlags):
     cache_dir: Path
     variant: dict[str, Any]  # the settings that change scores and differ from the model's defaults
     model_argument: str | None = None  # `--model` as given ("m3e-small", a path, a hub id), for finding results
+    workers: WorkerOptions = field(default_factory=WorkerOptions)  # where the model work runs: changes speed, no score
 
     @property
     def result_folder(self) -> Path:
@@ -250,6 +252,9 @@ class RunOptions(RunFlags):
     pooling: str | None = None
     model_name: str | None = None
     revision: str | None = None
+    devices: str | None = None  # "cuda:0,cuda:1": one worker process per device
+    ray: str | None = None  # a Ray cluster's address, or "local" for a Ray instance of this run
+    workers: int | None = None  # Ray workers
 
     def check(self, model: str | None) -> str:
         """Refuse contradictory or out-of-range choices; the kind of run asked for."""
@@ -269,14 +274,20 @@ class RunOptions(RunFlags):
             )
         return "embedder" if self.reranker is None else ("reranker" if model is None else "two-stage")
 
-    def load_options(self, invariant: bool) -> LoadOptions:
-        """How the cores load and batch; one text per forward pass when batch-invariant."""
+    def load_options(self, invariant: bool, workers: WorkerOptions) -> LoadOptions:
+        """How the cores load and batch; one text per forward pass when batch-invariant. The device is
+        the listed devices' kind with --devices; with Ray, what --device says (the cluster's GPUs need
+        not be this machine's), else this machine's."""
+        if workers.ray:
+            device = device_kind(self.device) or pick_device(None)
+        else:
+            device = pick_device(workers.device_kind or self.device)
         return LoadOptions(
             max_length=self.max_length,
             batch_size=1 if invariant else self.batch_size,  # its float result then depends on the text alone
             batch_tokens=None if invariant else self.batch_tokens,
             precision=self.precision,
-            device=pick_device(self.device),
+            device=device,
             trust_remote_code=self.trust_remote_code,
             allow_missing_weights=self.allow_missing_weights,
         )
@@ -300,10 +311,11 @@ def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
     protocol = resolve_protocol(asked.protocol)
     specs = tuple(_select(protocol, asked.tasks, asked.types, kind))  # task errors before model errors
     invariant = asked.subsample is not None if asked.batch_invariant is None else asked.batch_invariant
+    workers = resolve_workers(asked.devices, asked.ray, asked.workers, asked.device)
     embedder = _embedder(model, asked) if model is not None else None
     cross = asked.reranker_choice(model)
     root = Path(asked.output_dir)
-    load, default_length = _capped(asked.load_options(invariant), (embedder or cross).source)  # type: ignore[union-attr]
+    load, default_length = _capped(asked.load_options(invariant, workers), (embedder or cross).source)  # type: ignore[union-attr]
     return RunConfig(
         protocol=protocol,
         specs=specs,
@@ -316,5 +328,6 @@ def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
         cache_dir=Path(asked.cache_dir) if asked.cache_dir is not None else default_cache_dir(),
         variant=_variant(asked, embedder, load.max_length, default_length),
         model_argument=model,
+        workers=workers,
         **{f.name: getattr(asked, f.name) for f in fields(RunFlags)},
     )

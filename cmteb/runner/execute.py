@@ -60,12 +60,15 @@ def execute(config: RunConfig) -> RunSummary:
     with RunProgress(len(config.specs), enabled=config.show_progress) as progress:
         # Data first, then weights, then the output folder: bad input leaves nothing behind.
         system = load_system(plan, progress, _pending(plan, folder))
-        check_writable(folder)
-        summary = _new_summary(config, folder, system.embedding_dim)
-        for k, spec in enumerate(config.specs, start=1):
-            progress.start_task(k, spec.name)
-            summary.outcomes.append(_task(plan, system, folder, spec))
-            progress.finish_task()
+        try:
+            check_writable(folder)
+            summary = _new_summary(config, folder, system.embedding_dim)
+            for k, spec in enumerate(config.specs, start=1):
+                progress.start_task(k, spec.name)
+                summary.outcomes.append(_task(plan, system, folder, spec))
+                progress.finish_task()
+        finally:
+            system.close()
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -155,6 +158,7 @@ def _evaluate(plan: Plan, system: System, spec: TaskSpec) -> dict[str, Any]:
         "meta": system.meta,
         "header": system.header,
         "stats": system.stats(),
+        "placement": system.placement(),  # where each shard ran, with workers
         "embedding_dim": system.embedding_dim,
     }
 

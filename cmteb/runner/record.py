@@ -154,6 +154,7 @@ def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evalua
         **extra,
         "seconds": round(evaluated["seconds"], 3),
         "texts_encoded": evaluated["texts"],
+        **evaluated["placement"],
         CHECKSUMS: file_checksums([path, items_path(path)]),
         "finished": now(),
     }

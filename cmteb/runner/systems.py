@@ -28,6 +28,9 @@ from cmteb.runner.progress import RunProgress
 from cmteb.tasks.build import build_task, load_task_data
 from cmteb.tasks.mirror import mirror_dataset_cache
 from cmteb.tasks.registry import TaskSpec
+from cmteb.workers.options import WorkerOptions
+from cmteb.workers.pool import start_pool
+from cmteb.workers.replica import ReplicaSpec
 
 
 @dataclass
@@ -42,6 +45,18 @@ class System:
     embedding_dim: int | None = None
     tasks_evaluated: list[Any] = field(default_factory=list)  # task objects of the current task, for their items
     unknown_qrels: dict[str, int] = field(default_factory=dict)  # per task, qrels naming documents not in the corpus
+    cores: list[Any] = field(default_factory=list)  # the model cores, whose worker pools the run ends
+
+    def placement(self) -> dict[str, Any]:
+        """Where each shard ran since the last call, and what was redone, per pooled core (none: empty)."""
+        logs = {core.KIND: core.pool.log.take() for core in self.cores if core.pool is not None}
+        return {"workers": logs} if logs else {}
+
+    def close(self) -> None:
+        """Stop the worker pools."""
+        for core in self.cores:
+            if core.pool is not None:
+                core.pool.close()
 
 
 class TaskLoader:
@@ -107,9 +122,40 @@ def core_header(core: Any) -> dict[str, Any]:
     return {**header, "weights_not_matched": core.weights}  # listed whether or not the run was allowed
 
 
+def _workers_header(cores: list[Any]) -> dict[str, Any]:
+    """What the run record says of the worker pools (nothing for a run in one process)."""
+    pools = {core.KIND: core.pool.workers for core in cores if core.pool is not None}
+    return {"workers": pools} if pools else {}
+
+
+def visible_workers(config: RunConfig) -> WorkerOptions:
+    """The run's worker options, with the default made concrete: every visible GPU when there are several."""
+    if config.workers.pooled or config.load.device != "cuda":
+        return config.workers
+    import torch
+
+    count = torch.cuda.device_count()
+    return WorkerOptions(devices=tuple(f"cuda:{k}" for k in range(count))) if count > 1 else config.workers
+
+
+def _loaded(config: RunConfig, load: Callable[..., Any], spec: Callable[[Any], ReplicaSpec]) -> Any:
+    """A core loaded here and, when the run uses workers, given a pool of replicas (this process then keeps
+    its copy on the CPU, for tokenising and for what the run record says of the model)."""
+    workers = visible_workers(config)
+    if not workers.pooled:
+        return load(**vars(config.load))
+    core = load(**{**vars(config.load), "device": "cpu"})
+    core.pool = start_pool(workers, spec(core))
+    return core
+
+
 def _embedder(config: RunConfig, progress: RunProgress) -> BGEModel:
     choice = config.embedder
-    encoder = BGEEncoder.load(choice.source, pooling=choice.pooling, **vars(config.load))  # type: ignore[union-attr]
+    encoder = _loaded(
+        config,
+        lambda **load: BGEEncoder.load(choice.source, pooling=choice.pooling, **load),  # type: ignore[union-attr]
+        lambda core: ReplicaSpec("encoder", core.source, config.load, core.pooling, core.normalize),
+    )
     namespace = {
         "model": encoder.source.name,
         "revision": encoder.source.revision,
@@ -139,7 +185,11 @@ def _embedder(config: RunConfig, progress: RunProgress) -> BGEModel:
 
 def _reranker(config: RunConfig, progress: RunProgress) -> BGERerankerModel:
     choice = config.reranker
-    core = BGEReranker.load(choice.source, normalize=choice.normalize, **vars(config.load))  # type: ignore[union-attr]
+    core = _loaded(
+        config,
+        lambda **load: BGEReranker.load(choice.source, normalize=choice.normalize, **load),  # type: ignore[union-attr]
+        lambda core: ReplicaSpec("reranker", core.source, config.load, normalize=core.normalize),
+    )
     return BGERerankerModel(core, on_texts=progress.add_texts, on_batch=progress.texts_done)
 
 
@@ -152,9 +202,10 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
     evaluated: list[Any] = []
     load = TaskLoader(config, evaluated, plan.fingerprints)
     load.preload(pending, progress)
-    header = {**config.settings(), "device": config.load.device, **config.identity()}
     embedder = _embedder(config, progress) if config.embedder is not None else None
     cross = _reranker(config, progress) if config.reranker is not None else None
+    cores = [m.encoder for m in (embedder,) if m] + [m.reranker for m in (cross,) if m]
+    header = {**config.settings(), "device": config.load.device, **config.identity(), **_workers_header(cores)}
     batch = config.load.batch_size
     if cross is None:
         encoder = embedder.encoder  # type: ignore[union-attr]
@@ -173,6 +224,7 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
             embedding_dim=encoder.embedding_dim,
             tasks_evaluated=evaluated,
             unknown_qrels=load.unknown_qrels,
+            cores=cores,
         )
     rerank_core = cross.reranker
     if embedder is None:
@@ -184,12 +236,13 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
             meta=cross.mteb_model_meta,
             tasks_evaluated=evaluated,
             unknown_qrels=load.unknown_qrels,
+            cores=cores,
         )
-    return _two_stage(config, embedder, cross, load, header)
+    return _two_stage(config, embedder, cross, load, header, cores)
 
 
 def _two_stage(
-    config: RunConfig, embedder: BGEModel, cross: BGERerankerModel, load: TaskLoader, header: dict
+    config: RunConfig, embedder: BGEModel, cross: BGERerankerModel, load: TaskLoader, header: dict, cores: list[Any]
 ) -> System:
     """The embedder retrieves, the reranker re-ranks its top k; both stages' scores are kept."""
 
@@ -224,4 +277,5 @@ def _two_stage(
         },
         tasks_evaluated=load.evaluated,
         unknown_qrels=load.unknown_qrels,
+        cores=cores,
     )

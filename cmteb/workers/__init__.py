@@ -1,0 +1,1 @@
+"""Scale-out: the encode stream of a run sharded over worker processes (one per device) or Ray actors."""

@@ -1,0 +1,114 @@
+"""Workers as Ray actors, across the machines of a Ray cluster: one per GPU, or one per CPU worker
+where the cluster has no GPU. Each actor loads its model replica once and runs shards until the run
+ends; an actor that dies (killed, out of memory, its node lost) has its shard redone by another.
+
+The model must be readable at the same path on every node (the Hugging Face cache of a hub id,
+or a shared folder), and cmteb installed there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cmteb.errors import CmtebError, warn
+from cmteb.workers.dispatch import Event, as_event
+from cmteb.workers.replica import ReplicaSpec, load_replica, run_shard, worker_name
+from cmteb.workers.shards import Shard
+
+
+class Replica:
+    """The actor: a model replica on the device Ray gave it."""
+
+    def __init__(self, spec: ReplicaSpec, device: str) -> None:
+        self.core = load_replica(spec.on(device))
+        self.name = f"ray {worker_name(device)}"
+
+    def where(self) -> str:
+        """Where this actor runs."""
+        return self.name
+
+    def run(self, encoded: dict[str, list[Any]]) -> tuple[str, Any]:
+        """One shard's reply, as a worker process sends it."""
+        try:
+            return ("done", run_shard(self.core, encoded))
+        except CmtebError as exc:
+            return ("error", str(exc))
+
+
+def connect(address: str | None) -> Any:
+    """`ray`, connected to the cluster at `address` (`auto`: the one `ray start` made here) or to a new
+    local instance when `address` is None."""
+    import ray
+
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except ConnectionError as exc:
+            raise CmtebError(
+                f"cannot reach the Ray cluster at {address}: start it with `ray start --head` (or pass the head's "
+                f"address), or run --ray without an address for a local Ray ({exc})"
+            ) from exc
+    return ray
+
+
+def actor_count(ray: Any, asked: int | None, on_gpu: bool) -> int:
+    """How many actors: `asked`, else one per GPU of the cluster (GPU runs) or one per node (CPU runs)."""
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    if on_gpu and not gpus:
+        raise CmtebError("the Ray cluster has no GPU: run with --device cpu, or add GPU nodes with `ray start`")
+    if not on_gpu and gpus:
+        warn(f"the Ray cluster's {gpus} GPUs stay unused: this run's device is cpu (pass --device cuda to use them)")
+    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+    return asked or (gpus if on_gpu else nodes)
+
+
+class RayBackend:
+    """Ray actors as workers (see the module docstring)."""
+
+    def __init__(self, spec: ReplicaSpec, address: str | None, count: int | None) -> None:
+        self.ray = connect(address)
+        on_gpu = spec.options.device == "cuda"
+        count = actor_count(self.ray, count, on_gpu)
+        actor = self.ray.remote(num_gpus=1 if on_gpu else 0, num_cpus=0 if on_gpu else 1)(Replica)
+        device = "cuda:0" if on_gpu else "cpu"  # Ray shows each actor only its own GPU
+        self.actors = [actor.remote(spec, device) for _ in range(count)]
+        try:
+            names = self.ray.get([a.where.remote() for a in self.actors])
+        except self.ray.exceptions.RayError as exc:
+            self.close()
+            raise CmtebError(f"the Ray workers could not load the model: {str(exc).splitlines()[-1]}") from exc
+        self.names = [f"{name} #{k}" for k, name in enumerate(names)]
+        self.by_name = dict(zip(self.names, self.actors, strict=True))
+        self.pending: dict[Any, str] = {}
+
+    def live(self) -> list[str]:
+        """Names of the actors not known to be lost."""
+        return list(self.by_name)
+
+    def start(self, worker: str, shard: Shard) -> None:
+        """Hand `shard` to the idle actor `worker`."""
+        self.pending[self.by_name[worker].run.remote(shard.encoded)] = worker
+
+    def wait(self, timeout: float) -> list[Event]:
+        """Replies of the shards that ended within `timeout`."""
+        ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=timeout)
+        events = []
+        for ref in ready:
+            worker = self.pending.pop(ref)
+            try:
+                events.append(as_event(worker, self.ray.get(ref)))
+            except (self.ray.exceptions.RayActorError, self.ray.exceptions.WorkerCrashedError) as exc:
+                self.by_name.pop(worker, None)
+                events.append(Event(worker, "lost", reason=type(exc).__name__))
+            except self.ray.exceptions.RayTaskError as exc:  # the replica's own failure: redoing it would fail again
+                events.append(Event(worker, "error", reason=f"a Ray worker failed: {str(exc).splitlines()[-1]}"))
+        return events
+
+    def kill(self, worker: str) -> None:
+        """End one actor at once, as a crash would (used to prove the run survives it)."""
+        self.ray.kill(self.by_name[worker])
+
+    def close(self) -> None:
+        """End every actor (the cluster, or the local Ray instance, stays up for the next run)."""
+        for actor in self.actors:
+            self.ray.kill(actor)

@@ -1,0 +1,147 @@
+"""Scale-out: worker processes (one per device) and Ray actors give a single process's scores, say
+where each shard ran, and survive a worker killed mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cmteb.errors import CmtebError
+from cmteb.models.plan import plan_batches
+from cmteb.results.files import read_run_record
+from cmteb.runner import run
+from cmteb.workers.options import resolve_workers
+from cmteb.workers.shards import plan_shards
+
+TASKS = ["T2Retrieval", "ATEC"]
+# Small batches, so the sample tasks make several shards per worker.
+COMMON = {"tasks": TASKS, "batch_size": 4, "max_length": 64, "use_cache": False, "show_progress": False}
+
+
+def _item_values(summary) -> dict[str, np.ndarray]:
+    """Every per-item value of every task (per-query nDCG, cosine of each STS pair, ...), by task."""
+    return {
+        o.spec.name: pd.read_parquet(o.path.with_suffix("").with_suffix(".items.parquet"))["value"].to_numpy()
+        for o in summary.outcomes
+    }
+
+
+def _largest_difference(a, b) -> float:
+    """The largest difference between two runs' scores and item values; the task sets must agree."""
+    assert [o.spec.name for o in a.outcomes] == [o.spec.name for o in b.outcomes]
+    assert all(o.status == "ran" for o in (*a.outcomes, *b.outcomes))
+    scores = max(abs(x.score - y.score) for x, y in zip(a.outcomes, b.outcomes, strict=True))
+    items_a, items_b = _item_values(a), _item_values(b)
+    return max(scores, *(float(np.abs(items_a[t] - items_b[t]).max()) for t in items_a))
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory, m3e_dir):
+    """The single-process run the worker runs are compared with."""
+    from cmteb.assets import SAMPLES_DIR
+
+    return run(str(m3e_dir), data_dir=SAMPLES_DIR, output_dir=tmp_path_factory.mktemp("single"), **COMMON)
+
+
+def test_shards_are_whole_batches_of_the_single_process_plan():
+    rng = np.random.default_rng(0)
+    ids = [[1] * int(n) for n in rng.integers(1, 60, size=203)]
+    for batch_size, max_tokens, workers in [(8, None, 2), (16, 200, 3), (1, None, 2)]:
+        batches = plan_batches(np.array([len(i) for i in ids]), batch_size, max_tokens)
+        shards = plan_shards({"input_ids": ids}, batch_size, max_tokens, workers)
+        assert np.array_equal(np.concatenate([s.indices for s in shards]), np.concatenate(batches))
+        bounds = np.cumsum([len(b) for b in batches])
+        for shard in shards:  # a worker batching its shard forms the very batches of one process
+            lengths = np.array([len(i) for i in shard.encoded["input_ids"]])
+            inner = [shard.indices[b] for b in plan_batches(lengths, batch_size, max_tokens)]
+            start = int(np.searchsorted(bounds, sum(len(s.indices) for s in shards[: shard.number]), side="right"))
+            assert [b.tolist() for b in inner] == [b.tolist() for b in batches[start : start + len(inner)]]
+        assert len(shards) >= min(len(batches), 2 * workers), "every worker gets shards"
+
+
+def test_worker_options_refuse_contradictions_in_one_line(monkeypatch):
+    assert resolve_workers("cuda:0,cuda:1", None, None, None).devices == ("cuda:0", "cuda:1")
+    assert resolve_workers("cpu,cpu", None, None, None).pooled
+    assert not resolve_workers(None, None, None, "cpu").pooled
+    cases = {
+        ("cuda:0,cpu", None, None, None): "mixes GPUs and CPUs",
+        ("cuda:0,cuda:0", None, None, None): "names a GPU twice",
+        ("gpu0", None, None, None): "unknown device 'gpu0'",
+        ("cpu,cpu", None, None, "cpu"): "either --device",
+        ("cpu,cpu", "local", None, None): "with --ray",
+        (None, None, 2, None): "add --ray",
+        (None, "local", 0, None): "--workers must be positive",
+    }
+    for args, expected in cases.items():
+        with pytest.raises(CmtebError, match=expected):
+            resolve_workers(*args)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(CmtebError, match=r"--ray needs Ray, which is not installed: pip install 'cmteb\[ray\]'"):
+        resolve_workers(None, "local", None, None)
+
+
+def test_two_worker_processes_equal_one_process_even_when_one_is_killed(
+    single, m3e_dir, samples_dir, tmp_path, monkeypatch, capsys
+):
+    from cmteb.workers.processes import ProcessBackend
+
+    start, handed = ProcessBackend.start, []
+
+    def start_then_kill_the_third(self, worker, shard):
+        start(self, worker, shard)
+        handed.append(worker)
+        if len(handed) == 3:  # killed while it holds a shard, as the OOM killer would
+            os.kill(self.processes[self.names.index(worker)].pid, signal.SIGKILL)
+
+    monkeypatch.setattr(ProcessBackend, "start", start_then_kill_the_third)
+    pooled = run(str(m3e_dir), data_dir=samples_dir, output_dir=tmp_path, devices="cpu,cpu", **COMMON)
+    difference = _largest_difference(single, pooled)
+    print(f"largest difference, 2 worker processes (one killed) vs 1 process: {difference:.3g}")
+    assert difference < 1e-6
+    assert "was lost (its process ended with exit code -9)" in capsys.readouterr().err
+    record = read_run_record(pooled.outcomes[0].path.parent)
+    assert len(record["workers"]["model"]) == 2 and all("/cpu" in w for w in record["workers"]["model"])
+    first = record["tasks"][TASKS[0]]
+    shards = first["workers"]["model"]["shards"]
+    assert len({s.rsplit(": ", 1)[0] for s in shards}) == 2, "both workers ran shards before one was killed"
+    assert sum(int(s.rsplit(": ", 1)[1]) for s in shards) == first["texts_encoded"], "each text once"
+    retried = [r for entry in record["tasks"].values() for r in entry["workers"]["model"]["retried"]]
+    assert len(retried) == 1 and handed[2] in retried[0]
+
+
+def test_a_reranker_on_worker_processes_equals_one_process(tiny_cross_encoder, samples_dir, tmp_path):
+    common = {"tasks": ["T2Reranking", "CMedQAv1-reranking"], "batch_size": 4, "show_progress": False}
+    one = run(reranker=str(tiny_cross_encoder), data_dir=samples_dir, output_dir=tmp_path / "one", **common)
+    two = run(
+        reranker=str(tiny_cross_encoder), data_dir=samples_dir, output_dir=tmp_path / "two", devices="cpu,cpu", **common
+    )
+    assert _largest_difference(one, two) < 1e-6
+    assert read_run_record(two.outcomes[0].path.parent)["workers"]["reranker"]
+
+
+def test_ray_workers_equal_one_process_even_when_an_actor_is_killed(single, m3e_dir, samples_dir, tmp_path, capsys):
+    from cmteb.workers.ray_backend import RayBackend
+
+    start, handed = RayBackend.start, []
+
+    def start_then_kill_the_third(self, worker, shard):
+        start(self, worker, shard)
+        handed.append(worker)
+        if len(handed) == 3:
+            self.kill(worker)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RayBackend, "start", start_then_kill_the_third)
+        on_ray = run(str(m3e_dir), data_dir=samples_dir, output_dir=tmp_path, ray="local", workers=2, **COMMON)
+    difference = _largest_difference(single, on_ray)
+    print(f"largest difference, 2 Ray actors (one killed) vs 1 process: {difference:.3g}")
+    assert difference < 1e-6
+    record = read_run_record(on_ray.outcomes[0].path.parent)
+    assert len(record["workers"]["model"]) == 2 and all(w.startswith("ray ") for w in record["workers"]["model"])
+    retried = [r for entry in record["tasks"].values() for r in entry["workers"]["model"]["retried"]]
+    assert len(retried) == 1 and handed[2] in retried[0] and "ActorDiedError" in retried[0]
+    assert "is redone on another worker" in capsys.readouterr().err
