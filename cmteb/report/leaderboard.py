@@ -86,10 +86,16 @@ def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
         if alike[label, r.protocol] > 1:
             label = f"{label} in {_output_folder(r.folder)}"
         source = MEASURED if r.data != "samples" else f"{MEASURED} on samples"
+        if r.baseline:
+            source = f"{BASELINE}, {source}"
         protocol = r.resolved
         scores = {name: task_points(protocol, value) for name, value in r.task_scores().items()}
         rows.append(Row(label, source, r.protocol, r.embedding_dim, scores, origin=str(r.folder)))  # type: ignore[arg-type]
     return rows
+
+
+#: How the Source column marks a lexical baseline's row.
+BASELINE = "lexical baseline"
 
 
 def published_rows(reference: Iterable[PublishedRow]) -> list[Row]:
@@ -126,9 +132,10 @@ def category_values(row: Row) -> dict[str, float | None]:
 
 
 def _sorted(rows: list[Row]) -> list[Row]:
-    """Measured rows by Avg (complete ones first), then published rows in their published order."""
+    """Measured rows by Avg (complete ones first; lexical baselines last, as the floor), then published rows in
+    their published order."""
     measured = [r for r in rows if r.source != PUBLISHED]
-    measured.sort(key=lambda r: -(category_values(r)["Avg"] or -math.inf))
+    measured.sort(key=lambda r: (r.source.startswith(BASELINE), -(category_values(r)["Avg"] or -math.inf)))
     return measured + [r for r in rows if r.source == PUBLISHED]
 
 
@@ -168,7 +175,8 @@ def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
         f"C-MTEB, {n} tasks, scores x100. {_protocol_caption(protocol)} "
         "'partial: k of n tasks': only k of the n tasks an average covers are present; '—': none. Published rows "
         "are copied from their source; measured rows come from result files, and 'measured on samples' rows "
-        "from the bundled sample data, which is not the C-MTEB data."
+        "from the bundled sample data, which is not the C-MTEB data; 'lexical baseline' rows are BM25 and TF-IDF "
+        "(`cmteb run --model bm25`), a floor with no trained weights."
     )
     return Table(_key("cmteb", protocol), f"C-MTEB — {protocol}", caption, pd.DataFrame.from_records(records))
 

@@ -131,6 +131,7 @@ class ModelResults:
     data: str = "hub"  # "hub", "local" (a --data-dir mirror) or "samples" (the bundled sample mirrors)
     variant: dict[str, Any] = field(default_factory=dict)  # non-default settings that change scores
     asked_as: tuple[str, ...] = ()  # what `cmteb run --model` was given (and the local folder it named)
+    baseline: bool = False  # a lexical baseline (`cmteb run --model bm25`), not an embedding model
 
     @property
     def settings_text(self) -> str:
@@ -220,6 +221,10 @@ def _variant(record: dict[str, Any]) -> dict[str, Any]:
     return {"subsample": subsamples.pop()} if len(subsamples) == 1 else {}
 
 
+#: The run record's `kind` of a lexical baseline run.
+LEXICAL_KIND = "lexical baseline"
+
+
 def _asked_as(record: dict[str, Any]) -> tuple[str, ...]:
     """What `cmteb run --model` was given, and the path it resolved to, from the run record."""
     return tuple(str(record[k]) for k in ("model_argument", "model_path") if record.get(k))
@@ -283,6 +288,7 @@ def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
                         data=_data_origin(record),
                         variant=_variant(record),
                         asked_as=_asked_as(record),
+                        baseline=record.get("kind") == LEXICAL_KIND,
                     )
                 )
     return found

@@ -20,6 +20,7 @@ from cmteb.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_LENGTH, DEFAULT_OUTPU
 from cmteb.errors import CmtebError
 from cmteb.models.cache import default_cache_dir
 from cmteb.models.defaults import default_instruction, default_pooling
+from cmteb.models.lexical import LEXICAL_ARGUMENT, LEXICAL_NAME, LexicalSettings
 from cmteb.models.loading import (
     ModelSource,
     load_config,
@@ -44,6 +45,7 @@ class EmbedderChoice:
     instruction: str | None  # what Retrieval and Reranking queries get
     documented_instruction: str | None  # what the model is documented with (None: none known)
     default_pooling: str = "cls"  # what the model gets without --pooling
+    lexical: LexicalSettings | None = None  # the `bm25` baseline: no network, these settings instead
 
 
 @dataclass(frozen=True)
@@ -189,8 +191,31 @@ def _variant(asked: RunOptions, embedder: EmbedderChoice | None, max_length: int
     return variant
 
 
+def _lexical(asked: RunOptions) -> EmbedderChoice:
+    """The `bm25` baseline, named by its settings' hash; settings of a network are refused."""
+    given = [
+        f"--{k.replace('_', '-')}"
+        for k in ("reranker", "pooling", "instruction", "devices", "ray")
+        if getattr(asked, k)
+    ]
+    if given:
+        raise CmtebError(f"bm25 is a lexical baseline without a network: drop {', '.join(given)}")
+    settings = LexicalSettings()
+    source = ModelSource(
+        path=LEXICAL_ARGUMENT,
+        name=asked.model_name or LEXICAL_NAME,
+        revision=asked.revision or settings.fingerprint(),
+        local_dir=None,
+        named_by="the reserved name bm25",
+        revision_is="a hash of its settings: tokenizer, k1, b, n-gram range, width",
+    )
+    return EmbedderChoice(source, "none", None, None, "none", lexical=settings)
+
+
 def _embedder(model: str, asked: RunOptions) -> EmbedderChoice:
     """The embedding model resolved to its files, with its pooling and query instruction."""
+    if model == LEXICAL_ARGUMENT:
+        return _lexical(asked)
     name, pooling = asked.model_name, asked.pooling
     bundled = model == BUNDLED_MODEL_NAME
     if bundled:
@@ -315,7 +340,11 @@ def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
     embedder = _embedder(model, asked) if model is not None else None
     cross = asked.reranker_choice(model)
     root = Path(asked.output_dir)
-    load, default_length = _capped(asked.load_options(invariant, workers), (embedder or cross).source)  # type: ignore[union-attr]
+    load = asked.load_options(invariant, workers)
+    if embedder is None or embedder.lexical is None:  # a lexical baseline has no position embeddings
+        load, default_length = _capped(load, (embedder or cross).source)  # type: ignore[union-attr]
+    else:
+        default_length = load.max_length
     return RunConfig(
         protocol=protocol,
         specs=specs,

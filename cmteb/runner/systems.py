@@ -20,7 +20,7 @@ from cmteb.models.cache import EmbeddingCache
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.reranker import BGEReranker
 from cmteb.mteb_hooks import task_result_json
-from cmteb.results.reader import parse_result_data
+from cmteb.results.reader import LEXICAL_KIND, parse_result_data
 from cmteb.runner.config import RunConfig
 from cmteb.runner.evaluate import evaluate, searchable
 from cmteb.runner.plan import Plan
@@ -202,6 +202,8 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
     evaluated: list[Any] = []
     load = TaskLoader(config, evaluated, plan.fingerprints)
     load.preload(pending, progress)
+    if config.embedder is not None and config.embedder.lexical is not None:
+        return _lexical(config, load, {**config.settings(), "device": "cpu", **config.identity()})
     embedder = _embedder(config, progress) if config.embedder is not None else None
     cross = _reranker(config, progress) if config.reranker is not None else None
     cores = [m.encoder for m in (embedder,) if m] + [m.reranker for m in (cross,) if m]
@@ -239,6 +241,47 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
             cores=cores,
         )
     return _two_stage(config, embedder, cross, load, header, cores)
+
+
+def _lexical(config: RunConfig, load: TaskLoader, header: dict[str, Any]) -> System:
+    """The `bm25` baseline: BM25 through mteb's search on Retrieval and Reranking, TF-IDF vectors fitted on
+    each task's texts elsewhere."""
+    from dataclasses import asdict
+
+    from cmteb.models.lexical import lexical_search
+    from cmteb.models.lexical_model import LexicalEncoder, lexical_meta
+    from cmteb.tasks.types import TYPES
+    from cmteb.tasks.validate import task_texts
+
+    settings, source = config.embedder.lexical, config.embedder.source  # type: ignore[union-attr]
+    encoder, meta = LexicalEncoder(settings), lexical_meta(settings)  # type: ignore[arg-type]
+    meta = meta.model_copy(update={"name": source.name, "revision": source.revision})
+
+    def evaluate_lexical(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
+        task = load(spec)
+        if TYPES[spec.type].searches:
+            model = lexical_search(settings)  # type: ignore[arg-type]
+            model.mteb_model_meta = meta
+        else:
+            model = encoder.fit(task_texts(task, spec))
+        return evaluate(model, task, config.load.batch_size), {}
+
+    return System(
+        header={
+            "model": source.name,
+            "revision": source.revision,
+            **header,
+            "kind": LEXICAL_KIND,
+            "lexical": asdict(settings),
+        },  # type: ignore[call-overload]
+        evaluate=evaluate_lexical,
+        counted=lambda: encoder.texts,
+        stats=dict,
+        meta=meta,
+        embedding_dim=settings.width,  # type: ignore[union-attr]
+        tasks_evaluated=load.evaluated,
+        unknown_qrels=load.unknown_qrels,
+    )
 
 
 def _two_stage(

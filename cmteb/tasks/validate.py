@@ -125,3 +125,15 @@ def _columns(task: Any, kind: str) -> list[tuple[str, Kind]]:
     if kind in ("Classification", "Clustering"):
         return [(task.input_column_name, "text"), (task.label_column_name, "label")]
     return []
+
+
+def task_texts(task: Any, spec: TaskSpec) -> list[str]:
+    """Every text of a loaded (non-search) task, from the columns its evaluator reads: what a lexical
+    baseline fits its idf on."""
+    texts: list[str] = []
+    for _split, part in _split_parts(task, spec):
+        table = _table(part)
+        for column, kind in _columns(task, spec.type):
+            if kind == "text":
+                texts.extend(_values(table.column(column))[0].to_pylist())
+    return texts
