@@ -114,7 +114,7 @@ def test_two_worker_processes_equal_one_process_even_when_one_is_killed(
 
 
 def test_a_reranker_on_worker_processes_equals_one_process(tiny_cross_encoder, samples_dir, tmp_path):
-    common = {"tasks": ["T2Reranking", "CMedQAv1-reranking"], "batch_size": 4, "show_progress": False}
+    common = {"tasks": ["T2Reranking"], "batch_size": 4, "show_progress": False}
     one = run(reranker=str(tiny_cross_encoder), data_dir=samples_dir, output_dir=tmp_path / "one", **common)
     two = run(
         reranker=str(tiny_cross_encoder), data_dir=samples_dir, output_dir=tmp_path / "two", devices="cpu,cpu", **common
