@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo test lint bench bench-levers bench-search samples leaderboard html-check ci-check clean
+.PHONY: install demo test lint bench bench-levers bench-bm25 bench-search samples leaderboard html-check ci-check clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ bench: install
 # Each speed lever before and after (about 10 minutes on 2 CPU cores).
 bench-levers: install
 	$(OFFLINE) $(PY) bench/levers.py
+
+# The bm25 baseline: tokenizers on the samples, BM25 at T2Retrieval's full size (about 3 minutes).
+bench-bm25: install
+	$(OFFLINE) $(PY) bench/bm25_full.py
 
 # Exact search over 1M passages (random vectors) in bounded memory.
 bench-search: install

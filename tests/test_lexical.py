@@ -60,6 +60,40 @@ def test_chinese_tokens():
     assert jieba_words("我爱北京天安门！") == ["我", "爱", "北京", "天安门"]
 
 
+def test_corpus_counts_and_bm25_weights_equal_token_by_token_bm25s(samples_dir):
+    from collections import Counter
+
+    import bm25s
+
+    from cmteb.models.bm25_index import CountsBM25, bigram_counts
+
+    tricky = [
+        "北京大学 AI２０２４",
+        "我，爱",
+        "好…啊㎏",
+        "ΑΣ ΟΔΟΣ",
+        "e\u0301cole 한국어",
+        "😀北京",
+        "",
+        "今天abc北京x\n好",
+    ]
+    corpus = _sample_split("T2Retrieval", samples_dir)["corpus"]
+    texts = tricky + list(corpus["text"])
+    counts, vocabulary = bigram_counts(texts)
+    for k, text in enumerate(texts):
+        row = counts[k]
+        assert {vocabulary[c]: int(n) for c, n in zip(row.indices, row.data, strict=True)} == Counter(
+            chinese_bigrams(text)
+        ), text
+    reference = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    reference.index([chinese_bigrams(t) for t in texts], show_progress=False)
+    ours = CountsBM25(k1=1.5, b=0.75, method="lucene")
+    ours.index_counts(counts, vocabulary)
+    for query in ["北京今天天气", "好", "ok 天气", "产品质量"]:
+        tokens = chinese_bigrams(query)
+        assert np.abs(ours.get_scores(tokens) - reference.get_scores(tokens)).max() < 1e-5
+
+
 def test_retrieval_equals_a_direct_bm25s_computation(bm25_run, samples_dir):
     summary, _ = bm25_run
     split = _sample_split("T2Retrieval", samples_dir)

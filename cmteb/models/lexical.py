@@ -1,9 +1,9 @@
 """The lexical baseline `bm25`: a floor beside every dense model, with no weights.
 
-Retrieval and Reranking: BM25 (`bm25s`) through mteb's own `BM25Search`, so the search goes
-through mteb's search interface and the metrics stay mteb's; Chinese text is cut into
-overlapping character bigrams (see `chinese_bigrams`; jieba words were measured too:
-`bench/bm25_tokenizers.py`). A reranking query scores every one of its own candidates.
+Retrieval and Reranking: BM25 (`bm25s`'s scoring) as an mteb search model, so mteb's retrieval
+evaluation computes the metrics; Chinese text is cut into overlapping character bigrams (see
+`chinese_bigrams`; jieba words were measured too: `bench/bm25_full.py`). A reranking query
+scores every one of its own candidates. `bm25_index` says why the index is built with numpy.
 
 The other task types: a character n-gram TF-IDF vector (scikit-learn), its idf fitted on the
 texts of the task being evaluated (as an unsupervised lexical baseline is), hashed to a fixed
@@ -13,13 +13,10 @@ and L2-normalised: deterministic, and cosine-comparable like a dense embedding.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,8 +26,13 @@ import numpy as np
 LEXICAL_NAME = "cmteb/bm25"
 LEXICAL_ARGUMENT = "bm25"
 
+#: The CJK ranges whose characters are cut into bigrams, as (first, last) code points.
+CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+_CJK = "".join(f"{chr(first)}-{chr(last)}" for first, last in CJK_RANGES)
 #: A run of CJK characters, or a run of other letters and digits (a word of Latin script, a number).
-_RUNS = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|([^\W_]+)")
+_RUNS = re.compile(f"([{_CJK}]+)|([^\\W_{_CJK}]+)")
+#: A run of letters or digits outside the CJK ranges: one token.
+OTHER_WORD = re.compile(f"[^\\W_{_CJK}]+")
 
 
 @dataclass(frozen=True)
@@ -78,40 +80,15 @@ def jieba_words(text: str) -> list[str]:
 TOKENIZERS = {"char-bigram": chinese_bigrams, "jieba": jieba_words}
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """bm25s's progress bars (mteb's `BM25Search` leaves them on) kept off the run's console."""
-    with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
-        yield
-
-
 def lexical_search(settings: LexicalSettings) -> Any:
-    """mteb's `BM25Search` with the Chinese tokenizer and settings, scoring all candidates when reranking."""
-    from mteb.models.model_implementations.bm25 import BM25Search
+    """BM25 with the settings' tokenizer, as an mteb search model (`bm25_index.ChineseBM25`)."""
+    from functools import partial
 
-    class CandidateBM25(BM25Search):
-        """mteb's BM25 search; for reranking, every candidate of a query is scored (mteb's own takes the
-        corpus-wide top k, then keeps the candidates among them: the others would go unscored)."""
+    from cmteb.models.bm25_index import ChineseBM25, bigram_counts, token_counts
 
-        def index(self, *args: Any, **kwargs: Any) -> None:
-            with quiet():
-                super().index(*args, **kwargs)
-
-        def search(self, queries: Any, *, top_ranked: Any = None, **kwargs: Any) -> Any:
-            if not top_ranked:
-                with quiet():
-                    return super().search(queries, top_ranked=top_ranked, **kwargs)
-            position = {doc_id: k for k, doc_id in self.corpus_idx_to_id.items()}
-            vocabulary = self._tokenizer.transform(list(queries["text"]))
-            words = {i: w for w, i in vocabulary.vocab.items()}
-            results = {}
-            for query_id, ids in zip(queries["id"], vocabulary.ids, strict=True):
-                scores = self.retriever.get_scores([words[i] for i in ids])
-                candidates = top_ranked.get(query_id, [])
-                results[query_id] = {d: float(scores[position[d]]) for d in candidates if d in position}
-            return results
-
-    return CandidateBM25(tokenizer=TOKENIZERS[settings.tokenizer], k1=settings.k1, b=settings.b, method=settings.method)
+    tokenize = TOKENIZERS[settings.tokenizer]
+    count = bigram_counts if tokenize is chinese_bigrams else partial(token_counts, tokenize=tokenize)
+    return ChineseBM25(tokenize, count, k1=settings.k1, b=settings.b, method=settings.method)
 
 
 def sparse_projection(settings: LexicalSettings) -> Any:
