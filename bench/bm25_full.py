@@ -28,38 +28,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 
 from tools.build_samples import load_source
 
-SAMPLE_TASKS = [
-    "T2Retrieval",
-    "MMarcoRetrieval",
-    "DuRetrieval",
-    "CovidRetrieval",
-    "CmedqaRetrieval",
-    "EcomRetrieval",
-    "MedicalRetrieval",
-    "VideoRetrieval",
-    "T2Reranking",
-    "MMarcoReranking",
-    "CMedQAv1-reranking",
-    "CMedQAv2-reranking",
-]
-
 
 def compare_tokenizers() -> None:
     """Scores of both tokenizers on the sample Retrieval and Reranking tasks."""
     from cmteb.assets import SAMPLES_DIR
     from cmteb.models.lexical import LexicalSettings
     from cmteb.runner import run
+    from cmteb.tasks.protocols import resolve_protocol
 
+    protocol = resolve_protocol(None)
+    names = [s.name for s in protocol.select(None, ["Retrieval", "Reranking"]) if not protocol.is_extra(s.name)]
     scores = {}
     for tokenizer in ("char-bigram", "jieba"):
         with (
             tempfile.TemporaryDirectory() as out,
             mock.patch("cmteb.runner.config.LexicalSettings", functools.partial(LexicalSettings, tokenizer=tokenizer)),
         ):
-            summary = run("bm25", tasks=SAMPLE_TASKS, data_dir=SAMPLES_DIR, output_dir=out, show_progress=False)
+            summary = run("bm25", tasks=names, data_dir=SAMPLES_DIR, output_dir=out, show_progress=False)
             scores[tokenizer] = {o.spec.name: o.score for o in summary.outcomes}
     print(f"{'task':<22}{'char-bigram':>14}{'jieba':>10}")
-    for name in SAMPLE_TASKS:
+    for name in names:
         print(f"{name:<22}{scores['char-bigram'][name] * 100:>14.2f}{scores['jieba'][name] * 100:>10.2f}")
     means = [sum(s.values()) / len(s) * 100 for s in (scores["char-bigram"], scores["jieba"])]
     print(f"{'mean':<22}{means[0]:>14.2f}{means[1]:>10.2f}")

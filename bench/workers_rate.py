@@ -58,7 +58,8 @@ def main() -> None:
     pool.close()
     print(f"{len(texts):,} texts, {tokens / len(texts):.0f} tokens each on average")
     print(f"one process on {args.device}: {len(texts) / here:,.0f} texts/s, {tokens / here:,.0f} tokens/s")
-    print(f"{len(devices)} worker(s) on {args.devices}: {len(texts) / there:,.0f} texts/s, {tokens / there:,.0f} tokens/s")
+    rate = f"{len(texts) / there:,.0f} texts/s, {tokens / there:,.0f} tokens/s"
+    print(f"{len(devices)} worker(s) on {args.devices}: {rate}")
     print(f"ratio workers / one process: {here / there:.2f}; largest difference {np.abs(alone - pooled).max():.3g}")
 
 

@@ -86,23 +86,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=int, help=f"max tokens per text (default: {DEFAULT_MAX_LENGTH})")
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")
-    p.add_argument(
-        "--devices",
-        metavar="LIST",
-        help="one worker process per listed device, e.g. cuda:0,cuda:1 (cpu may repeat); default: every visible GPU "
-        "when there are several",
-    )
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const=LOCAL_RAY,
-        metavar="ADDRESS",
-        help="encode on Ray workers, one per GPU of the cluster (auto: the cluster `ray start` made; no address: a "
-        "local Ray); needs pip install 'cmteb[ray]'",
-    )
-    p.add_argument(
-        "--workers", type=int, metavar="N", help="number of Ray workers (default: one per GPU, else one per node)"
-    )
+    _add_scale_out_args(p)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--instruction", help="query instruction for Retrieval/Reranking (default: the model's own)")
     group.add_argument("--no-instruction", action="store_true", help="encode queries without an instruction")
@@ -131,6 +115,27 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", help=f"protocol profile (default: {DEFAULT_PROTOCOL}; see `cmteb tasks --protocol`)")
     p.add_argument("--overwrite", action="store_true", help="rerun tasks whose results exist")
     p.add_argument("--no-progress", dest="show_progress", action="store_false", help="no progress bars")
+
+
+def _add_scale_out_args(p: argparse.ArgumentParser) -> None:
+    """Where the model work runs: worker processes per device, or Ray actors."""
+    p.add_argument(
+        "--devices",
+        metavar="LIST",
+        help="one worker process per listed device, e.g. cuda:0,cuda:1 (cpu may repeat); default: every visible GPU "
+        "when there are several",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        metavar="ADDRESS",
+        help="encode on Ray workers, one per GPU of the cluster (auto: the cluster `ray start` made; no address: a "
+        "local Ray); needs pip install 'cmteb[ray]'",
+    )
+    p.add_argument(
+        "--workers", type=int, metavar="N", help="number of Ray workers (default: one per GPU, else one per node)"
+    )
 
 
 def _add_leaderboard_parser(sub: argparse._SubParsersAction) -> None:

@@ -77,11 +77,23 @@ class ModelCore:
         """An array for the outputs of `count` inputs."""
         raise NotImplementedError
 
+    def batch_step(self, out: np.ndarray) -> tuple[Callable[..., None], Callable[[], None] | None]:
+        """`forward(indices, batch)` that writes a batch's outputs for `out`, and the `gather` that completes
+        `out` afterwards (None when `forward` writes it directly)."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
     def run_local(
-        self, encoded: Mapping[str, Sequence[Sequence[int]]], *, batch_size: int | None = None, on_batch: Any = None
+        self,
+        encoded: Mapping[str, Sequence[Sequence[int]]],
+        *,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """The outputs of tokenised inputs, computed in this process."""
-        raise NotImplementedError
+        out = self.empty_outputs(len(encoded["input_ids"]))
+        forward, gather = self.batch_step(out)
+        return self.run_batches(encoded, out, forward, batch_size=batch_size, on_batch=on_batch, gather=gather)
 
     def compute(
         self,

@@ -6,7 +6,7 @@ the embeddings are returned in input order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -95,17 +95,9 @@ class BGEEncoder(ModelCore):
         encoded = self.tokenizer(list(texts), padding=False, truncation=True, max_length=self.max_length)
         return self.compute(encoded, batch_size=batch_size, on_batch=on_batch)
 
-    @torch.inference_mode()
-    def run_local(
-        self,
-        encoded: Mapping[str, Sequence[Sequence[int]]],
-        *,
-        batch_size: int | None = None,
-        on_batch: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        """Embeddings of tokenised texts, computed here."""
-        out = self.empty_outputs(len(encoded["input_ids"]))
-        # Embeddings stay on the device until the last batch: one copy to the host, not a sync per batch.
+    def batch_step(self, out: np.ndarray) -> tuple[Callable[..., None], Callable[[], None]]:
+        """Pooled, normalised embeddings of each batch, kept on the device until the last batch: one copy
+        to the host, not a sync per batch."""
         on_device = torch.from_numpy(out) if self.device == "cpu" else torch.empty(out.shape, device=self.device)
 
         def forward(idx: np.ndarray, batch: dict[str, torch.Tensor]) -> None:
@@ -118,4 +110,4 @@ class BGEEncoder(ModelCore):
             if on_device.data_ptr() != out.ctypes.data:
                 out[:] = on_device.cpu().numpy()
 
-        return self.run_batches(encoded, out, forward, batch_size=batch_size, on_batch=on_batch, gather=gather)
+        return forward, gather

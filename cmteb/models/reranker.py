@@ -3,7 +3,7 @@ comes out (the raw logit, optionally through a sigmoid), as FlagEmbedding's rera
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -80,20 +80,12 @@ class BGEReranker(ModelCore):
         encoded = self.tokenizer(queries, passages, padding=False, truncation=True, max_length=self.max_length)
         return self.compute(encoded, batch_size=batch_size, on_batch=on_batch)
 
-    @torch.inference_mode()
-    def run_local(
-        self,
-        encoded: Mapping[str, Sequence[Sequence[int]]],
-        *,
-        batch_size: int | None = None,
-        on_batch: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        """Scores of tokenised pairs, computed here."""
-        out = self.empty_outputs(len(encoded["input_ids"]))
+    def batch_step(self, out: np.ndarray) -> tuple[Callable[..., None], None]:
+        """Each batch's scores, written to `out` at once."""
 
         def forward(idx: np.ndarray, batch: dict[str, torch.Tensor]) -> None:
             # The score head's output in fp32: fp16 logits tie nearby scores.
             logits = self.model(**batch).logits.view(-1).float()
             out[idx] = (torch.sigmoid(logits) if self.normalize else logits).cpu().numpy()
 
-        return self.run_batches(encoded, out, forward, batch_size=batch_size, on_batch=on_batch)
+        return forward, None
