@@ -48,7 +48,7 @@ def main() -> None:
     alone = core.encode(texts)
     here = time.perf_counter() - started
     devices = tuple(args.devices.split(","))
-    spec = ReplicaSpec("encoder", core.source, core.options, core.pooling, core.normalize)
+    spec = ReplicaSpec("encoder", core.source, core.options, core.normalize, core.pooling)
     pool = start_pool(WorkerOptions(devices=devices), spec)
     core.pool = pool
     core.encode(texts[:64] * len(devices))  # each worker's warm-up

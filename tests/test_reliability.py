@@ -78,10 +78,9 @@ def reference_scores(tiny_bert, tmp_path_factory):
 
 def test_kill_9_then_rerun_gives_the_uninterrupted_results(tiny_bert, samples_dir, tmp_path, reference_scores):
     rng = random.Random(1234)
-    # Fixed batch counts, seeded random batch counts, and a seeded random time (process start included).
+    # A seeded random batch count, and a seeded random time (process start included).
     kill_points = [
-        ("batches", 1),
-        ("batches", rng.randint(2, 45)),
+        ("batches", rng.randint(1, 45)),
         ("seconds", rng.uniform(5.5, 7.5)),
     ]
     report = []

@@ -113,14 +113,26 @@ def test_two_worker_processes_equal_one_process_even_when_one_is_killed(
     assert len(retried) == 1 and handed[2] in retried[0]
 
 
-def test_a_reranker_on_worker_processes_equals_one_process(tiny_cross_encoder, samples_dir, tmp_path):
-    common = {"tasks": ["T2Reranking"], "batch_size": 4, "show_progress": False}
-    one = run(reranker=str(tiny_cross_encoder), data_dir=samples_dir, output_dir=tmp_path / "one", **common)
-    two = run(
-        reranker=str(tiny_cross_encoder), data_dir=samples_dir, output_dir=tmp_path / "two", devices="cpu,cpu", **common
+def test_a_reranker_scores_the_same_through_a_worker_process(tiny_cross_encoder):
+    from cmteb.models.reranker import BGEReranker
+    from cmteb.workers.options import WorkerOptions
+    from cmteb.workers.pool import start_pool
+    from cmteb.workers.replica import ReplicaSpec
+
+    core = BGEReranker.load(str(tiny_cross_encoder), batch_size=4)
+    pairs = [(f"问题{k}", "答案" * (k % 7 + 1)) for k in range(40)]
+    alone = core.score(pairs)
+    core.pool = start_pool(
+        WorkerOptions(devices=("cpu",)), ReplicaSpec("reranker", core.source, core.options, core.normalize)
     )
-    assert _largest_difference(one, two) < 1e-6
-    assert read_run_record(two.outcomes[0].path.parent)["workers"]["reranker"]
+    try:
+        pooled = core.score(pairs)
+        shards = core.pool.log.take()["shards"]
+    finally:
+        core.pool.close()
+    assert np.abs(alone - pooled).max() < 1e-6
+    assert len(shards) >= 2 and sum(int(s.rsplit(": ", 1)[1]) for s in shards) == len(pairs)
+    assert core.stats.texts == 2 * len(pairs)
 
 
 def test_ray_workers_equal_one_process_even_when_an_actor_is_killed(single, m3e_dir, samples_dir, tmp_path, capsys):

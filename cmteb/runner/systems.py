@@ -154,7 +154,7 @@ def _embedder(config: RunConfig, progress: RunProgress) -> BGEModel:
     encoder = _loaded(
         config,
         lambda **load: BGEEncoder.load(choice.source, pooling=choice.pooling, **load),  # type: ignore[union-attr]
-        lambda core: ReplicaSpec("encoder", core.source, config.load, core.pooling, core.normalize),
+        lambda core: ReplicaSpec("encoder", core.source, config.load, core.normalize, core.pooling),
     )
     namespace = {
         "model": encoder.source.name,

@@ -21,8 +21,8 @@ class ReplicaSpec:
     kind: str  # "encoder" or "reranker"
     source: ModelSource
     options: LoadOptions
+    normalize: bool  # encoder: L2; reranker: sigmoid (no default: the two kinds default differently)
     pooling: str | None = None  # encoder
-    normalize: bool = True  # encoder: L2; reranker: sigmoid
 
     def on(self, device: str) -> ReplicaSpec:
         """The same replica on `device`."""
