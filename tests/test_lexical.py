@@ -186,3 +186,23 @@ def test_settings_of_a_network_are_refused_for_bm25(samples_dir):
     for option in ({"pooling": "cls"}, {"instruction": "x"}, {"devices": "cpu,cpu"}):
         with pytest.raises(CmtebError, match=r"bm25 is a lexical baseline without a network: drop --"):
             run("bm25", tasks=["ATEC"], data_dir=samples_dir, show_progress=False, **option)
+
+
+def test_queries_without_a_known_token_score_zero():
+    import datasets
+
+    from cmteb.models.lexical import lexical_search
+
+    search = lexical_search(LexicalSettings())
+    queries = datasets.Dataset.from_list([{"id": "q", "text": "你好"}, {"id": "empty", "text": ""}])
+    same = [{"id": d, "title": "", "text": "你好"} for d in "ab"]  # every token in every document: all left out
+    search.index(datasets.Dataset.from_list(same))
+    assert search.search(queries, top_k=10) == {"q": {"a": 0.0, "b": 0.0}, "empty": {"a": 0.0, "b": 0.0}}
+    assert search.search(queries, top_k=10, top_ranked={"q": ["a"], "empty": ["b"]}) == {
+        "q": {"a": 0.0},
+        "empty": {"b": 0.0},
+    }
+    varied = [{"id": "a", "title": "", "text": "你好"}, {"id": "b", "title": "", "text": "天气"}]
+    search.index(datasets.Dataset.from_list(varied))
+    found = search.search(queries, top_k=1)
+    assert list(found["q"]) == ["a"] and found["q"]["a"] > 0 and list(found["empty"].values()) == [0.0]

@@ -136,6 +136,10 @@ class CountsBM25(bm25s.BM25):
         weights as `bm25s.BM25.index` on the texts' tokens, for methods without a non-occurrence term."""
         if self.method in self.methods_requiring_nonoccurrence:
             raise ValueError(f"method {self.method} needs bm25s' own index")
+        # An empty token in no text, as bm25s' own index adds: a query of unknown tokens then scores 0
+        # even when every token was left out.
+        counts = sparse.hstack([counts, sparse.csr_matrix((counts.shape[0], 1), dtype=counts.dtype)], format="csr")
+        vocabulary = [*vocabulary, ""]
         entries = counts.tocoo()
         lengths = np.asarray(counts.sum(axis=1)).ravel().astype(self.dtype)
         found_in = np.bincount(entries.col, minlength=counts.shape[1])
@@ -189,7 +193,7 @@ class ChineseBM25:
             position = {doc_id: k for k, doc_id in enumerate(self.doc_ids)}
             results = {}
             for query_id, query in zip(queries["id"], tokens, strict=True):
-                scores = self.retriever.get_scores(query)
+                scores = self.retriever.get_scores_from_ids(self.retriever.get_tokens_ids(query))  # [] allowed
                 candidates = [d for d in top_ranked.get(query_id, []) if d in position]
                 results[query_id] = {d: float(scores[position[d]]) for d in candidates}
             return results
