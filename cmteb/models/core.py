@@ -106,11 +106,11 @@ class ModelCore:
         if self.pool is None:
             return self.run_local(encoded, batch_size=batch_size, on_batch=on_batch)
         out = self.pool.run(dict(encoded), self.empty_outputs(len(encoded["input_ids"])), self.stats, on_batch)
-        return self.checked(out, self.stats.texts + len(out))
+        return self.checked(out)
 
-    def checked(self, out: np.ndarray, texts: int) -> np.ndarray:
-        """`out` once it is known to hold no NaN or inf; `texts` is the new count of inputs done."""
-        self.stats.texts = texts
+    def checked(self, out: np.ndarray) -> np.ndarray:
+        """`out`, counted as done, once it is known to hold no NaN or inf."""
+        self.stats.texts += len(out)
         if not np.isfinite(out).all():
             raise CmtebError(
                 f"{self.KIND} {self.source.name} produced NaN or inf {self.OUTPUTS}: try --precision fp32 or check "
@@ -144,4 +144,4 @@ class ModelCore:
         if gather is not None:
             gather()
         self.stats.seconds += time.perf_counter() - started
-        return self.checked(out, self.stats.texts + len(out))
+        return self.checked(out)

@@ -44,6 +44,10 @@ class Backend(Protocol):
         """Events of shards that ended within `timeout` seconds (possibly none)."""
         ...
 
+    def close(self) -> None:
+        """Stop every worker."""
+        ...
+
 
 @dataclass
 class ShardLog:

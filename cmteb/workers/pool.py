@@ -58,7 +58,7 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop the workers."""
-        self.backend.close()  # type: ignore[attr-defined]
+        self.backend.close()
 
 
 def start_pool(options: WorkerOptions, spec: ReplicaSpec) -> WorkerPool:
