@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import BertConfig, BertModel
 
 from cmteb.models.encoder import BGEEncoder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import shaped_model
 
 
 def texts(tokenizer_dir: Path, n: int, seed: int = 0) -> list[str]:
@@ -29,22 +31,6 @@ def texts(tokenizer_dir: Path, n: int, seed: int = 0) -> list[str]:
     chars = sorted(t for t in vocab if len(t) == 1 and "\u4e00" <= t <= "\u9fff")
     rng = random.Random(seed)
     return [f"{i}" + "".join(rng.choice(chars) for _ in range(rng.randint(8, 120))) for i in range(n)]
-
-
-def build_model(tokenizer_dir: Path, out: Path) -> Path:
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=21128,
-        hidden_size=1024,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        intermediate_size=4096,
-        max_position_embeddings=512,
-    )
-    BertModel(config).save_pretrained(out)
-    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        (out / f).write_bytes((tokenizer_dir / f).read_bytes())
-    return out
 
 
 def encode(model_dir: Path, precision: str, batch: list[str], batch_size: int) -> tuple[np.ndarray, float]:
@@ -65,7 +51,7 @@ def main() -> None:
     random.Random(1).shuffle(order)
     shuffled = [corpus[i] for i in order]
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_model(tokenizer_dir, Path(tmp))
+        model_dir = shaped_model("large", tokenizer_dir, Path(tmp))
         print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {n} texts")
         for precision in ("fp16", "bf16", "fp32"):
             a, ta = encode(model_dir, precision, corpus, 256)

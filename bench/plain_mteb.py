@@ -1,11 +1,12 @@
 """The reference path: plain `mteb.evaluate` with mteb's own sentence-transformers wrapper.
 
-Usage: python bench/plain_mteb.py MODEL_DIR POOLING DATA_DIR TASK... > scores.json
-Prints {"seconds": {task: s}, "scores": {task: main score}, "wall": s} as JSON.
+Usage: python bench/plain_mteb.py MODEL_DIR POOLING DATA_DIR [--device D] [--precision P] [--batch-size N]
+TASK... > scores.json. Prints {"seconds": {task: s}, "scores": {task: main score}, "wall": s} as JSON.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -23,13 +24,20 @@ from cmteb.tasks.build import build_task  # noqa: E402
 from cmteb.tasks.mirror import mirror_dataset_cache, mirror_fingerprint  # noqa: E402
 from cmteb.tasks.registry import load_registry  # noqa: E402
 
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
-def main(model_dir: str, pooling: str, data_dir: str, tasks: list[str]) -> dict:
+
+def main(
+    model_dir: str, pooling: str, data_dir: str, tasks: list[str], device: str, precision: str, batch: int
+) -> dict:
+    import torch
+
     transformer = Transformer(model_dir, max_seq_length=512)
     st = SentenceTransformer(
         modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling), Normalize()],
-        device="cpu",
+        device=device,
     )
+    st.to(getattr(torch, DTYPES[precision]))
     wrapper = SentenceTransformerEncoderWrapper(st)
     seconds, scores = {}, {}
     for name in tasks:
@@ -47,7 +55,7 @@ def main(model_dir: str, pooling: str, data_dir: str, tasks: list[str]) -> dict:
                 cache=None,
                 overwrite_strategy="always",
                 show_progress_bar=False,
-                encode_kwargs={"batch_size": 32, "show_progress_bar": False},
+                encode_kwargs={"batch_size": batch, "show_progress_bar": False},
             ).task_results[0]
         seconds[name] = time.perf_counter() - t
         scores[name] = result.get_score()
@@ -55,4 +63,12 @@ def main(model_dir: str, pooling: str, data_dir: str, tasks: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:])))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("model_dir", "pooling", "data_dir"):
+        parser.add_argument(name)
+    parser.add_argument("tasks", nargs="+")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=DTYPES, default="fp32")
+    parser.add_argument("--batch-size", type=int, default=32)
+    a = parser.parse_args()
+    print(json.dumps(main(a.model_dir, a.pooling, a.data_dir, a.tasks, a.device, a.precision, a.batch_size)))

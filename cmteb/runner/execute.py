@@ -142,25 +142,41 @@ def _task(plan: Plan, system: System, folder: Path, spec: TaskSpec) -> TaskOutco
 def _evaluate(plan: Plan, system: System, spec: TaskSpec) -> dict[str, Any]:
     """Evaluate one task with mteb; what came out, for the record."""
     started = time.perf_counter()
-    counted_before = system.counted()
+    counted_before, model_before = system.counted(), _model_seconds(system.stats())
     system.tasks_evaluated.clear()
     with mirror_dataset_cache(plan.fingerprints[spec.name]):
         result, extra = system.evaluate(spec)
+    stats = {**system.stats(), **_device_memory()}
     # The last task object evaluated holds the scores of the result (two-stage: the reranker's).
     last = system.tasks_evaluated[-1]
     return {
         "result": result,
         "extra": extra,
         "seconds": time.perf_counter() - started,
+        "model_seconds": _model_seconds(stats) - model_before,
         "texts": system.counted() - counted_before,
         "items": list(getattr(last, "captured_items", [])),
         "unknown_qrels": system.unknown_qrels.get(spec.name, 0),
         "meta": system.meta,
         "header": system.header,
-        "stats": system.stats(),
+        "stats": stats,
         "placement": system.placement(),  # where each shard ran, with workers
         "embedding_dim": system.embedding_dim,
     }
+
+
+def _model_seconds(stats: dict[str, Any]) -> float:
+    """Seconds the model cores have spent in their forward passes so far (tokenising included)."""
+    return sum(v["seconds"] for v in stats.values() if isinstance(v, dict) and "seconds" in v)
+
+
+def _device_memory() -> dict[str, int]:
+    """The GPU memory peak so far, when this process uses a GPU: what a bigger batch has room for."""
+    import torch
+
+    if not torch.cuda.is_initialized():
+        return {}
+    return {"gpu_peak_memory_bytes": max(torch.cuda.max_memory_allocated(d) for d in range(torch.cuda.device_count()))}
 
 
 def _replay(plan: Plan, started: float) -> RunSummary:

@@ -153,6 +153,7 @@ def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evalua
         "unknown_qrel_documents": evaluated["unknown_qrels"],
         **extra,
         "seconds": round(evaluated["seconds"], 3),
+        "model_seconds": round(evaluated["model_seconds"], 3),
         "texts_encoded": evaluated["texts"],
         **evaluated["placement"],
         CHECKSUMS: file_checksums([path, items_path(path)]),

@@ -1,0 +1,134 @@
+"""`make bench-full`: every task of the default protocol at its real size, end to end, with per-task figures.
+
+Builds the synthetic full-size mirror (`bench/full_mirror.py`) at `--scale`, then runs `cmteb run`
+on its 31 tasks as one process with an empty embedding cache, and prints, per task: wall seconds,
+seconds inside the model (its forward passes), the rest (tokenising, evaluation, the harness) and
+texts encoded; then the process wall, the share of it outside the model, padding efficiency,
+model-FLOP efficiency against a matmul measured on the same device in the same precision, and the
+peak GPU memory. Figures only: nothing here asserts a time.
+
+CPU (the bundled m3e-small; about 4 minutes on 2 cores): `python bench/bench_full.py --scale 0.01`
+One GPU, bge-base-shaped (random weights, m3e-small's tokenizer):
+    `python bench/bench_full.py --shape base --device cuda --precision fp16 --batch-size 256`
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+from figures import matmul_rate, model_config, model_flops, non_embedding_parameters, shaped_model  # noqa: E402
+from full_mirror import build  # noqa: E402
+
+from cmteb.results.files import RUN_RECORD, read_run_record  # noqa: E402
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of each task's real size")
+    parser.add_argument("--model", type=Path, help="a model folder (default: m3e-small, or --shape)")
+    parser.add_argument("--shape", choices=["base", "large"], help="a bge-shaped BERT with random weights")
+    parser.add_argument("--tokenizer", type=Path, help="tokenizer folder for --shape (default: m3e-small's)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--tasks", nargs="*", help="task names (default: the default protocol's 31)")
+    parser.add_argument("--work", type=Path, help="folder for the mirror, model and results (default: a temp one)")
+    parser.add_argument("--time-limit", type=float, help="stop the run after this many seconds; report what finished")
+    return parser.parse_args()
+
+
+def model_dir(args: argparse.Namespace, work: Path) -> Path:
+    from cmteb.assets import bundled_model_dir
+
+    if args.model:
+        return args.model
+    if args.shape:
+        return shaped_model(args.shape, args.tokenizer or bundled_model_dir(), work / f"bge-{args.shape}-shaped")
+    return bundled_model_dir()
+
+
+def run_cmteb(args: argparse.Namespace, model: Path, names: list[str], work: Path) -> tuple[float, dict]:
+    """`cmteb run` on the mirror as one process (its lines passed through); its wall seconds and run record.
+
+    With `--time-limit` the process is killed at the limit; the run record, written task by task,
+    still holds every task that finished.
+    """
+    out = work / "results"
+    cmd = [sys.executable, str(ROOT / "bench" / "lever_off.py"), "none", "--", "--model", str(model)]
+    cmd += ["--tasks", *names, "--data-dir", str(work / "mirror"), "--output-dir", str(out)]
+    cmd += ["--cache-dir", str(work / "cache"), "--no-progress", "--device", args.device]
+    cmd += ["--precision", args.precision, "--batch-size", str(args.batch_size)]
+    if args.shape and not args.model:
+        cmd += ["--pooling", "cls"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_DATASETS_CACHE": str(work / "hf")}
+    started = time.perf_counter()
+    with open(work / "stderr.txt", "w") as stderr:
+        proc = subprocess.Popen(cmd, env=env, stderr=stderr, text=True)
+        try:
+            code = proc.wait(timeout=args.time_limit)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+            print(f"stopped at the time limit of {args.time_limit:.0f} s", flush=True)
+    wall = time.perf_counter() - started
+    records = list(out.rglob(RUN_RECORD))
+    if not records or (code != 0 and args.time_limit is None):
+        sys.exit(f"FAIL: cmteb run exited {code}:\n{(work / 'stderr.txt').read_text()[-3000:]}")
+    return wall, read_run_record(records[0].parent.parent)
+
+
+def print_tasks(record: dict) -> float:
+    """The per-task table; the model seconds of all tasks."""
+    print(f"\n{'task':<24}{'wall s':>9}{'model s':>9}{'rest s':>9}{'texts':>10}")
+    total = 0.0
+    for name, entry in record["tasks"].items():
+        wall, model = entry["seconds"], entry.get("model_seconds", 0.0)
+        total += model
+        print(f"{name:<24}{wall:9.1f}{model:9.1f}{wall - model:9.1f}{entry['texts_encoded']:10,}")
+    return total
+
+
+def main() -> int:
+    args = parse()
+    work = args.work or Path(tempfile.mkdtemp(prefix="cmteb-bench-full-"))
+    started = time.perf_counter()
+    names = build(work / "mirror", args.scale, args.tasks)
+    built = time.perf_counter() - started
+    model = model_dir(args, work)
+    print(f"mirror: {len(names)} tasks at scale {args.scale}, built in {built:.1f} s; model {model}")
+    print(f"device {args.device}, {args.precision}, batch {args.batch_size}; {os.cpu_count()} CPU cores")
+    wall, record = run_cmteb(args, model, names, work)
+    model_seconds = print_tasks(record)
+    stats = record["stats"]["encoder"]
+    config = model_config(model)
+    flops = model_flops(stats, config, non_embedding_parameters(model)) / stats["seconds"]
+    ceiling = matmul_rate(config["hidden_size"], config["intermediate_size"], args.device, args.precision)
+    print(f"\ncmteb run process wall: {wall:.1f} s (mirror build {built:.1f} s not included)")
+    tasks_seconds = sum(e["seconds"] for e in record["tasks"].values())
+    print(
+        f"{len(record['tasks'])} tasks finished in {tasks_seconds:.1f} s, {model_seconds:.1f} s of it in the model: "
+        f"share outside the model {1 - model_seconds / tasks_seconds:.2f} of the tasks' time, "
+        f"{1 - model_seconds / wall:.2f} of the process wall"
+    )
+    print(
+        f"encoder: {stats['texts']:,} texts, {stats['tokens']:,} tokens, {stats['tokens'] / stats['seconds']:,.0f} "
+        f"tokens/s; padding efficiency {stats['tokens'] / stats['padded_tokens']:.3f}"
+    )
+    print(f"model FLOP/s {flops / 1e12:.2f} T vs matmul {ceiling / 1e12:.2f} T: efficiency {flops / ceiling:.2f}")
+    peak = record["stats"].get("gpu_peak_memory_bytes")
+    print(f"peak GPU memory: {peak / 2**30:.1f} GiB" if peak else "peak GPU memory: no GPU used")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""What the benchmarks share: a BGE-shaped model with random weights, and the encoder's efficiency figures.
+
+- `shaped_model`: a BERT of bge-base-zh or bge-large-zh shape (random weights; no real BGE weights
+  exist offline) with the bert-base-chinese vocabulary of the tokenizer folder given (m3e-small's).
+- `matmul_rate`: the best matmul FLOP/s measured now at the model's shapes, on the device and in
+  the precision the run used: the ceiling a model-FLOP efficiency is taken against.
+- `model_flops`: the FLOPs an encoder's counters say it computed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SHAPES = {  # (layers, hidden, heads, feed-forward) of bge-base-zh-v1.5 and bge-large-zh-v1.5
+    "base": (12, 768, 12, 3072),
+    "large": (24, 1024, 16, 4096),
+}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def shaped_model(shape: str, tokenizer_dir: Path, out: Path) -> Path:
+    """Save a randomly initialised BERT of `shape` with the tokenizer of `tokenizer_dir` to `out`."""
+    from transformers import BertConfig, BertModel
+
+    layers, hidden, heads, ffn = SHAPES[shape]
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=21128,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=ffn,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(out)
+    for name in TOKENIZER_FILES:
+        if (tokenizer_dir / name).is_file():
+            (out / name).write_bytes((tokenizer_dir / name).read_bytes())
+    return out
+
+
+def matmul_rate(hidden: int, ffn: int, device: str = "cpu", precision: str = "fp32", repeats: int = 10) -> float:
+    """Best matmul FLOP/s measured now at the model's shapes (projections and feed-forward)."""
+    dtype = DTYPES[precision] if device.startswith("cuda") else torch.float32
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    best = 0.0
+    for tokens in (2048, 8192) if device == "cpu" else (8192, 32768):
+        for m, n in ((hidden, hidden), (hidden, ffn), (ffn, hidden)):
+            a, b = torch.randn(tokens, m, device=device, dtype=dtype), torch.randn(m, n, device=device, dtype=dtype)
+            for _ in range(3):
+                a @ b
+            for _ in range(3):
+                sync()
+                started = time.perf_counter()
+                for _ in range(repeats):
+                    a @ b
+                sync()
+                best = max(best, 2 * tokens * m * n * repeats / (time.perf_counter() - started))
+    return best
+
+
+def non_embedding_parameters(model_dir: Path) -> int:
+    """Parameters outside the embedding tables, from the checkpoint's shapes (2 FLOPs each per token)."""
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(model_dir)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    embeddings = sum(p.numel() for p in model.embeddings.parameters())
+    return sum(p.numel() for p in model.parameters()) - embeddings
+
+
+def model_flops(encoder_stats: dict[str, Any], config: dict[str, Any], n_non_embedding: int) -> float:
+    """2 x non-embedding parameters x tokens computed, plus attention (QK^T and AV) per batch."""
+    seq = encoder_stats["padded_tokens"] / max(1, encoder_stats["texts"])
+    attention = 4 * config["num_hidden_layers"] * seq * config["hidden_size"] * encoder_stats["padded_tokens"]
+    return 2 * n_non_embedding * encoder_stats["padded_tokens"] + attention
+
+
+def model_config(model_dir: Path) -> dict[str, Any]:
+    """The checkpoint's config.json."""
+    return json.loads((Path(model_dir) / "config.json").read_text())
