@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install demo test lint bench bench-levers bench-bm25 bench-search samples leaderboard html-check ci-check clean
+.PHONY: install demo test lint bench bench-full bench-levers bench-bm25 bench-search samples leaderboard html-check ci-check clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,13 @@ lint: install
 # Speed: cmteb against plain mteb on a scaled-up mirror; prints figures (BENCH_FLAGS: extra run flags).
 bench: install
 	$(OFFLINE) $(PY) bench/run_bench.py $(BENCH_FLAGS)
+
+# Every task of the default protocol at its real size (bench/full_mirror.py), end to end, with per-task
+# figures. On 2 CPU cores a thousandth of the size (about 2.5 minutes); on one GPU: bench/gpu.sh, or
+# BENCH_FULL_FLAGS="--scale 1 --shape base --device cuda --precision fp16 --batch-size 256".
+BENCH_FULL_FLAGS ?= --scale 0.001
+bench-full: install
+	$(OFFLINE) $(PY) bench/bench_full.py $(BENCH_FULL_FLAGS)
 
 # Each speed lever before and after (about 10 minutes on 2 CPU cores).
 bench-levers: install

@@ -7,7 +7,7 @@ texts encoded; then the process wall, the share of it outside the model, padding
 model-FLOP efficiency against a matmul measured on the same device in the same precision, and the
 peak GPU memory. Figures only: nothing here asserts a time.
 
-CPU (the bundled m3e-small; about 4 minutes on 2 cores): `python bench/bench_full.py --scale 0.01`
+CPU (the bundled m3e-small; about 2.5 minutes on 2 cores): `python bench/bench_full.py --scale 0.001`
 One GPU, bge-base-shaped (random weights, m3e-small's tokenizer):
     `python bench/bench_full.py --shape base --device cuda --precision fp16 --batch-size 256`
 """

@@ -19,16 +19,17 @@ def corpus_chunk_size(n_queries: int) -> int:
 
 
 def searchable(model: Any, task: Any) -> Any:
-    """For retrieval, mteb's exact search with a corpus chunk sized so that one block of
-    query x document scores stays within SCORE_BLOCK_BYTES, however large the corpus: mteb's
-    default chunk of 50,000 documents makes a 4.6 GB block for T2Retrieval's 22,812 queries."""
+    """For retrieval, mteb's exact search (its chunks merged by torch: `runner/search.py`) with a
+    corpus chunk sized so that one block of query x document scores stays within SCORE_BLOCK_BYTES,
+    however large the corpus: mteb's default chunk of 50,000 documents makes a 4.6 GB block for
+    T2Retrieval's 22,812 queries."""
     kind = TYPES.get(task.metadata.type)
     if kind is None or not kind.searches:
         return model
-    from mteb.models.search_wrappers import SearchEncoderWrapper
+    from cmteb.runner.search import ExactSearch
 
     n_queries = max(len(split["queries"]) for subset in task.dataset.values() for split in subset.values())
-    return SearchEncoderWrapper(model, corpus_chunk_size=corpus_chunk_size(n_queries))
+    return ExactSearch(model, corpus_chunk_size=corpus_chunk_size(n_queries))
 
 
 def evaluate(model: Any, task: Any, batch_size: int, **kwargs: Any) -> Any:
