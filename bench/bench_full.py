@@ -108,6 +108,8 @@ def main() -> int:
     print(f"mirror: {len(names)} tasks at scale {args.scale}, built in {built:.1f} s; model {model}")
     print(f"device {args.device}, {args.precision}, batch {args.batch_size}; {os.cpu_count()} CPU cores")
     wall, record = run_cmteb(args, model, names, work)
+    if not record["tasks"]:
+        sys.exit(f"no task finished within the time limit of {args.time_limit:.0f} s")
     model_seconds = print_tasks(record)
     stats = record["stats"]["encoder"]
     config = model_config(model)
