@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's tools/
 
-from tools.build_samples import load_source
+from tools.build_samples import Source, load_source
 from tools.hub_layout import write_hub_repo
 
 N_PASSAGES, N_QUERIES, N_CANDIDATES = 20_000, 500, 20
@@ -29,16 +29,9 @@ def fragment(text: str, rng: random.Random) -> str:
     return text[start : start + n]
 
 
-def build(out: Path) -> Path:
-    import datasets
-
-    datasets.disable_progress_bars()
-    rng = random.Random(2023)
-    src = load_source()
-    reviews = sorted(set(src.positive_reviews + src.negative_reviews))
-    rng.shuffle(reviews)
-    # The source has fewer distinct texts than N_PASSAGES: the rest join two reviews (a longer,
-    # still real, passage); all passages distinct.
+def _passages(src: Source, reviews: list[str], rng: random.Random) -> list[str]:
+    """N_PASSAGES distinct passages: the hand-written ones and the reviews; the source has fewer distinct
+    texts than that, so the rest join two reviews (a longer, still real, passage)."""
     passages = list(dict.fromkeys([i.passage for i in src.items] + reviews))[:N_PASSAGES]
     seen = set(passages)
     while len(passages) < N_PASSAGES:
@@ -46,40 +39,34 @@ def build(out: Path) -> Path:
         if (joined := f"{a}。{b}") not in seen:
             seen.add(joined)
             passages.append(joined)
-    ids = [f"d{i}" for i in range(len(passages))]
-    corpus = [{"id": d, "title": "", "text": t} for d, t in zip(ids, passages, strict=True)]
-    targets = rng.sample(range(len(passages)), 2 * N_QUERIES)
-    retrieval, reranking = targets[:N_QUERIES], targets[N_QUERIES:]
-    write_hub_repo(
-        out / "mteb/T2Retrieval",
-        {
-            "corpus": {"dev": corpus},
-            "queries": {"dev": [{"id": f"q{k}", "text": fragment(passages[t], rng)} for k, t in enumerate(retrieval)]},
-            "default": {
-                "dev": [{"query-id": f"q{k}", "corpus-id": ids[t], "score": 1} for k, t in enumerate(retrieval)]
-            },
-        },
-    )
+    return passages
+
+
+def _reranking(out: Path, passages: list[str], corpus: list[dict], targets: list[int], rng: random.Random) -> None:
+    """mteb/T2Reranking: each query with its passage and N_CANDIDATES - 1 others, in a shuffled order."""
     top_ranked, used = [], set()
-    for k, t in enumerate(reranking):
+    for k, t in enumerate(targets):
         candidates = [t, *rng.sample(range(len(passages)), N_CANDIDATES - 1)]
         rng.shuffle(candidates)
-        top_ranked.append({"query-id": f"r{k}", "corpus-ids": [ids[c] for c in candidates]})
+        top_ranked.append({"query-id": f"r{k}", "corpus-ids": [corpus[c]["id"] for c in candidates]})
         used.update(candidates)
     write_hub_repo(
         out / "mteb/T2Reranking",
         {
             "corpus": {"dev": [corpus[c] for c in sorted(used)]},
-            "queries": {"dev": [{"id": f"r{k}", "text": fragment(passages[t], rng)} for k, t in enumerate(reranking)]},
+            "queries": {"dev": [{"id": f"r{k}", "text": fragment(passages[t], rng)} for k, t in enumerate(targets)]},
             "default": {
-                "dev": [{"query-id": f"r{k}", "corpus-id": ids[t], "score": 1} for k, t in enumerate(reranking)]
+                "dev": [{"query-id": f"r{k}", "corpus-id": corpus[t]["id"], "score": 1} for k, t in enumerate(targets)]
             },
             "top_ranked": {"dev": top_ranked},
         },
     )
-    firsts = rng.sample(reviews, 1000)
+
+
+def _review_tasks(out: Path, src: Source, reviews: list[str], rng: random.Random) -> None:
+    """C-MTEB/ATEC, waimai-classification and CLSClusteringS2S from the reviews."""
     pairs = []
-    for first in firsts:
+    for first in rng.sample(reviews, 1000):
         for _ in range(5):
             same = rng.random() < 0.4
             second = fragment(first, rng) + "。" if same else rng.choice(reviews)
@@ -99,6 +86,33 @@ def build(out: Path) -> Path:
         out / "C-MTEB/CLSClusteringS2S",
         {"default": {"test": [{"sentences": [t for t, _ in texts], "labels": [lab for _, lab in texts]}]}},
     )
+
+
+def build(out: Path) -> Path:
+    """Write the bench mirror under `out` (deterministic: one seeded generator, always drawn in this order)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    rng = random.Random(2023)
+    src = load_source()
+    reviews = sorted(set(src.positive_reviews + src.negative_reviews))
+    rng.shuffle(reviews)
+    passages = _passages(src, reviews, rng)
+    corpus = [{"id": f"d{i}", "title": "", "text": t} for i, t in enumerate(passages)]
+    targets = rng.sample(range(len(passages)), 2 * N_QUERIES)
+    retrieval = targets[:N_QUERIES]
+    write_hub_repo(
+        out / "mteb/T2Retrieval",
+        {
+            "corpus": {"dev": corpus},
+            "queries": {"dev": [{"id": f"q{k}", "text": fragment(passages[t], rng)} for k, t in enumerate(retrieval)]},
+            "default": {
+                "dev": [{"query-id": f"q{k}", "corpus-id": f"d{t}", "score": 1} for k, t in enumerate(retrieval)]
+            },
+        },
+    )
+    _reranking(out, passages, corpus, targets[N_QUERIES:], rng)
+    _review_tasks(out, src, reviews, rng)
     return out
 
 
