@@ -166,7 +166,7 @@ def _evaluate(plan: Plan, system: System, spec: TaskSpec) -> dict[str, Any]:
 
 
 def _model_seconds(stats: dict[str, Any]) -> float:
-    """Seconds the model cores have spent in their forward passes so far (tokenising included)."""
+    """Seconds the model cores have spent in their batched forward passes so far (tokenising not included)."""
     return sum(v["seconds"] for v in stats.values() if isinstance(v, dict) and "seconds" in v)
 
 
