@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from figures import matmul_rate, model_config, model_flops, non_embedding_parameters, shaped_model  # noqa: E402
+from figures import add_model_args, bench_model, matmul_rate, model_config, model_flops, non_embedding_parameters  # noqa: E402
 from full_mirror import build  # noqa: E402
 
 from cmteb.results.files import RUN_RECORD, read_run_record  # noqa: E402
@@ -35,26 +35,11 @@ from cmteb.results.files import RUN_RECORD, read_run_record  # noqa: E402
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each task's real size")
-    parser.add_argument("--model", type=Path, help="a model folder (default: m3e-small, or --shape)")
-    parser.add_argument("--shape", choices=["base", "large"], help="a bge-shaped BERT with random weights")
-    parser.add_argument("--tokenizer", type=Path, help="tokenizer folder for --shape (default: m3e-small's)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_model_args(parser)
     parser.add_argument("--tasks", nargs="*", help="task names (default: the default protocol's 31)")
     parser.add_argument("--work", type=Path, help="folder for the mirror, model and results (default: a temp one)")
     parser.add_argument("--time-limit", type=float, help="stop the run after this many seconds; report what finished")
     return parser.parse_args()
-
-
-def model_dir(args: argparse.Namespace, work: Path) -> Path:
-    from cmteb.assets import bundled_model_dir
-
-    if args.model:
-        return args.model
-    if args.shape:
-        return shaped_model(args.shape, args.tokenizer or bundled_model_dir(), work / f"bge-{args.shape}-shaped")
-    return bundled_model_dir()
 
 
 def run_cmteb(args: argparse.Namespace, model: Path, names: list[str], work: Path) -> tuple[float, dict]:
@@ -104,7 +89,7 @@ def main() -> int:
     started = time.perf_counter()
     names = build(work / "mirror", args.scale, args.tasks)
     built = time.perf_counter() - started
-    model = model_dir(args, work)
+    model = bench_model(args, work)
     print(f"mirror: {len(names)} tasks at scale {args.scale}, built in {built:.1f} s; model {model}")
     print(f"device {args.device}, {args.precision}, batch {args.batch_size}; {os.cpu_count()} CPU cores")
     wall, record = run_cmteb(args, model, names, work)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -22,6 +23,27 @@ SHAPES = {  # (layers, hidden, heads, feed-forward) of bge-base-zh-v1.5 and bge-
 }
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark takes for the model it times and how it runs it."""
+    parser.add_argument("--model", type=Path, help="a model folder (default: the bundled m3e-small, or --shape)")
+    parser.add_argument("--shape", choices=sorted(SHAPES), help="a bge-shaped BERT with random weights, CLS pooling")
+    parser.add_argument("--tokenizer", type=Path, help="tokenizer folder for --shape (default: m3e-small's)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--batch-size", type=int, default=32)
+
+
+def bench_model(args: argparse.Namespace, work: Path) -> Path:
+    """The folder of the model `add_model_args` chose: --model, a --shape built under `work`, or m3e-small."""
+    from cmteb.assets import bundled_model_dir
+
+    if args.model:
+        return args.model
+    if args.shape:
+        return shaped_model(args.shape, args.tokenizer or bundled_model_dir(), work / f"bge-{args.shape}-shaped")
+    return bundled_model_dir()
 
 
 def shaped_model(shape: str, tokenizer_dir: Path, out: Path) -> Path:

@@ -33,9 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from build_mirror import build  # noqa: E402
-from figures import matmul_rate, model_config, model_flops, non_embedding_parameters, shaped_model  # noqa: E402
-
-from cmteb.assets import bundled_model_dir  # noqa: E402
+from figures import add_model_args, bench_model, matmul_rate, model_config, model_flops, non_embedding_parameters  # noqa: E402
 
 TASKS = ["T2Retrieval", "T2Reranking", "ATEC", "Waimai", "CLSClusteringS2S"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -92,13 +90,8 @@ def main_scores(out: Path) -> dict[str, float]:
 def parse() -> tuple[argparse.Namespace, list[str]]:
     """The model and settings both sides run with; other arguments are extra `cmteb run` flags."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, help="a model folder (default: the bundled m3e-small)")
-    parser.add_argument("--shape", choices=["base", "large"], help="a bge-shaped BERT with random weights, CLS")
-    parser.add_argument("--tokenizer", type=Path, help="tokenizer folder for --shape (default: m3e-small's)")
+    add_model_args(parser)
     parser.add_argument("--pooling", help="default: cls with --shape, else mean (m3e-small's)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--batch-size", type=int, default=32)
     return parser.parse_known_args()
 
 
@@ -140,9 +133,7 @@ def main() -> int:
     args, extra = parse()
     work = Path(tempfile.mkdtemp(prefix="cmteb-bench-"))
     mirror = build(work / "mirror")
-    model = args.model or bundled_model_dir()
-    if args.shape and not args.model:
-        model = shaped_model(args.shape, args.tokenizer or bundled_model_dir(), work / f"bge-{args.shape}-shaped")
+    model = bench_model(args, work)
     pooling = args.pooling or ("cls" if args.shape else "mean")
     settings = ["--device", args.device, "--precision", args.precision, "--batch-size", str(args.batch_size)]
     extra = ["--model", str(model), "--pooling", pooling, *settings, *extra]
