@@ -73,8 +73,10 @@ def run_cmteb(args: argparse.Namespace, model: Path, names: list[str], work: Pat
 
 
 def print_tasks(record: dict) -> float:
-    """The per-task table; the model seconds of all tasks."""
-    print(f"\n{'task':<24}{'wall s':>9}{'model s':>9}{'rest s':>9}{'texts':>10}")
+    """The per-task table; the model seconds of all tasks. In a pipelined run a task's model seconds were
+    mostly spent while the task before it was evaluated (so its rest can be negative)."""
+    print(f"\npipelined: {record.get('pipeline', False)}")
+    print(f"{'task':<24}{'wall s':>9}{'model s':>9}{'rest s':>9}{'texts':>10}")
     total = 0.0
     for name, entry in record["tasks"].items():
         wall, model = entry["seconds"], entry.get("model_seconds", 0.0)
@@ -103,8 +105,8 @@ def main() -> int:
     print(f"\ncmteb run process wall: {wall:.1f} s (mirror build {built:.1f} s not included)")
     tasks_seconds = sum(e["seconds"] for e in record["tasks"].values())
     print(
-        f"{len(record['tasks'])} tasks finished in {tasks_seconds:.1f} s, {model_seconds:.1f} s of it in the model: "
-        f"share outside the model {1 - model_seconds / tasks_seconds:.2f} of the tasks' time, "
+        f"{len(record['tasks'])} tasks finished in {tasks_seconds:.1f} s, the model busy {model_seconds:.1f} s: "
+        f"share outside the model (the model idle) {1 - model_seconds / tasks_seconds:.2f} of the tasks' time, "
         f"{1 - model_seconds / wall:.2f} of the process wall"
     )
     print(

@@ -18,6 +18,7 @@ from cmteb.defaults import (
     DEFAULT_OUTPUT_DIR,
     DEFAULT_PROTOCOL,
     DEFAULT_RERANK_TOP_K,
+    PIPELINE_CHOICES,
 )
 from cmteb.errors import CmtebError
 from cmteb.tasks.registry import TASK_TYPES
@@ -135,6 +136,11 @@ def _add_scale_out_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers", type=int, metavar="N", help="number of Ray workers (default: one per GPU, else one per node)"
+    )
+    p.add_argument(
+        "--pipeline",
+        choices=PIPELINE_CHOICES,
+        help="encode the next task's texts while this one is evaluated (default auto: on with a GPU or workers)",
     )
 
 

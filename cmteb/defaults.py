@@ -7,3 +7,4 @@ DEFAULT_MAX_LENGTH = 512
 DEFAULT_RERANK_TOP_K = 100
 DEFAULT_PROTOCOL = "mteb-cmn-v1"
 DEFAULT_OUTPUT_DIR = "results"
+PIPELINE_CHOICES = ("auto", "on", "off")  # --pipeline: encode the next task ahead of evaluation

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from datasets import Dataset
 from mteb.abstasks.task_metadata import TaskMetadata
 from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ModelMeta, ScoringFunction
 from mteb.types import PromptType
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, SequentialSampler
 
-from cmteb.models.cache import EmbeddingCache
+from cmteb.models.cache import EmbeddingCache, text_key
 from cmteb.models.defaults import INSTRUCTED_TASK_TYPES
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.reranker import BGEReranker
+from cmteb.models.similarity import CosineScores
 
 
 def build_model_meta(core: BGEEncoder | BGEReranker, *, uses_instruction: bool) -> ModelMeta:
@@ -45,17 +48,34 @@ def build_model_meta(core: BGEEncoder | BGEReranker, *, uses_instruction: bool) 
 
 
 def loader_texts(inputs: DataLoader) -> list[str]:
-    """Every text of an mteb DataLoader, in order."""
+    """Every text of an mteb DataLoader, in order.
+
+    mteb's loaders read a `datasets.Dataset` in order and collate its "text" column into lists of
+    strings; such a column is read here in one slice instead of row by row (15,000 short texts:
+    0.005 s instead of 0.08 s on one CPU core; about a million texts in a full C-MTEB run). Any other
+    loader is iterated.
+    """
+    dataset = getattr(inputs, "dataset", None)
+    if (
+        isinstance(dataset, Dataset)
+        and isinstance(inputs.sampler, SequentialSampler)
+        and "text" in dataset.column_names
+    ):
+        texts = dataset.select_columns(["text"])[:]["text"]
+        if all(isinstance(text, str) for text in texts):
+            return texts
     return [text for batch in inputs for text in batch["text"]]
 
 
-class BGEModel(AbsEncoder):
+class BGEModel(CosineScores, AbsEncoder):
     """mteb encoder over `BGEEncoder`.
 
     Queries of Retrieval and Reranking tasks get `instruction` in front; passages and texts of
     all other task types are encoded as they are. The instruction each task's queries received
     is kept in `instructions_used` for the run record. Texts go through `cache`: each distinct
-    text is encoded once, across tasks and (with a disk cache) across runs.
+    text is encoded once, across tasks and (with a disk cache) across runs. With a `prefetcher`
+    (`runner/prefetch.py`) another thread encodes planned texts into the cache ahead of their task;
+    the model runs one call at a time under `lock`.
     """
 
     def __init__(
@@ -71,11 +91,14 @@ class BGEModel(AbsEncoder):
         # Without a disk cache, an in-memory one still encodes each distinct text once per run.
         self.cache = cache if cache is not None else EmbeddingCache({"model": encoder.source.name})
         self.model = encoder.model
+        self.score_device = encoder.device  # the CPU when workers hold the model: this process keeps a copy there
         self.instruction = instruction or None
         self.on_texts = on_texts
         self.on_batch = on_batch
         self.mteb_model_meta = build_model_meta(encoder, uses_instruction=self.instruction is not None)
         self.instructions_used: dict[str, str | None] = {}
+        self.lock = threading.Lock()
+        self.prefetcher: Any = None
 
     def instruction_for(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> str | None:
         """The text put in front of each input for this task and input kind, or None."""
@@ -101,12 +124,23 @@ class BGEModel(AbsEncoder):
         if instruction:
             texts = [instruction + t for t in texts]
 
+        if self.prefetcher is not None:  # planned texts come from their set, never from a second encoding
+            self.prefetcher.wait_for(texts)
+
         def encode_new(new_texts: list[str]) -> np.ndarray:
             if self.on_texts is not None:
                 self.on_texts(len(new_texts))
-            return self.encoder.encode(new_texts, on_batch=self.on_batch)
+            with self.lock:
+                return self.encoder.encode(new_texts, on_batch=self.on_batch)
 
         return self.cache.encode(texts, encode_new, self.encoder.embedding_dim)
+
+    def encode_ahead(self, texts: list[str], work: Any, on_batch: Callable[[int], None] | None = None) -> None:
+        """Embed `texts` (distinct, none cached) into the cache, counting the work in `work` (a prefetch
+        `Ahead`: its counters and, with workers, where its shards ran)."""
+        with self.lock:
+            vectors = self.encoder.encode(texts, stats=work.stats, log=work.log, on_batch=on_batch)
+        self.cache.put([text_key(t) for t in texts], vectors)
 
 
 class BGERerankerModel:

@@ -32,6 +32,11 @@ class BatchStats:
     batches: int = 0
     seconds: float = 0.0
 
+    def add(self, other: BatchStats) -> None:
+        """Count `other`'s work here too."""
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
     def as_dict(self) -> dict[str, float]:
         """The counters as a plain dict."""
         return dict(vars(self))

@@ -77,10 +77,34 @@ class ModelCore:
         """An array for the outputs of `count` inputs."""
         raise NotImplementedError
 
-    def batch_step(self, out: np.ndarray) -> tuple[Callable[..., None], Callable[[], None] | None]:
-        """`forward(indices, batch)` that writes a batch's outputs for `out`, and the `gather` that completes
-        `out` afterwards (None when `forward` writes it directly)."""
+    def batch_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The outputs of one padded batch on the device, in fp32 (one row or value per input)."""
         raise NotImplementedError
+
+    def batch_step(self, out: np.ndarray) -> tuple[Callable[..., None], Callable[[], None]]:
+        """`forward(indices, batch)` that computes a batch's outputs for `out`, and the `gather` that completes
+        `out` afterwards. On a GPU the outputs stay there until the last batch: one copy to the host, and no
+        wait for the device between batches (positions stay on the host: copying them to the device each
+        batch would wait for the work queued before)."""
+        if self.device == "cpu":
+            on_host = torch.from_numpy(out)
+
+            def write(idx: np.ndarray, batch: dict[str, torch.Tensor]) -> None:
+                on_host[torch.from_numpy(idx)] = self.batch_outputs(batch)
+
+            return write, lambda: None
+        outputs: list[torch.Tensor] = []
+        positions: list[np.ndarray] = []
+
+        def keep(idx: np.ndarray, batch: dict[str, torch.Tensor]) -> None:
+            outputs.append(self.batch_outputs(batch))
+            positions.append(idx)
+
+        def gather() -> None:
+            if outputs:
+                out[np.concatenate(positions)] = torch.cat(outputs).cpu().numpy()
+
+        return keep, gather
 
     @torch.inference_mode()
     def run_local(
@@ -89,11 +113,12 @@ class ModelCore:
         *,
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        stats: BatchStats | None = None,
     ) -> np.ndarray:
         """The outputs of tokenised inputs, computed in this process."""
         out = self.empty_outputs(len(encoded["input_ids"]))
         forward, gather = self.batch_step(out)
-        return self.run_batches(encoded, out, forward, batch_size=batch_size, on_batch=on_batch, gather=gather)
+        return self.run_batches(encoded, out, forward, gather, batch_size=batch_size, on_batch=on_batch, stats=stats)
 
     def compute(
         self,
@@ -101,16 +126,21 @@ class ModelCore:
         *,
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        stats: BatchStats | None = None,
+        log: Any = None,
     ) -> np.ndarray:
-        """The outputs of tokenised inputs, in input order: by the worker pool when there is one."""
+        """The outputs of tokenised inputs, in input order: by the worker pool when there is one. The work is
+        counted in `stats`, else in the core's own counters, and the pool's shards in `log` (a `ShardLog`),
+        else in the pool's own log."""
         if self.pool is None:
-            return self.run_local(encoded, batch_size=batch_size, on_batch=on_batch)
-        out = self.pool.run(dict(encoded), self.empty_outputs(len(encoded["input_ids"])), self.stats, on_batch)
-        return self.checked(out)
+            return self.run_local(encoded, batch_size=batch_size, on_batch=on_batch, stats=stats)
+        stats = stats or self.stats
+        out = self.pool.run(dict(encoded), self.empty_outputs(len(encoded["input_ids"])), stats, on_batch, log)
+        return self.checked(out, stats)
 
-    def checked(self, out: np.ndarray) -> np.ndarray:
-        """`out`, counted as done, once it is known to hold no NaN or inf."""
-        self.stats.texts += len(out)
+    def checked(self, out: np.ndarray, stats: BatchStats | None = None) -> np.ndarray:
+        """`out`, counted as done (in `stats`, else the core's counters), once it is known to hold no NaN or inf."""
+        (stats or self.stats).texts += len(out)
         if not np.isfinite(out).all():
             raise CmtebError(
                 f"{self.KIND} {self.source.name} produced NaN or inf {self.OUTPUTS}: try --precision fp32 or check "
@@ -123,25 +153,26 @@ class ModelCore:
         encoded: Mapping[str, Sequence[Sequence[int]]],
         out: np.ndarray,
         forward: Callable[[np.ndarray, dict[str, torch.Tensor]], None],
+        gather: Callable[[], None],
         *,
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
-        gather: Callable[[], None] | None = None,
+        stats: BatchStats | None = None,
     ) -> np.ndarray:
-        """Run `forward` over length-sorted batches of `encoded` filling `out` (`gather` completes it when
-        `forward` keeps results on the device); time and count it; refuse NaN."""
+        """Run `forward` over length-sorted batches of `encoded`, then `gather`, filling `out`; time and count
+        it (in `stats`, else the core's counters); refuse NaN."""
+        stats = stats or self.stats
         started = time.perf_counter()
         forward_in_batches(
             self.tokenizer,
             encoded,
             batch_size or self.batch_size,
             self.device,
-            self.stats,
+            stats,
             forward,
             on_batch,
             max_tokens=self.options.batch_tokens,
         )
-        if gather is not None:
-            gather()
-        self.stats.seconds += time.perf_counter() - started
-        return self.checked(out)
+        gather()
+        stats.seconds += time.perf_counter() - started
+        return self.checked(out, stats)

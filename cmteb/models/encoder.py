@@ -14,8 +14,10 @@ import numpy as np
 import torch
 
 from cmteb.errors import CmtebError
+from cmteb.models.batching import BatchStats
 from cmteb.models.core import LoadOptions, ModelCore
 from cmteb.models.loading import HARMLESS_FOR_EMBEDDINGS, ModelSource, pooling_from_sentence_transformers
+from cmteb.models.tokenize import tokenize
 
 POOLING_MODES = ("cls", "mean")
 
@@ -88,26 +90,17 @@ class BGEEncoder(ModelCore):
         *,
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        stats: BatchStats | None = None,
+        log: Any = None,
     ) -> np.ndarray:
-        """Embed `texts`; returns a float32 array `[len(texts), dim]` in input order."""
+        """Embed `texts`; returns a float32 array `[len(texts), dim]` in input order. The work is counted in
+        `stats` and a worker pool's shards in `log`, else in the core's and the pool's own (see `compute`)."""
         if len(texts) == 0:
             return self.empty_outputs(0)
-        encoded = self.tokenizer(list(texts), padding=False, truncation=True, max_length=self.max_length)
-        return self.compute(encoded, batch_size=batch_size, on_batch=on_batch)
+        encoded = tokenize(self.tokenizer, texts, self.max_length)
+        return self.compute(encoded, batch_size=batch_size, on_batch=on_batch, stats=stats, log=log)
 
-    def batch_step(self, out: np.ndarray) -> tuple[Callable[..., None], Callable[[], None]]:
-        """Pooled, normalised embeddings of each batch, kept on the device until the last batch: one copy
-        to the host, not a sync per batch."""
-        on_device = torch.from_numpy(out) if self.device == "cpu" else torch.empty(out.shape, device=self.device)
-
-        def forward(idx: np.ndarray, batch: dict[str, torch.Tensor]) -> None:
-            emb = pool(self.model(**batch).last_hidden_state, batch["attention_mask"], self.pooling)
-            if self.normalize:
-                emb = torch.nn.functional.normalize(emb, p=2, dim=1)
-            on_device[torch.as_tensor(idx, device=on_device.device)] = emb
-
-        def gather() -> None:
-            if on_device.data_ptr() != out.ctypes.data:
-                out[:] = on_device.cpu().numpy()
-
-        return forward, gather
+    def batch_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One padded batch's embeddings, pooled (and normalised) in fp32."""
+        emb = pool(self.model(**batch).last_hidden_state, batch["attention_mask"], self.pooling)
+        return torch.nn.functional.normalize(emb, p=2, dim=1) if self.normalize else emb

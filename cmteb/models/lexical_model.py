@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from cmteb.models.adapter import loader_texts
 from cmteb.models.lexical import LEXICAL_NAME, LexicalSettings, TfidfProjector
+from cmteb.models.similarity import CosineScores
 
 
 def lexical_meta(settings: LexicalSettings) -> ModelMeta:
@@ -40,7 +41,7 @@ def lexical_meta(settings: LexicalSettings) -> ModelMeta:
     )
 
 
-class LexicalEncoder(AbsEncoder):
+class LexicalEncoder(CosineScores, AbsEncoder):
     """mteb encoder of TF-IDF vectors; `fit(texts)` with the task's texts before each task."""
 
     def __init__(self, settings: LexicalSettings) -> None:

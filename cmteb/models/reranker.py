@@ -13,6 +13,7 @@ import torch
 from cmteb.errors import CmtebError
 from cmteb.models.core import LoadOptions, ModelCore
 from cmteb.models.loading import ModelSource
+from cmteb.models.tokenize import tokenize
 
 
 def _one_output(config: Any, source: ModelSource) -> None:
@@ -75,17 +76,10 @@ class BGEReranker(ModelCore):
         """Score `[query, passage]` pairs; float32 scores in input order."""
         if len(pairs) == 0:
             return self.empty_outputs(0)
-        queries = [q for q, _ in pairs]
-        passages = [p for _, p in pairs]
-        encoded = self.tokenizer(queries, passages, padding=False, truncation=True, max_length=self.max_length)
+        encoded = tokenize(self.tokenizer, [q for q, _ in pairs], self.max_length, [p for _, p in pairs])
         return self.compute(encoded, batch_size=batch_size, on_batch=on_batch)
 
-    def batch_step(self, out: np.ndarray) -> tuple[Callable[..., None], None]:
-        """Each batch's scores, written to `out` at once."""
-
-        def forward(idx: np.ndarray, batch: dict[str, torch.Tensor]) -> None:
-            # The score head's output in fp32: fp16 logits tie nearby scores.
-            logits = self.model(**batch).logits.view(-1).float()
-            out[idx] = (torch.sigmoid(logits) if self.normalize else logits).cpu().numpy()
-
-        return forward, None
+    def batch_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One padded batch's scores: the score head's output in fp32 (fp16 logits tie nearby scores)."""
+        logits = self.model(**batch).logits.view(-1).float()
+        return torch.sigmoid(logits) if self.normalize else logits

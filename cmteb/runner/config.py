@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from cmteb.assets import BUNDLED_MODEL_HUB_ID, BUNDLED_MODEL_NAME, SAMPLES_DIR, bundled_model_dir
-from cmteb.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_LENGTH, DEFAULT_OUTPUT_DIR, DEFAULT_RERANK_TOP_K
+from cmteb.defaults import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_OUTPUT_DIR,
+    DEFAULT_RERANK_TOP_K,
+    PIPELINE_CHOICES,
+)
 from cmteb.errors import CmtebError
 from cmteb.models.cache import default_cache_dir
 from cmteb.models.defaults import default_instruction, default_pooling
@@ -86,6 +92,7 @@ class RunConfig(RunFlags):
     variant: dict[str, Any]  # the settings that change scores and differ from the model's defaults
     model_argument: str | None = None  # `--model` as given ("m3e-small", a path, a hub id), for finding results
     workers: WorkerOptions = field(default_factory=WorkerOptions)  # where the model work runs: changes speed, no score
+    pipeline: bool = False  # the next task's texts are encoded while a task is evaluated (`runner/prefetch.py`)
 
     @property
     def result_folder(self) -> Path:
@@ -280,6 +287,7 @@ class RunOptions(RunFlags):
     devices: str | None = None  # "cuda:0,cuda:1": one worker process per device
     ray: str | None = None  # a Ray cluster's address, or "local" for a Ray instance of this run
     workers: int | None = None  # Ray workers
+    pipeline: str = "auto"  # encode ahead of evaluation: on, off, or auto (on with a GPU or workers)
 
     def check(self, model: str | None) -> str:
         """Refuse contradictory or out-of-range choices; the kind of run asked for."""
@@ -326,6 +334,16 @@ class RunOptions(RunFlags):
         return RerankerChoice(source, self.normalize_scores, self.rerank_top_k)
 
 
+def _pipelined(choice: str, load: LoadOptions, workers: WorkerOptions) -> bool:
+    """Whether encoding runs ahead of evaluation: `auto` when the model runs on a GPU or on workers (on CPU
+    cores alone both phases would share the same cores)."""
+    if choice not in PIPELINE_CHOICES:
+        raise CmtebError(f"--pipeline must be one of {', '.join(PIPELINE_CHOICES)}, got {choice!r}")
+    if choice == "auto":
+        return (load.device or "cpu").startswith("cuda") or workers.pooled
+    return choice == "on"
+
+
 def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
     """Resolve every setting of a run once; bad input fails here, before any data or weights are read.
 
@@ -358,5 +376,6 @@ def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
         variant=_variant(asked, embedder, load.max_length, default_length),
         model_argument=model,
         workers=workers,
+        pipeline=_pipelined(asked.pipeline, load, workers),
         **{f.name: getattr(asked, f.name) for f in fields(RunFlags)},
     )

@@ -97,7 +97,8 @@ class ExactSearch(SearchEncoderWrapper):
             task_corpus=self.task_corpus,
             corpus_chunk_size=self.corpus_chunk_size,
             encode_fn=self.model.encode,
-            similarity_fn=self.model.similarity,
+            # Scores stay where they were computed (a GPU): only each chunk's top candidates come back.
+            similarity_fn=getattr(self.model, "scores_on_device", self.model.similarity),
             search_k_offset=1,  # as mteb's SearchEncoderWrapper asks of its chunked search
             **kwargs,
         )

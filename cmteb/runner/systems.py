@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mteb.types import PromptType
+
 from cmteb.errors import warn
 from cmteb.hub import HubUnreachable, offline_unless_reachable, unreachable
 from cmteb.models.adapter import BGEModel, BGERerankerModel
-from cmteb.models.cache import EmbeddingCache
+from cmteb.models.cache import EmbeddingCache, text_key
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.reranker import BGEReranker
 from cmteb.mteb_hooks import task_result_json
@@ -24,6 +26,7 @@ from cmteb.results.reader import LEXICAL_KIND, parse_result_data
 from cmteb.runner.config import RunConfig
 from cmteb.runner.evaluate import evaluate, searchable
 from cmteb.runner.plan import Plan
+from cmteb.runner.prefetch import Prefetcher, planned_texts, possible_texts
 from cmteb.runner.progress import RunProgress
 from cmteb.tasks.build import build_task, load_task_data
 from cmteb.tasks.mirror import mirror_dataset_cache
@@ -46,6 +49,7 @@ class System:
     tasks_evaluated: list[Any] = field(default_factory=list)  # task objects of the current task, for their items
     unknown_qrels: dict[str, int] = field(default_factory=dict)  # per task, qrels naming documents not in the corpus
     cores: list[Any] = field(default_factory=list)  # the model cores, whose worker pools the run ends
+    prefetcher: Prefetcher | None = None  # encodes ahead of evaluation, when the run is pipelined
 
     def placement(self) -> dict[str, Any]:
         """Where each shard ran since the last call, and what was redone, per pooled core (none: empty)."""
@@ -53,7 +57,9 @@ class System:
         return {"workers": logs} if logs else {}
 
     def close(self) -> None:
-        """Stop the worker pools."""
+        """Stop encoding ahead, then the worker pools."""
+        if self.prefetcher is not None:
+            self.prefetcher.close()
         for core in self.cores:
             if core.pool is not None:
                 core.pool.close()
@@ -193,6 +199,21 @@ def _reranker(config: RunConfig, progress: RunProgress) -> BGERerankerModel:
     return BGERerankerModel(core, on_texts=progress.add_texts, on_batch=progress.texts_done)
 
 
+def _prefetcher(embedder: BGEModel, load: TaskLoader, pending: list[TaskSpec]) -> Prefetcher:
+    """The encode phase ahead of evaluation for the pending tasks whose data is loaded (`runner/prefetch.py`)."""
+    plan = []
+    for spec in pending:
+        task = load.ready.get(spec.name)
+        if task is not None:
+            planned = planned_texts(task, embedder.instruction_for(task.metadata, PromptType.query))
+            plan.append((spec.name, planned, possible_texts(task) if planned is None else []))
+
+    def is_cached(text: str) -> bool:
+        return embedder.cache.get(text_key(text)) is not None
+
+    return Prefetcher(plan, is_cached, embedder.encode_ahead).start()
+
+
 def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> System:
     """Define every task and load the data of the `pending` ones, then load the run's model cores and wire
     them to mteb's evaluation."""
@@ -208,12 +229,23 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
     cross = _reranker(config, progress) if config.reranker is not None else None
     cores = [m.encoder for m in (embedder,) if m] + [m.reranker for m in (cross,) if m]
     header = {**config.settings(), "device": config.load.device, **config.identity(), **_workers_header(cores)}
+    header["pipeline"] = config.pipeline  # encoding ran ahead of evaluation: speed only, never a score
     batch = config.load.batch_size
     if cross is None:
         encoder = embedder.encoder  # type: ignore[union-attr]
+        if config.pipeline:
+            embedder.prefetcher = _prefetcher(embedder, load, pending)  # type: ignore[union-attr]
 
         def evaluate_embedder(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
             task = load(spec)
+            if embedder.prefetcher is not None:  # type: ignore[union-attr]
+                # Its set was encoded ahead: counted as this task's work, as if encoded now.
+                ahead = embedder.prefetcher.take(spec.name)  # type: ignore[union-attr]
+                encoder.stats.add(ahead.stats)
+                if encoder.pool is not None:
+                    encoder.pool.log.extend(ahead.log)
+                progress.add_texts(ahead.stats.texts)
+                progress.texts_done(ahead.stats.texts)
             result = evaluate(searchable(embedder, task), task, batch)
             return result, {"instruction_used": embedder.instructions_used.get(spec.name)}  # type: ignore[union-attr]
 
@@ -227,6 +259,7 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
             tasks_evaluated=evaluated,
             unknown_qrels=load.unknown_qrels,
             cores=cores,
+            prefetcher=embedder.prefetcher,  # type: ignore[union-attr]
         )
     rerank_core = cross.reranker
     if embedder is None:

@@ -56,6 +56,11 @@ class ShardLog:
     shards: list[str] = field(default_factory=list)  # "<worker>: <inputs>"
     retried: list[str] = field(default_factory=list)
 
+    def extend(self, other: ShardLog) -> None:
+        """Add `other`'s entries (work done elsewhere for the same task)."""
+        self.shards += other.shards
+        self.retried += other.retried
+
     def take(self) -> dict[str, list[str]]:
         """This log's entries since the last take."""
         taken = {"shards": self.shards, "retried": self.retried}

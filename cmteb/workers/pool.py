@@ -40,8 +40,10 @@ class WorkerPool:
         out: np.ndarray,
         stats: BatchStats,
         on_batch: Callable[[int], None] | None = None,
+        log: ShardLog | None = None,
     ) -> np.ndarray:
-        """Fill `out` with the outputs of every input of `encoded`, counting the work in `stats`."""
+        """Fill `out` with the outputs of every input of `encoded`, counting the work in `stats` and where its
+        shards ran in `log` (default: the pool's own log)."""
         started = time.perf_counter()
         shards = plan_shards(encoded, self.batch_size, self.max_tokens, len(self.workers))
 
@@ -52,7 +54,7 @@ class WorkerPool:
             if on_batch is not None:
                 on_batch(len(shard.indices))
 
-        run_shards(self.backend, shards, out, self.log, count)
+        run_shards(self.backend, shards, out, log or self.log, count)
         stats.seconds += time.perf_counter() - started
         return out
 

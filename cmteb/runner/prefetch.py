@@ -1,0 +1,190 @@
+"""The encode phase ahead of the evaluate phase: the model encodes the next task's texts while the
+CPU evaluates the current task with mteb.
+
+Before the first task, the texts each pending task will encode are listed from its loaded data,
+exactly as mteb's own loaders present them to the model (retrieval and reranking: queries with the
+instruction and documents; STS and pair classification: both sentence columns). Each task's set
+holds only texts no earlier set and no cached embedding covers, so the sets and their batches are
+fixed before anything runs: a pipelined run computes the same embeddings whatever the timing. One
+thread encodes the sets in task order into the embedding cache; a task's evaluation waits for its
+own set, and any of its texts that a later set holds wait for that set, so a text is never encoded
+twice. Classification and clustering texts (undersampled or drawn by mteb during evaluation) are
+encoded by their evaluation, as without the pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mteb._create_dataloaders import create_dataloader
+from mteb.types import PromptType
+
+from cmteb.models.adapter import loader_texts
+from cmteb.models.batching import BatchStats
+from cmteb.workers.dispatch import ShardLog
+
+logger = logging.getLogger(__name__)
+
+#: Text columns of the pair tasks, encoded as they are.
+PAIR_COLUMNS = ("sentence1", "sentence2")
+
+
+def _retrieval_texts(task: Any, instruction: str | None) -> list[str]:
+    """Queries (with `instruction` in front) and documents of every evaluated split, as mteb loads them."""
+    texts: list[str] = []
+    for subset in task.dataset.values():
+        for split in (subset[name] for name in task.eval_splits if name in subset):
+            for part, prompt in (("queries", PromptType.query), ("corpus", PromptType.document)):
+                loader = create_dataloader(split[part], task_metadata=task.metadata, prompt_type=prompt)
+                found = loader_texts(loader)
+                texts += [instruction + t for t in found] if prompt == PromptType.query and instruction else found
+    return texts
+
+
+def _strings(cells: Any) -> list[str]:
+    """The strings of a column's cells, a cell that holds a list giving each of its strings."""
+    found: list[str] = []
+    for cell in cells:
+        if isinstance(cell, str):
+            found.append(cell)
+        elif isinstance(cell, list):
+            found += [item for item in cell if isinstance(item, str)]
+    return found
+
+
+def _pair_texts(task: Any) -> list[str]:
+    """Both sentence columns of every evaluated split."""
+    texts: list[str] = []
+    for name in task.eval_splits:
+        split = task.dataset[name]
+        texts += [t for column in PAIR_COLUMNS if column in split.column_names for t in _strings(split[column])]
+    return texts
+
+
+def planned_texts(task: Any, instruction: str | None) -> list[str] | None:
+    """The texts `task`'s evaluation will hand the model, where they are known before it runs; else None.
+
+    Data laid out otherwise than these task types' (a task registered with other columns) gives None:
+    its evaluation then encodes its texts in turn.
+    """
+    kind = task.metadata.type
+    try:
+        if kind in ("Retrieval", "Reranking"):
+            return _retrieval_texts(task, instruction)
+        if kind in ("STS", "PairClassification"):
+            return _pair_texts(task)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        logger.debug("%s: texts not planned ahead (%s)", task.metadata.name, exc)
+    return None
+
+
+def possible_texts(task: Any) -> list[str]:
+    """Every string in `task`'s data: more than its evaluation encodes (classification undersamples its
+    training split, clustering draws its sentences), never less."""
+    splits = task.dataset.values() if hasattr(task.dataset, "values") else []
+    texts: list[str] = []
+    for split in splits:
+        for part in split.values() if isinstance(split, dict) else [split]:
+            if hasattr(part, "column_names"):
+                texts += [t for column in part.column_names for t in _strings(part[column])]
+    return texts
+
+
+@dataclass
+class Ahead:
+    """The work of one task's set: its counters, and where a worker pool ran its shards."""
+
+    stats: BatchStats = field(default_factory=BatchStats)
+    log: ShardLog = field(default_factory=ShardLog)
+
+
+class _Stopped(Exception):
+    """The run ended while a set was being encoded."""
+
+
+class Prefetcher:
+    """Encodes each task's planned texts ahead of its evaluation, on one thread, in task order.
+
+    `plan` holds, per task in run order, its planned texts (None when they are not known ahead) and
+    the texts it may encode (used when they are not).
+
+    `encode_ahead(texts, ahead, on_batch)` must embed texts into the cache, counting the work in `ahead`
+    and calling `on_batch` after each batch; it is called on the prefetch thread, one set at a time.
+    """
+
+    def __init__(
+        self,
+        plan: Sequence[tuple[str, list[str] | None, list[str]]],
+        is_cached: Callable[[str], bool],
+        encode_ahead: Callable[[list[str], Ahead, Callable[[int], None]], None],
+    ) -> None:
+        self.sets: dict[str, list[str]] = {}
+        self.owner: dict[str, str] = {}
+        claimed: set[str] = set()  # texts an earlier task encodes, ahead or in its evaluation
+        for name, texts, possible in plan:
+            if texts is None:  # its evaluation encodes them: later sets leave them to it, as in turn
+                claimed.update(possible)
+                continue
+            new = [t for t in dict.fromkeys(texts) if t not in claimed and not is_cached(t)]
+            self.sets[name] = new
+            self.owner.update(dict.fromkeys(new, name))
+            claimed.update(new)
+        self.work = {name: Ahead() for name in self.sets}
+        self.done = {name: threading.Event() for name in self.sets}
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._encode_ahead = encode_ahead
+        self._thread = threading.Thread(target=self._run, name="cmteb-prefetch", daemon=True)
+
+    def start(self) -> Prefetcher:
+        """Start encoding; returns self."""
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for name, texts in self.sets.items():
+                if self._stop.is_set():
+                    break
+                if texts:
+                    self._encode_ahead(texts, self.work[name], self._unless_stopped)
+                self.done[name].set()
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the evaluating thread, which raises it
+            self.error = exc
+        finally:
+            for event in self.done.values():
+                event.set()
+
+    def _unless_stopped(self, _texts: int) -> None:
+        """After each batch: end the set being encoded when the run has stopped."""
+        if self._stop.is_set():
+            raise _Stopped
+
+    def _wait(self, name: str) -> None:
+        self.done[name].wait()
+        if self.error is not None:
+            raise self.error
+
+    def take(self, name: str) -> Ahead:
+        """Wait until `name`'s set is encoded; the work it took (counted once: later calls get nothing)."""
+        if name not in self.sets:
+            return Ahead()
+        self._wait(name)
+        return self.work.pop(name, Ahead())
+
+    def wait_for(self, texts: Sequence[str]) -> None:
+        """Wait until every planned set holding one of `texts` is encoded."""
+        for name in {self.owner[t] for t in texts if t in self.owner}:
+            self._wait(name)
+
+    def close(self) -> None:
+        """Stop encoding (after the batch on the device) and wait for the thread to end."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()

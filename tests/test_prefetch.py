@@ -1,0 +1,120 @@
+"""The pipelined run: each task's texts encoded ahead on another thread, the same results and counts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from cmteb.errors import CmtebError
+from cmteb.results.files import read_run_record
+from cmteb.runner import run
+from cmteb.runner.config import resolve_config
+from cmteb.runner.prefetch import Ahead, Prefetcher
+
+# Retrieval, STS, pair classification, classification, reranking, clustering: planned and unplanned types,
+# with texts shared between tasks.
+TASKS = ["T2Retrieval", "ATEC", "Ocnli", "TNews", "T2Reranking", "CLSClusteringS2S"]
+
+
+def _run(tiny_bert, samples_dir, tmp_path, pipeline: str):
+    out = tmp_path / pipeline
+    summary = run(
+        str(tiny_bert),
+        tasks=TASKS,
+        data_dir=samples_dir,
+        output_dir=out,
+        cache_dir=tmp_path / f"cache-{pipeline}",
+        show_progress=False,
+        pipeline=pipeline,
+        # One text per forward pass: embeddings then do not depend on which texts share a batch, so the two
+        # runs must agree exactly (with shared batches they differ by float noise, which k-means on a random
+        # model's embeddings can turn into another clustering).
+        batch_invariant=True,
+    )
+    return summary.outcomes, read_run_record(summary.outcomes[0].path.parent)
+
+
+def test_pipelined_run_equals_a_run_in_turn(tiny_bert, samples_dir, tmp_path):
+    in_turn, record_off = _run(tiny_bert, samples_dir, tmp_path, "off")
+    ahead, record_on = _run(tiny_bert, samples_dir, tmp_path, "on")
+    for a, b in zip(in_turn, ahead, strict=True):
+        assert a.spec.name == b.spec.name and b.status == "ran"
+        assert json.loads(b.path.read_text())["scores"] == json.loads(a.path.read_text())["scores"], a.spec.name
+    # Each task is credited with exactly the texts it encodes in turn: the plan misses and wastes none.
+    texts_off = {name: task["texts_encoded"] for name, task in record_off["tasks"].items()}
+    texts_on = {name: task["texts_encoded"] for name, task in record_on["tasks"].items()}
+    assert texts_on == texts_off and sum(texts_on.values()) == record_on["stats"]["encoder"]["texts"]
+    assert record_on["stats"]["encoder"]["texts"] == record_off["stats"]["encoder"]["texts"]
+
+
+def test_pipeline_auto_follows_the_device(tiny_bert, samples_dir):
+    assert not resolve_config(str(tiny_bert), tasks=["ATEC"], data_dir=samples_dir).pipeline  # CPU cores alone
+    assert resolve_config(str(tiny_bert), tasks=["ATEC"], data_dir=samples_dir, pipeline="on").pipeline
+    assert resolve_config(str(tiny_bert), tasks=["ATEC"], data_dir=samples_dir, devices="cpu,cpu").pipeline
+    with pytest.raises(CmtebError, match="--pipeline must be one of auto, on, off"):
+        resolve_config(str(tiny_bert), tasks=["ATEC"], data_dir=samples_dir, pipeline="sometimes")
+
+
+class _Recorder:
+    """An encode_ahead that records the sets it gets, optionally slowly or failing."""
+
+    def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
+        self.sets: list[list[str]] = []
+        self.delay, self.fail_on = delay, fail_on
+
+    def __call__(self, texts: list[str], ahead: Ahead, on_batch) -> None:
+        for text in texts:
+            time.sleep(self.delay)
+            if text == self.fail_on:
+                raise CmtebError("model m produced NaN or inf embeddings: try --precision fp32")
+            on_batch(1)
+        ahead.stats.texts += len(texts)
+        self.sets.append(list(texts))
+
+
+def test_sets_are_fixed_before_anything_runs():
+    plan = [
+        ("A", ["x", "y", "x"], []),
+        ("U", None, ["w", "y", "v"]),  # not known ahead: "w" and "v" stay with it, as in turn
+        ("B", ["y", "z", "cached", "w"], []),
+        ("C", ["x", "v"], []),
+        ("D", [], []),
+    ]
+    recorder = _Recorder()
+    prefetcher = Prefetcher(plan, lambda text: text == "cached", recorder).start()
+    assert prefetcher.sets == {"A": ["x", "y"], "B": ["z"], "C": [], "D": []}
+    assert prefetcher.owner == {"x": "A", "y": "A", "z": "B"}
+    assert [prefetcher.take(name).stats.texts for name in ("A", "B", "C", "D", "U")] == [2, 1, 0, 0, 0]
+    assert prefetcher.take("A").stats.texts == 0, "counted once"
+    assert recorder.sets == [["x", "y"], ["z"]]
+
+
+def test_evaluation_waits_for_the_set_holding_its_texts():
+    recorder = _Recorder(delay=0.05)
+    prefetcher = Prefetcher([("A", ["a1", "a2"], []), ("B", ["b1", "b2"], [])], lambda text: False, recorder).start()
+    prefetcher.wait_for(["unplanned", "b2"])  # B's text: waits for B, which comes after A
+    assert prefetcher.done["A"].is_set() and prefetcher.done["B"].is_set()
+
+
+def test_an_error_ahead_is_raised_where_the_task_is_evaluated():
+    recorder = _Recorder(fail_on="b1")
+    plan = [("A", ["a1"], []), ("B", ["b1"], []), ("C", ["c1"], [])]
+    prefetcher = Prefetcher(plan, lambda text: False, recorder).start()
+    assert prefetcher.take("A").stats.texts == 1
+    with pytest.raises(CmtebError, match="NaN or inf"):
+        prefetcher.take("B")
+    with pytest.raises(CmtebError, match="NaN or inf"):
+        prefetcher.wait_for(["c1"])
+
+
+def test_close_stops_within_a_batch():
+    recorder = _Recorder(delay=0.05)
+    prefetcher = Prefetcher([("A", [f"t{i}" for i in range(200)], [])], lambda text: False, recorder).start()
+    time.sleep(0.1)
+    started = time.perf_counter()
+    prefetcher.close()
+    assert time.perf_counter() - started < 1.0 and not any(t.name == "cmteb-prefetch" for t in threading.enumerate())
+    assert prefetcher.error is None and recorder.sets == []
