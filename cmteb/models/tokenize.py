@@ -13,8 +13,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-#: Texts per chunk: large enough that each call's fixed cost is small, small enough to spread the work.
-CHUNK = 1024
+#: The fewest texts per chunk: each call has a fixed cost.
+MIN_CHUNK = 64
+
+
+def chunk_size(count: int, cores: int) -> int:
+    """Texts per chunk: about four chunks per core, so that 600 long passages spread over 16 cores as
+    well as 20,000 short ones do (chunks of a fixed 1,024 texts left such a call on one core)."""
+    return max(MIN_CHUNK, -(-count // (4 * cores)))
 
 
 def usable_cores() -> int:
@@ -28,17 +34,20 @@ def tokenize(
     """Token ids of `texts` (each with its partner in `pairs` for a cross-encoder), unpadded and truncated
     to `max_length`: what `tokenizer(texts, pairs, truncation=True, max_length=max_length)` returns."""
 
+    cores = usable_cores()
+    size = chunk_size(len(texts), cores)
+
     def call(start: int) -> dict[str, list[list[int]]]:
-        second = None if pairs is None else list(pairs[start : start + CHUNK])
+        second = None if pairs is None else list(pairs[start : start + size])
         return dict(
-            tokenizer(list(texts[start : start + CHUNK]), second, padding=False, truncation=True, max_length=max_length)
+            tokenizer(list(texts[start : start + size]), second, padding=False, truncation=True, max_length=max_length)
         )
 
-    starts = range(0, len(texts), CHUNK)
+    starts = range(0, len(texts), size)
     # The first call on this thread sets the backend's truncation settings; the others then only read them
     # (a slow, pure-Python tokenizer gains nothing from threads and runs in this thread alone).
     parts = [call(0)]
-    threads = min(usable_cores(), len(starts) - 1) if getattr(tokenizer, "is_fast", False) else 0
+    threads = min(cores, len(starts) - 1) if getattr(tokenizer, "is_fast", False) else 0
     if threads > 0:
         with ThreadPoolExecutor(threads, thread_name_prefix="cmteb-tokenize") as pool:
             parts.extend(pool.map(call, starts[1:]))
