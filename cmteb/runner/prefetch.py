@@ -23,7 +23,7 @@ from typing import Any
 from mteb._create_dataloaders import create_dataloader
 from mteb.types import PromptType
 
-from cmteb.models.adapter import loader_texts
+from cmteb.models.adapter import column_values, loader_texts
 from cmteb.models.batching import BatchStats
 from cmteb.workers.dispatch import ShardLog
 
@@ -45,10 +45,10 @@ def _retrieval_texts(task: Any, instruction: str | None) -> list[str]:
     return texts
 
 
-def _strings(cells: Any) -> list[str]:
+def _strings(dataset: Any, column: str) -> list[str]:
     """The strings of a column's cells, a cell that holds a list giving each of its strings."""
     found: list[str] = []
-    for cell in cells:
+    for cell in column_values(dataset, column):
         if isinstance(cell, str):
             found.append(cell)
         elif isinstance(cell, list):
@@ -61,7 +61,7 @@ def _pair_texts(task: Any) -> list[str]:
     texts: list[str] = []
     for name in task.eval_splits:
         split = task.dataset[name]
-        texts += [t for column in PAIR_COLUMNS if column in split.column_names for t in _strings(split[column])]
+        texts += [t for column in PAIR_COLUMNS if column in split.column_names for t in _strings(split, column)]
     return texts
 
 
@@ -90,7 +90,7 @@ def possible_texts(task: Any) -> list[str]:
     for split in splits:
         for part in split.values() if isinstance(split, dict) else [split]:
             if hasattr(part, "column_names"):
-                texts += [t for column in part.column_names for t in _strings(part[column])]
+                texts += [t for column in part.column_names for t in _strings(part, column)]
     return texts
 
 
@@ -135,6 +135,7 @@ class Prefetcher:
             claimed.update(new)
         self.work = {name: Ahead() for name in self.sets}
         self.done = {name: threading.Event() for name in self.sets}
+        self.encoded: set[str] = set()  # sets encoded in full
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._encode_ahead = encode_ahead
@@ -152,6 +153,7 @@ class Prefetcher:
                     break
                 if texts:
                     self._encode_ahead(texts, self.work[name], self._unless_stopped)
+                self.encoded.add(name)
                 self.done[name].set()
         except _Stopped:
             pass
@@ -167,8 +169,9 @@ class Prefetcher:
             raise _Stopped
 
     def _wait(self, name: str) -> None:
+        """Wait for `name`'s set; raise the error that stopped the thread before it was encoded."""
         self.done[name].wait()
-        if self.error is not None:
+        if name not in self.encoded and self.error is not None:
             raise self.error
 
     def take(self, name: str) -> Ahead:
