@@ -11,6 +11,8 @@ written atomically). What is used here, and what breaks when mteb changes it:
 - `TaskResult._round_scores(scores, 6)`: the rounding of `to_disk`;
 - `AbsTaskClassification._undersample_data(dataset, ...)` and `_run_experiment(train_split, eval_split, ...)`:
   where classification labels are handed over as lists instead of lazy `datasets` columns;
+- `_corpus_to_dict(row)`: how a document's text is formed, read when a run plans each task's texts
+  ahead (`runner/prefetch.py`);
 - `SearchEncoderWrapper._full_corpus_search(...)` and `create_dataloader(...)`: where exact search
   merges chunks with torch (`runner/search.py`), encoding each chunk as mteb does.
 
@@ -51,6 +53,7 @@ USED_INTERNALS = (
         ("query_idx_to_id", "query_embeddings", "task_metadata", "hf_subset", "hf_split", "top_k", "encode_kwargs"),
     ),
     ("mteb._create_dataloaders", "create_dataloader", ("task_metadata", "prompt_type", "batch_size", "num_proc")),
+    ("mteb._create_dataloaders", "_corpus_to_dict", ("row",)),
 )
 
 

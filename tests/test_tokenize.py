@@ -16,7 +16,7 @@ PIECES = ["外卖送得很快", "味道一般", "T2Retrieval", "COVID-19 疫苗"
 
 def _texts(count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
-    texts = ["".join(rng.choices(PIECES, k=rng.randint(0, 30))) for _ in range(count)]
+    texts = ["".join(rng.choices(PIECES, k=rng.randint(0, 8))) for _ in range(count)]
     texts[7] = "长" * 900  # longer than max_length: truncated
     return texts
 

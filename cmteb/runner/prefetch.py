@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mteb._create_dataloaders import create_dataloader
+from mteb._create_dataloaders import _corpus_to_dict, create_dataloader
 from mteb.types import PromptType
 
 from cmteb.models.adapter import column_values, loader_texts
@@ -33,15 +33,28 @@ logger = logging.getLogger(__name__)
 PAIR_COLUMNS = ("sentence1", "sentence2")
 
 
+def _document_texts(task: Any, corpus: Any) -> list[str]:
+    """The documents as mteb's document loader presents them: its own `_corpus_to_dict` on each row, here
+    on columns read in one slice. Its loader maps the corpus through `datasets` first: 20,000 documents
+    1.67 s against 0.07 s here on one core, and the C-MTEB corpora hold about a million, all planned
+    before the first task."""
+    if task.metadata.get_modalities(PromptType.document) != ["text"]:
+        return loader_texts(create_dataloader(corpus, task_metadata=task.metadata, prompt_type=PromptType.document))
+    columns = [c for c in ("id", "title", "text") if c in corpus.column_names]
+    rows = zip(*(column_values(corpus, c) for c in columns), strict=True)
+    return [_corpus_to_dict(dict(zip(columns, row, strict=True)))["text"] for row in rows]
+
+
 def _retrieval_texts(task: Any, instruction: str | None) -> list[str]:
     """Queries (with `instruction` in front) and documents of every evaluated split, as mteb loads them."""
     texts: list[str] = []
     for subset in task.dataset.values():
         for split in (subset[name] for name in task.eval_splits if name in subset):
-            for part, prompt in (("queries", PromptType.query), ("corpus", PromptType.document)):
-                loader = create_dataloader(split[part], task_metadata=task.metadata, prompt_type=prompt)
-                found = loader_texts(loader)
-                texts += [instruction + t for t in found] if prompt == PromptType.query and instruction else found
+            queries = loader_texts(
+                create_dataloader(split["queries"], task_metadata=task.metadata, prompt_type=PromptType.query)
+            )
+            texts += [instruction + t for t in queries] if instruction else queries
+            texts += _document_texts(task, split["corpus"])
     return texts
 
 
