@@ -57,13 +57,9 @@ def timed(encode: Callable[[list[str]], object], texts: list[str], device: str) 
 
 def sentence_transformers_encoder(model: Path, args: argparse.Namespace) -> Callable[[list[str]], object]:
     """sentence-transformers with CLS pooling and normalisation, as `bench/plain_mteb.py` builds it."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, Pooling, Transformer
+    from plain_mteb import sentence_transformer
 
-    transformer = Transformer(str(model), max_seq_length=512)
-    modules = [transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode="cls"), Normalize()]
-    st = SentenceTransformer(modules=modules, device=args.device)
-    st.to({"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.precision])
+    st = sentence_transformer(str(model), "cls", args.device, args.precision)
     return lambda texts: st.encode(texts, batch_size=args.batch_size, show_progress_bar=False)
 
 

@@ -27,9 +27,8 @@ from cmteb.tasks.registry import load_registry  # noqa: E402
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
 
-def main(
-    model_dir: str, pooling: str, data_dir: str, tasks: list[str], device: str, precision: str, batch: int
-) -> dict:
+def sentence_transformer(model_dir: str, pooling: str, device: str, precision: str) -> SentenceTransformer:
+    """The model as sentence-transformers runs it: transformer (512 tokens), pooling, normalisation."""
     import torch
 
     transformer = Transformer(model_dir, max_seq_length=512)
@@ -37,8 +36,13 @@ def main(
         modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling), Normalize()],
         device=device,
     )
-    st.to(getattr(torch, DTYPES[precision]))
-    wrapper = SentenceTransformerEncoderWrapper(st)
+    return st.to(getattr(torch, DTYPES[precision]))
+
+
+def main(
+    model_dir: str, pooling: str, data_dir: str, tasks: list[str], device: str, precision: str, batch: int
+) -> dict:
+    wrapper = SentenceTransformerEncoderWrapper(sentence_transformer(model_dir, pooling, device, precision))
     seconds, scores = {}, {}
     for name in tasks:
         spec = load_registry().get(name)

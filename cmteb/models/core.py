@@ -115,10 +115,11 @@ class ModelCore:
         on_batch: Callable[[int], None] | None = None,
         stats: BatchStats | None = None,
     ) -> np.ndarray:
-        """The outputs of tokenised inputs, computed in this process."""
+        """The outputs of tokenised inputs, computed in this process (counted in `stats`, else the core's counters)."""
         out = self.empty_outputs(len(encoded["input_ids"]))
         forward, gather = self.batch_step(out)
-        return self.run_batches(encoded, out, forward, gather, batch_size=batch_size, on_batch=on_batch, stats=stats)
+        stats = stats or self.stats
+        return self.run_batches(encoded, out, forward, gather, stats, batch_size=batch_size, on_batch=on_batch)
 
     def compute(
         self,
@@ -132,15 +133,15 @@ class ModelCore:
         """The outputs of tokenised inputs, in input order: by the worker pool when there is one. The work is
         counted in `stats`, else in the core's own counters, and the pool's shards in `log` (a `ShardLog`),
         else in the pool's own log."""
+        stats = stats or self.stats
         if self.pool is None:
             return self.run_local(encoded, batch_size=batch_size, on_batch=on_batch, stats=stats)
-        stats = stats or self.stats
         out = self.pool.run(dict(encoded), self.empty_outputs(len(encoded["input_ids"])), stats, on_batch, log)
         return self.checked(out, stats)
 
-    def checked(self, out: np.ndarray, stats: BatchStats | None = None) -> np.ndarray:
-        """`out`, counted as done (in `stats`, else the core's counters), once it is known to hold no NaN or inf."""
-        (stats or self.stats).texts += len(out)
+    def checked(self, out: np.ndarray, stats: BatchStats) -> np.ndarray:
+        """`out`, counted as done in `stats`, once it is known to hold no NaN or inf."""
+        stats.texts += len(out)
         if not np.isfinite(out).all():
             raise CmtebError(
                 f"{self.KIND} {self.source.name} produced NaN or inf {self.OUTPUTS}: try --precision fp32 or check "
@@ -154,14 +155,13 @@ class ModelCore:
         out: np.ndarray,
         forward: Callable[[np.ndarray, dict[str, torch.Tensor]], None],
         gather: Callable[[], None],
+        stats: BatchStats,
         *,
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
-        stats: BatchStats | None = None,
     ) -> np.ndarray:
         """Run `forward` over length-sorted batches of `encoded`, then `gather`, filling `out`; time and count
-        it (in `stats`, else the core's counters); refuse NaN."""
-        stats = stats or self.stats
+        it in `stats`; refuse NaN."""
         started = time.perf_counter()
         forward_in_batches(
             self.tokenizer,
