@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import huggingface_hub
 import pytest
 
 from cmteb.cli import main
@@ -29,8 +30,12 @@ def _hub_down(monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("a library download ran (with its retries) after the probe failed")
 
+    def cache_lookups_only(*args, **kwargs):  # looking in the local cache stays allowed
+        return (cached_snapshot if kwargs.get("local_files_only") else never)(*args, **kwargs)
+
+    cached_snapshot = huggingface_hub.snapshot_download
     monkeypatch.setattr("huggingface_hub.HfApi.repo_info", repo_info)
-    monkeypatch.setattr("cmteb.tasks.mirror.snapshot_download", never)
+    monkeypatch.setattr("huggingface_hub.snapshot_download", cache_lookups_only)
     monkeypatch.setattr("transformers.AutoConfig.from_pretrained", never)
     return calls
 

@@ -379,7 +379,7 @@ def fake_hub(samples_dir, monkeypatch):
         shutil.copytree(samples_dir / repo_id, local_dir, dirs_exist_ok=True)
         return str(local_dir)
 
-    monkeypatch.setattr("cmteb.tasks.mirror.snapshot_download", snapshot_download)
+    monkeypatch.setattr("huggingface_hub.snapshot_download", snapshot_download)
     return calls
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -43,6 +45,17 @@ def test_rerun_into_a_new_folder_reuses_results_without_loading_anything(tiny_be
     # The copy stands as a result of its own: a third run into the same folder skips every task.
     again = _run(tiny_bert, tmp_path / "b", tmp_path / "cache", samples_dir)
     assert {o.status for o in again.outcomes} == {"skipped"}
+    # A fresh process answered by the store imports none of the heavy libraries: its start is the whole run.
+    script = (
+        "import sys\nfrom cmteb.runner import run\n"
+        f"run({str(tiny_bert)!r}, model_name='org/tiny', tasks={TASKS!r}, data_dir={str(samples_dir)!r}, "
+        f"output_dir={str(tmp_path / 'c')!r}, cache_dir={str(tmp_path / 'cache')!r}, show_progress=False, "
+        "device='cpu')\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'mteb', 'datasets', 'pandas') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[-2] == "[]"
+    assert all(any((tmp_path / "c").rglob(f"{name}.json")) for name in TASKS)
 
 
 @pytest.mark.parametrize(

@@ -135,8 +135,8 @@ def test_a_local_models_fingerprint_reads_its_files_once_until_one_changes(tiny_
     import builtins
     import shutil
 
+    from cmteb.fingerprints import fingerprint_memo_file
     from cmteb.models import loading
-    from cmteb.models.fingerprints import fingerprint_memo_file
 
     model = shutil.copytree(tiny_bert, tmp_path / "m")
     read = []
@@ -175,3 +175,35 @@ def test_batches_are_padded_exactly_as_the_tokenizer_pads_them(side, m3e_dir):
         padded = pad_batch(tokenizer, features)
         assert padded.keys() == expected.keys()
         assert all(torch.equal(padded[k], expected[k]) for k in expected)
+
+
+def test_a_mirrors_fingerprint_reads_its_files_once_until_one_changes(tmp_path, monkeypatch):
+    import builtins
+    import shutil
+
+    from cmteb.assets import SAMPLES_DIR
+    from cmteb.fingerprints import fingerprint_memo_file
+    from cmteb.tasks import mirror
+    from cmteb.tasks.protocols import resolve_protocol
+
+    spec = resolve_protocol(None).get("T2Retrieval")
+    for repo, _ in spec.repos:
+        shutil.copytree(mirror.mirror_path(SAMPLES_DIR, spec, repo), mirror.mirror_path(tmp_path, spec, repo))
+    read = []
+
+    def counting_open(path, *args, **kwargs):
+        read.append(Path(path).name)
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(mirror, "open", counting_open, raising=False)
+    first = mirror.mirror_fingerprint(tmp_path, spec)
+    assert first == mirror.mirror_fingerprint(SAMPLES_DIR, spec), "the hash is of the content, not of the place"
+    assert any(name.endswith(".parquet") for name in read)
+    read.clear()
+    assert mirror.mirror_fingerprint(tmp_path, spec) == first and read == [], "the second run reads no data file"
+    one_file = sorted(mirror.mirror_path(tmp_path, spec).rglob("*.parquet"))[-1]
+    one_file.write_bytes(one_file.read_bytes() + b"\0")
+    changed = mirror.mirror_fingerprint(tmp_path, spec)
+    assert changed != first and one_file.name in read
+    fingerprint_memo_file().unlink()  # without the memo, the same content gives the same fingerprint
+    assert mirror.mirror_fingerprint(tmp_path, spec) == changed

@@ -43,6 +43,6 @@ def test_pairs_equal_one_call(m3e_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_chunks_spread_over_the_cores():
-    assert chunk_size(613, 16) == MIN_CHUNK  # ten chunks of long passages, not one
+    assert chunk_size(613, 16) == MIN_CHUNK  # 39 chunks of long passages over 16 cores, not one
     assert chunk_size(20_000, 16) == 313 and chunk_size(20_000, 2) == 2_500
     assert chunk_size(10, 16) == MIN_CHUNK

@@ -31,8 +31,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from cmteb.errors import warn
+from cmteb.fingerprints import cache_root
 from cmteb.io import atomic_write_bytes, atomic_write_json, sha256_file
-from cmteb.models.fingerprints import cache_root
 
 #: The folder of a namespace holding one lock file per live run.
 RUNS = "runs"

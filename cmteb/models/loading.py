@@ -8,11 +8,13 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from cmteb.errors import CmtebError
+from cmteb.fingerprints import file_states, remembered
 from cmteb.hub import probe
-from cmteb.models.fingerprints import FingerprintMemo, fingerprint_memo_file
+from cmteb.models.devices import pick_device
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +65,11 @@ def model_fingerprint(model_dir: Path) -> str:
     make and rsync decide what changed): a model is read in full once, then only when a file changes.
     """
     files = _model_files(model_dir)
-    stats = [(str(p.relative_to(model_dir)), p.stat()) for p in files]
-    key = [str(Path(model_dir).resolve()), [(name, s.st_size, s.st_ino, s.st_mtime_ns) for name, s in stats]]
-    memo = FingerprintMemo(fingerprint_memo_file())
-    known = memo.get(key)
-    if known is not None:
-        return known
+    key = [str(Path(model_dir).resolve()), file_states(model_dir, files)]
+    return remembered(key, lambda: _files_hash(model_dir, files))
+
+
+def _files_hash(model_dir: Path, files: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(model_dir)).encode("utf-8") + b"\0")
@@ -76,9 +77,7 @@ def model_fingerprint(model_dir: Path) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
         digest.update(b"\0")
-    fingerprint = digest.hexdigest()[:16]
-    memo.put(key, fingerprint)
-    return fingerprint
+    return digest.hexdigest()[:16]
 
 
 def pooling_from_sentence_transformers(model_dir: Path | None) -> str | None:
@@ -169,22 +168,27 @@ def load_config(source: ModelSource, *, trust_remote_code: bool = False) -> Any:
         ) from exc
 
 
+#: Model types whose config.json alone gives their position limit (`max_position_embeddings`, no remote code).
+PLAIN_POSITION_TYPES = frozenset({"bert", "roberta", "xlm-roberta"})
+
+
+def position_config(source: ModelSource, *, trust_remote_code: bool = False) -> Any:
+    """What `usable_max_length` reads of a model's config. A local BERT/RoBERTa-style config.json is read as
+    JSON (importing transformers takes about a second, and a run the result store answers needs nothing
+    else of it); any other model goes through `load_config`."""
+    file = source.local_dir / "config.json" if source.local_dir else None
+    try:
+        fields = json.loads(file.read_text(encoding="utf-8")) if file else {}
+    except (OSError, ValueError):
+        fields = {}
+    plain = fields.get("model_type") in PLAIN_POSITION_TYPES and "auto_map" not in fields
+    if plain and isinstance(fields.get("max_position_embeddings"), int):
+        limit = fields["max_position_embeddings"]
+        return SimpleNamespace(model_type=fields["model_type"], max_position_embeddings=limit)
+    return load_config(source, trust_remote_code=trust_remote_code)
+
+
 PRECISIONS = ("fp32", "fp16", "bf16")
-
-
-def pick_device(device: str | None) -> str:
-    """`device` as given, or cuda when a GPU is present, else cpu."""
-    import torch
-
-    if device and device != "auto":
-        if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-            raise CmtebError(
-                f"unknown --device {device!r}: use cpu, cuda or cuda:N (cmteb runs on CPUs and NVIDIA GPUs)"
-            )
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise CmtebError(f"--device {device} asked for a GPU but torch sees none: use --device cpu")
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 #: Weights an embedding model may lack or carry in excess without changing an embedding: the pooler
@@ -249,6 +253,8 @@ def load_network(
             revision=None if source.local_dir else source.revision,
             trust_remote_code=trust_remote_code,
             output_loading_info=True,
+            # Onto the GPU as the weights are read: no full copy in host memory and no second copy after.
+            device_map={"": torch.device(device)} if device.startswith("cuda") else None,
         )
     except (OSError, ValueError) as exc:
         raise CmtebError(f"model {source.name} cannot be loaded: {str(exc).splitlines()[0]}") from exc

@@ -19,6 +19,7 @@ import yaml
 
 from cmteb.assets import REFERENCE_DIR
 from cmteb.errors import CmtebError
+from cmteb.io import read_yaml
 from cmteb.report.averages import task_points
 from cmteb.results.reader import parse_result_data
 from cmteb.tasks.protocols import known_tasks, resolve_protocol, task_aliases
@@ -39,7 +40,7 @@ class PublishedRow:
 
 
 def _table_rows(path: Path) -> list[PublishedRow]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = read_yaml(path)
     rows = []
     for entry in data["rows"]:
         row = PublishedRow(

@@ -14,12 +14,13 @@ Stored as `<Task>.items.parquet` (columns: split, subset, unit, id, metric, valu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from cmteb.io import atomic_write_bytes
 from cmteb.tasks.types import task_type
+
+if TYPE_CHECKING:  # imported where a table is built: a run that copies stored results needs none
+    import pandas as pd
 
 ITEMS_SUFFIX = ".items.parquet"
 COLUMNS = ["split", "subset", "unit", "id", "metric", "value", "label"]
@@ -70,6 +71,8 @@ def write_items(result_file: Path, rows: list[dict[str, Any]]) -> Path | None:
     if not rows:
         return None
     path = items_path(result_file)
+    import pandas as pd
+
     frame = pd.DataFrame.from_records(rows, columns=COLUMNS)
     atomic_write_bytes(path, frame.to_parquet(index=False))
     return path
@@ -78,4 +81,6 @@ def write_items(result_file: Path, rows: list[dict[str, Any]]) -> Path | None:
 def read_items(result_file: Path) -> pd.DataFrame | None:
     """The per-item rows stored beside a result file, or None."""
     path = items_path(result_file)
+    import pandas as pd
+
     return pd.read_parquet(path) if path.is_file() else None

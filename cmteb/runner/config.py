@@ -26,12 +26,12 @@ from cmteb.defaults import (
 from cmteb.errors import CmtebError
 from cmteb.models.cache import default_cache_dir
 from cmteb.models.defaults import default_instruction, default_pooling
+from cmteb.models.devices import name_device
 from cmteb.models.lexical import LEXICAL_ARGUMENT, LEXICAL_NAME, LexicalSettings
 from cmteb.models.loading import (
     ModelSource,
-    load_config,
-    pick_device,
     pooling_from_sentence_transformers,
+    position_config,
     resolve_model,
     usable_max_length,
 )
@@ -172,7 +172,7 @@ def data_source(data_dir: Path | None) -> str:
 def _capped(options: LoadOptions, source: ModelSource) -> tuple[LoadOptions, int]:
     """The options with max length capped at what the model's position embeddings allow, and the length the
     model gets by default (the default max length, capped alike)."""
-    config = load_config(source, trust_remote_code=options.trust_remote_code)
+    config = position_config(source, trust_remote_code=options.trust_remote_code)
     default = usable_max_length(config, DEFAULT_MAX_LENGTH)
     return replace(options, max_length=usable_max_length(config, options.max_length)), default
 
@@ -312,9 +312,9 @@ class RunOptions(RunFlags):
         the listed devices' kind with --devices; with Ray, what --device says (the cluster's GPUs need
         not be this machine's), else this machine's."""
         if workers.ray:
-            device = device_kind(self.device) or pick_device(None)
+            device = device_kind(self.device) or name_device(None)
         else:
-            device = pick_device(workers.device_kind or self.device)
+            device = name_device(workers.device_kind or self.device)
         return LoadOptions(
             max_length=self.max_length,
             batch_size=1 if invariant else self.batch_size,  # its float result then depends on the text alone

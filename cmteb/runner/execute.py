@@ -51,9 +51,12 @@ def execute(config: RunConfig) -> RunSummary:
     if plan.all_stored():  # nothing changed since every task was evaluated: load nothing
         return _replay(plan, started)
     # torch, transformers and mteb are imported from here on: input errors above come within seconds.
+    from cmteb.models.devices import pick_device
     from cmteb.runner.evaluate import quiet_third_party
     from cmteb.runner.systems import load_system
 
+    if not config.workers.ray:  # a GPU asked for and absent: said before minutes of data loading
+        pick_device(config.load.device)
     quiet_third_party(config.debug)
     _warn_about_instruction(config)
     folder = config.result_folder

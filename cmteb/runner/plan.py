@@ -6,6 +6,8 @@ that cannot be defined stops the run before any weights are read.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +58,10 @@ def make_plan(config: RunConfig) -> Plan:
     """Check every task's data and find what is already stored; fail before any model is loaded."""
     check_mirrors(config.data_dir, config.specs)
     revisions = mirror_revisions(config.data_dir, config.specs, allow_mismatch=config.allow_revision_mismatch)
-    fingerprints = {spec.name: mirror_fingerprint(config.data_dir, spec) for spec in config.specs}
+    # Hashed in threads (hashlib releases the GIL): a first run over a full-size mirror reads gigabytes.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        hashes = pool.map(lambda spec: mirror_fingerprint(config.data_dir, spec), config.specs)
+        fingerprints = {spec.name: fingerprint for spec, fingerprint in zip(config.specs, hashes, strict=True)}
     this_run = {
         spec.name: {
             "data_dir": str(config.data_dir) if config.data_dir else None,

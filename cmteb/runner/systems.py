@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mteb.types import PromptType
 
@@ -34,6 +35,8 @@ from cmteb.tasks.registry import TaskSpec
 from cmteb.workers.options import WorkerOptions
 from cmteb.workers.pool import start_pool
 from cmteb.workers.replica import ReplicaSpec
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -214,6 +217,25 @@ def _prefetcher(embedder: BGEModel, load: TaskLoader, pending: list[TaskSpec]) -
     return Prefetcher(plan, is_cached, embedder.encode_ahead).start()
 
 
+def _while_loading_data(
+    config: RunConfig, load: TaskLoader, pending: list[TaskSpec], progress: RunProgress, load_models: Callable[[], T]
+) -> T:
+    """`load_models()` in a thread while the pending tasks' data loads here: reading weights and parquet files
+    overlap (both release the GIL for their reads and copies), so start-up takes the longer of the two, not
+    their sum. Only where neither side can fail for a missing download: local mirrors (the plan found every
+    file) and local models; hub data is found before any weights are read, and worker pools (Ray, processes)
+    start from the main thread."""
+    sources = [c.source for c in (config.embedder, config.reranker) if c is not None]
+    side_by_side = config.data_dir is not None and not config.workers.pooled and all(s.local_dir for s in sources)
+    if not side_by_side:
+        load.preload(pending, progress)
+        return load_models()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cmteb-load-models") as pool:
+        models = pool.submit(load_models)
+        load.preload(pending, progress)  # a data error is raised once the models are loaded: nothing is written
+        return models.result()
+
+
 def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> System:
     """Define every task and load the data of the `pending` ones, then load the run's model cores and wire
     them to mteb's evaluation."""
@@ -222,11 +244,19 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
         build_task(spec, config.data_dir)
     evaluated: list[Any] = []
     load = TaskLoader(config, evaluated, plan.fingerprints)
-    load.preload(pending, progress)
     if config.embedder is not None and config.embedder.lexical is not None:
+        load.preload(pending, progress)
         return _lexical(config, load, {**config.settings(), "device": "cpu", **config.identity()})
-    embedder = _embedder(config, progress) if config.embedder is not None else None
-    cross = _reranker(config, progress) if config.reranker is not None else None
+    embedder, cross = _while_loading_data(
+        config,
+        load,
+        pending,
+        progress,
+        lambda: (
+            _embedder(config, progress) if config.embedder is not None else None,
+            _reranker(config, progress) if config.reranker is not None else None,
+        ),
+    )
     cores = [m.encoder for m in (embedder,) if m] + [m.reranker for m in (cross,) if m]
     header = {**config.settings(), "device": config.load.device, **config.identity(), **_workers_header(cores)}
     header["pipeline"] = config.pipeline  # encoding ran ahead of evaluation: speed only, never a score

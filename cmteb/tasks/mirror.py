@@ -15,9 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import snapshot_download
-
 from cmteb.errors import CmtebError
+from cmteb.fingerprints import file_states, remembered
 from cmteb.hub import network_errors_as, probe
 from cmteb.io import atomic_write_json, sha256_file
 from cmteb.tasks.registry import TaskSpec
@@ -52,10 +51,17 @@ def mirror_fingerprint(data_dir: Path | None, spec: TaskSpec) -> str | None:
     """
     if data_dir is None:
         return None
+    roots = [(repo, mirror_path(data_dir, spec, repo)) for repo, _ in spec.repos]
+    files = {repo: sorted(p for p in root.rglob("*") if p.is_file()) for repo, root in roots}
+    # Remembered by each file's size, inode and time: a full-size mirror holds gigabytes, read once.
+    key = ["mirror", [(repo, str(root.resolve()), file_states(root, files[repo])) for repo, root in roots]]
+    return remembered(key, lambda: _mirror_hash(roots, files))
+
+
+def _mirror_hash(roots: list[tuple[str, Path]], files: dict[str, list[Path]]) -> str:
     digest = hashlib.sha256()
-    for repo, _ in spec.repos:
-        root = mirror_path(data_dir, spec, repo)
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for repo, root in roots:
+        for path in files[repo]:
             digest.update(f"{repo}/{path.relative_to(root)}".encode())
             with open(path, "rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -87,6 +93,8 @@ def read_manifest(data_dir: Path) -> dict[str, Any] | None:
 
 def download(specs: Iterable[TaskSpec], data_dir: Path) -> dict[str, Any]:
     """snapshot_download each task's repo at its pinned revision into `data_dir/<repo>` and record it."""
+    from huggingface_hub import snapshot_download  # its hub client takes a fifth of a second to import
+
     data_dir = Path(data_dir)
     specs = list(specs)
     manifest = read_manifest(data_dir) or {"repos": {}}

@@ -16,11 +16,10 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from cmteb.assets import PROTOCOLS_FILE
 from cmteb.defaults import DEFAULT_PROTOCOL
 from cmteb.errors import CmtebError
+from cmteb.io import read_yaml
 from cmteb.tasks.registry import TASK_TYPES, Registry, TaskSpec, load_registry, spec_from_entry
 
 #: The label of results written by tools that do not record a protocol (scored by the registry's rules).
@@ -171,7 +170,7 @@ def _protocol_tasks(path: Path, name: str, entry: dict, base: list[TaskSpec]) ->
 @lru_cache(maxsize=4)
 def load_protocols(path: Path = PROTOCOLS_FILE) -> dict[str, Protocol]:
     """All profiles, resolved against the registry."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = read_yaml(path)
     registry = load_registry()
     extra_names = list(data.get("extras") or [])
     extras = tuple(registry.get(n) for n in extra_names)

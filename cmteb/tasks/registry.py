@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from cmteb.assets import REGISTRY_FILE
 from cmteb.errors import CmtebError
+from cmteb.io import read_yaml
 from cmteb.tasks.types import TASK_TYPES
 
 
@@ -103,7 +102,7 @@ def spec_from_entry(entry: dict) -> TaskSpec:
 @lru_cache(maxsize=4)
 def load_registry(path: Path = REGISTRY_FILE) -> Registry:
     """Read the registry file."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    data = read_yaml(path)
     return Registry(
         benchmark=data["benchmark"],
         tasks=tuple(spec_from_entry(e) for e in data["tasks"]),

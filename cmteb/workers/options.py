@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from cmteb.errors import CmtebError
+from cmteb.models.devices import checked_form
 
 #: `--ray` given without an address: start a Ray instance on this machine for the run.
 LOCAL_RAY = "local"
@@ -41,9 +42,7 @@ def device_kind(device: str | None) -> str | None:
     """cpu or cuda for a device name (checked by its form alone: with Ray, the GPUs are the cluster's)."""
     if device is None:
         return None
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise CmtebError(f"unknown --device {device!r}: use cpu, cuda or cuda:N (cmteb runs on CPUs and NVIDIA GPUs)")
-    return device.split(":")[0]
+    return checked_form(device).split(":")[0]
 
 
 def resolve_workers(devices: str | None, ray: str | None, count: int | None, device: str | None) -> WorkerOptions:
