@@ -4,7 +4,8 @@
 #   2. full.txt:    `make bench-full` at FULL_SCALE with a bge-base-shaped model, stopped at FULL_LIMIT s;
 #   3. forward.txt: the network alone at fixed shapes (bench/forward_rate.py, bge-large-shaped);
 #   4. encoder.txt: the encoder against sentence-transformers, short texts and 512 tokens;
-#   5. workers.txt: the per-GPU worker path against the one-process path.
+#   5. startup.txt: where a cold run's start goes (bench/startup.py);
+#   6. workers.txt: the per-GPU worker path against the one-process path.
 # Models have random weights (no real BGE weights offline) and the tokenizer of TOKENIZER_DIR
 # (m3e-small's bert-base-chinese vocabulary). Usage: bench/gpu.sh TOKENIZER_DIR OUT_DIR
 set -uo pipefail
@@ -16,11 +17,14 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 PY=${PYTHON:-python3}
 mkdir -p "$OUT_DIR"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT_DIR/gpu.txt"
-# Where the image writes no bytecode, every process would compile mteb's modules again (seconds each).
-$PY -m compileall -q -j 0 cmteb bench tools >/dev/null 2>&1
+# Where the image writes no bytecode, every process would compile torch's and mteb's modules again
+# (about 9 s each): compile them once into a cache of their own, as an installed environment has them.
+export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$(mktemp -d)}
+SITE=$($PY -c "import importlib.util, os; print(os.path.dirname(os.path.dirname(importlib.util.find_spec('torch').origin)))")
+$PY -m compileall -q -j 0 cmteb bench tools "$SITE" >/dev/null 2>&1
 LARGE=$(mktemp -d)/bge-large-shaped
-$PY -c "import sys; sys.path.insert(0, 'bench'); from figures import shaped_model; from pathlib import Path; \
-shaped_model('large', Path('$TOKENIZER_DIR'), Path('$LARGE'))"
+$PY -c "import sys; sys.path.insert(0, 'bench'); from figures import shaped_model; from build_mirror import build; \
+from pathlib import Path; shaped_model('large', Path('$TOKENIZER_DIR'), Path('$LARGE')); build(Path('$LARGE').parent / 'mirror')"
 GPU=(--device cuda --precision fp16 --batch-size 256)
 timeout ${BENCH_LIMIT:-220} $PY bench/run_bench.py --model "$LARGE" --pooling cls "${GPU[@]}" 2>&1 | tee "$OUT_DIR/bench.txt"
 timeout $((FULL_LIMIT + 40)) $PY bench/bench_full.py --shape base --tokenizer "$TOKENIZER_DIR" --scale "$FULL_SCALE" \
@@ -28,5 +32,7 @@ timeout $((FULL_LIMIT + 40)) $PY bench/bench_full.py --shape base --tokenizer "$
 timeout ${RATE_LIMIT:-45} $PY bench/forward_rate.py --model "$LARGE" --device cuda --precision fp16 2>&1 \
     | tee "$OUT_DIR/forward.txt"
 timeout ${ENCODER_LIMIT:-90} $PY bench/encoder_rate.py --model "$LARGE" "${GPU[@]}" 2>&1 | tee "$OUT_DIR/encoder.txt"
+timeout ${STARTUP_LIMIT:-60} $PY bench/startup.py --model "$LARGE" --data-dir "$(dirname "$LARGE")/mirror" --device cuda \
+    --precision fp16 --fresh-memo 2>&1 | tee "$OUT_DIR/startup.txt"
 timeout ${WORKERS_LIMIT:-90} $PY bench/workers_rate.py --model "$LARGE" --devices cuda:0 --texts 20000 "${GPU[@]}" 2>&1 \
     | tee "$OUT_DIR/workers.txt"

@@ -1,9 +1,10 @@
 """Where a cold `cmteb run` spends its start: imports, config and plan, then data and weights loading.
 
 Runs the bench tasks on a mirror up to the moment the first task would be evaluated, and prints each
-phase's seconds and the profile's top items of the loading phase (cProfile, cumulative). A fresh
-datasets cache and a fresh embedding cache each time; the fingerprint memo is the user's, as in a
-real second run of a new model (pass --fresh-memo for a first run). Figures only.
+phase's seconds (the model's load, in its own thread beside the data, timed apart) and the top
+items of this thread's profile from config to loaded (cProfile, cumulative: one profiler at a
+time). A fresh datasets cache and embedding cache each time; the fingerprint memo is the user's, as
+in a second run of a model (--fresh-memo: as in a first run). Figures only.
 
     python bench/startup.py --model DIR --data-dir MIRROR [--device cuda --precision fp16]
 """
