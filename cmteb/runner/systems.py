@@ -260,42 +260,13 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
     cores = [m.encoder for m in (embedder,) if m] + [m.reranker for m in (cross,) if m]
     header = {**config.settings(), "device": config.load.device, **config.identity(), **_workers_header(cores)}
     header["pipeline"] = config.pipeline  # encoding ran ahead of evaluation: speed only, never a score
-    batch = config.load.batch_size
     if cross is None:
-        encoder = embedder.encoder  # type: ignore[union-attr]
-        if config.pipeline:
-            embedder.prefetcher = _prefetcher(embedder, load, pending)  # type: ignore[union-attr]
-
-        def evaluate_embedder(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
-            task = load(spec)
-            if embedder.prefetcher is not None:  # type: ignore[union-attr]
-                # Its set was encoded ahead: counted as this task's work, as if encoded now.
-                ahead = embedder.prefetcher.take(spec.name)  # type: ignore[union-attr]
-                encoder.stats.add(ahead.stats)
-                if encoder.pool is not None:
-                    encoder.pool.log.extend(ahead.log)
-                progress.add_texts(ahead.stats.texts)
-                progress.texts_done(ahead.stats.texts)
-            result = evaluate(searchable(embedder, task), task, batch)
-            return result, {"instruction_used": embedder.instructions_used.get(spec.name)}  # type: ignore[union-attr]
-
-        return System(
-            header={**core_header(encoder), **header, "normalize": encoder.normalize},
-            evaluate=evaluate_embedder,
-            counted=lambda: encoder.stats.texts,
-            stats=lambda: {"encoder": encoder.stats.as_dict(), "cache_hits": embedder.cache.hits},  # type: ignore[union-attr]
-            meta=embedder.mteb_model_meta,  # type: ignore[union-attr]
-            embedding_dim=encoder.embedding_dim,
-            tasks_evaluated=evaluated,
-            unknown_qrels=load.unknown_qrels,
-            cores=cores,
-            prefetcher=embedder.prefetcher,  # type: ignore[union-attr]
-        )
+        return _embedder_system(config, embedder, load, pending, progress, header)  # type: ignore[arg-type]
     rerank_core = cross.reranker
     if embedder is None:
         return System(
             header={**core_header(rerank_core), **header, "kind": "reranker"},
-            evaluate=lambda spec: (evaluate(cross, load(spec), batch), {}),
+            evaluate=lambda spec: (evaluate(cross, load(spec), config.load.batch_size), {}),
             counted=lambda: rerank_core.stats.texts,
             stats=lambda: {"reranker": rerank_core.stats.as_dict()},
             meta=cross.mteb_model_meta,
@@ -304,6 +275,46 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
             cores=cores,
         )
     return _two_stage(config, embedder, cross, load, header, cores)
+
+
+def _embedder_system(
+    config: RunConfig,
+    embedder: BGEModel,
+    load: TaskLoader,
+    pending: list[TaskSpec],
+    progress: RunProgress,
+    header: dict[str, Any],
+) -> System:
+    """An embedding model alone, its pending tasks' texts encoded ahead when the run is pipelined."""
+    encoder, batch = embedder.encoder, config.load.batch_size
+    if config.pipeline:
+        embedder.prefetcher = _prefetcher(embedder, load, pending)
+
+    def evaluate_embedder(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
+        task = load(spec)
+        if embedder.prefetcher is not None:
+            # Its set was encoded ahead: counted as this task's work, as if encoded now.
+            ahead = embedder.prefetcher.take(spec.name)
+            encoder.stats.add(ahead.stats)
+            if encoder.pool is not None:
+                encoder.pool.log.extend(ahead.log)
+            progress.add_texts(ahead.stats.texts)
+            progress.texts_done(ahead.stats.texts)
+        result = evaluate(searchable(embedder, task), task, batch)
+        return result, {"instruction_used": embedder.instructions_used.get(spec.name)}
+
+    return System(
+        header={**core_header(encoder), **header, "normalize": encoder.normalize},
+        evaluate=evaluate_embedder,
+        counted=lambda: encoder.stats.texts,
+        stats=lambda: {"encoder": encoder.stats.as_dict(), "cache_hits": embedder.cache.hits},
+        meta=embedder.mteb_model_meta,
+        embedding_dim=encoder.embedding_dim,
+        tasks_evaluated=load.evaluated,
+        unknown_qrels=load.unknown_qrels,
+        cores=[encoder],
+        prefetcher=embedder.prefetcher,
+    )
 
 
 def _lexical(config: RunConfig, load: TaskLoader, header: dict[str, Any]) -> System:
