@@ -34,7 +34,13 @@ def test_a_local_model_loads_beside_a_local_mirrors_data(tiny_bert, samples_dir,
 def _config(data_dir, local=True, workers=None):
     workers = workers or WorkerOptions()
     source = SimpleNamespace(local_dir="/m" if local else None)
-    return SimpleNamespace(data_dir=data_dir, workers=workers, embedder=SimpleNamespace(source=source), reranker=None)
+    return SimpleNamespace(
+        data_dir=data_dir,
+        workers=workers,
+        load=SimpleNamespace(device="cpu"),
+        embedder=SimpleNamespace(source=source),
+        reranker=None,
+    )
 
 
 @pytest.mark.parametrize(

@@ -223,10 +223,11 @@ def _while_loading_data(
     """`load_models()` in a thread while the pending tasks' data loads here: reading weights and parquet files
     overlap (both release the GIL for their reads and copies), so start-up takes the longer of the two, not
     their sum. Only where neither side can fail for a missing download: local mirrors (the plan found every
-    file) and local models; hub data is found before any weights are read, and worker pools (Ray, processes)
-    start from the main thread."""
+    file) and local models in this process; hub data is found before any weights are read, and worker pools
+    (processes, Ray, which wants the main thread) start after the data."""
     sources = [c.source for c in (config.embedder, config.reranker) if c is not None]
-    side_by_side = config.data_dir is not None and not config.workers.pooled and all(s.local_dir for s in sources)
+    pooled = visible_workers(config).pooled  # several GPUs, --devices or --ray
+    side_by_side = config.data_dir is not None and not pooled and all(s.local_dir for s in sources)
     if not side_by_side:
         load.preload(pending, progress)
         return load_models()
