@@ -37,7 +37,7 @@ def fingerprint_memo_file() -> Path:
 
 
 class FingerprintMemo:
-    """Fingerprints by the state of a model folder's files."""
+    """Fingerprints by the state of a folder's files (a model's, a task mirror's)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

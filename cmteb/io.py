@@ -50,11 +50,15 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 def sha256_file(path: Path) -> str:
     """The sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+    return feed_file(hashlib.sha256(), path).hexdigest()
+
+
+def feed_file(digest: Any, path: Path) -> Any:
+    """`digest` (a hashlib object) updated with a file's bytes, read in 1 MiB chunks; returned."""
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest
 
 
 def read_yaml(path: Path) -> Any:

@@ -135,6 +135,7 @@ def test_a_local_models_fingerprint_reads_its_files_once_until_one_changes(tiny_
     import builtins
     import shutil
 
+    import cmteb.io
     from cmteb.fingerprints import fingerprint_memo_file
     from cmteb.models import loading
 
@@ -145,7 +146,7 @@ def test_a_local_models_fingerprint_reads_its_files_once_until_one_changes(tiny_
         read.append(Path(path).name)
         return builtins.open(path, *args, **kwargs)
 
-    monkeypatch.setattr(loading, "open", counting_open, raising=False)
+    monkeypatch.setattr(cmteb.io, "open", counting_open, raising=False)  # where files are read for hashing
     first = loading.model_fingerprint(model)
     assert "model.safetensors" in read
     read.clear()
@@ -181,6 +182,7 @@ def test_a_mirrors_fingerprint_reads_its_files_once_until_one_changes(tmp_path, 
     import builtins
     import shutil
 
+    import cmteb.io
     from cmteb.assets import SAMPLES_DIR
     from cmteb.fingerprints import fingerprint_memo_file
     from cmteb.tasks import mirror
@@ -195,7 +197,7 @@ def test_a_mirrors_fingerprint_reads_its_files_once_until_one_changes(tmp_path, 
         read.append(Path(path).name)
         return builtins.open(path, *args, **kwargs)
 
-    monkeypatch.setattr(mirror, "open", counting_open, raising=False)
+    monkeypatch.setattr(cmteb.io, "open", counting_open, raising=False)  # where files are read for hashing
     first = mirror.mirror_fingerprint(tmp_path, spec)
     assert first == mirror.mirror_fingerprint(SAMPLES_DIR, spec), "the hash is of the content, not of the place"
     assert any(name.endswith(".parquet") for name in read)

@@ -14,6 +14,7 @@ from typing import Any
 from cmteb.errors import CmtebError
 from cmteb.fingerprints import file_states, remembered
 from cmteb.hub import probe
+from cmteb.io import feed_file
 from cmteb.models.devices import pick_device
 
 logger = logging.getLogger(__name__)
@@ -73,10 +74,7 @@ def _files_hash(model_dir: Path, files: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(model_dir)).encode("utf-8") + b"\0")
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        digest.update(b"\0")
+        feed_file(digest, path).update(b"\0")
     return digest.hexdigest()[:16]
 
 

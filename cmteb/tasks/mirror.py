@@ -18,7 +18,7 @@ from typing import Any
 from cmteb.errors import CmtebError
 from cmteb.fingerprints import file_states, remembered
 from cmteb.hub import network_errors_as, probe
-from cmteb.io import atomic_write_json, sha256_file
+from cmteb.io import atomic_write_json, feed_file, sha256_file
 from cmteb.tasks.registry import TaskSpec
 
 MANIFEST = "cmteb-manifest.json"
@@ -63,9 +63,7 @@ def _mirror_hash(roots: list[tuple[str, Path]], files: dict[str, list[Path]]) ->
     for repo, root in roots:
         for path in files[repo]:
             digest.update(f"{repo}/{path.relative_to(root)}".encode())
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
+            feed_file(digest, path)
     return digest.hexdigest()[:16]
 
 
