@@ -46,7 +46,7 @@ def main(
     seconds, scores = {}, {}
     for name in tasks:
         spec = load_registry().get(name)
-        task = build_task(spec, Path(data_dir))
+        task = build_task(spec, Path(data_dir), in_memory=False)
         print(f"{name}: {task.metadata.dataset['path']}", file=sys.stderr)
         t = time.perf_counter()
         # Loaded under a cache keyed on the mirror's content, as cmteb loads it: with `datasets`' own
@@ -55,7 +55,7 @@ def main(
             warnings.simplefilter("ignore")
             result = mteb.evaluate(
                 wrapper,
-                build_task(load_registry().get(name), Path(data_dir)),
+                build_task(load_registry().get(name), Path(data_dir), in_memory=False),
                 cache=None,
                 overwrite_strategy="always",
                 show_progress_bar=False,

@@ -9,8 +9,10 @@ written atomically). What is used here, and what breaks when mteb changes it:
 - `AbsTaskSTS._calculate_scores(scores, normalized_scores)`: the pairs' cosine scores (STS);
 - `AbsTaskPairClassification._compute_metrics(similarity_scores, labels)`: the pairs' cosine scores;
 - `TaskResult._round_scores(scores, 6)`: the rounding of `to_disk`;
-- `AbsTaskClassification._undersample_data(dataset, ...)` and `_run_experiment(train_split, eval_split, ...)`:
-  where classification labels are handed over as lists instead of lazy `datasets` columns;
+- `AbsTaskClassification._evaluate_subset(model, data_split)` (and its cross-validation twin),
+  `AbsTaskClusteringLegacy.evaluator` and `_compute_metrics(labels, ...)`,
+  `AbsTaskPairClassification._evaluate_subset(model, data_split)`: where splits are handed over with
+  columns read into lists (`cmteb.columns`) instead of lazy `datasets` columns read row by row;
 - `_corpus_to_dict(row)`: how a document's text is formed, read when a run plans each task's texts
   ahead (`runner/prefetch.py`);
 - `SearchEncoderWrapper._full_corpus_search(...)` and `create_dataloader(...)`: where exact search
@@ -23,6 +25,8 @@ that broke.
 from __future__ import annotations
 
 from typing import Any
+
+from cmteb.columns import ColumnsInMemory
 
 #: pytrec_eval's per-query names of the retrieval metrics kept.
 RETRIEVAL_MEASURES = {"ndcg_cut_10": "ndcg_at_10", "map_cut_1000": "map_at_1000"}
@@ -37,16 +41,15 @@ USED_INTERNALS = (
         ("similarity_scores", "labels"),
     ),
     ("mteb.results.task_result.TaskResult", "_round_scores", ("scores",)),
+    ("mteb.abstasks.classification.AbsTaskClassification", "_evaluate_subset", ("model", "data_split")),
     (
         "mteb.abstasks.classification.AbsTaskClassification",
-        "_undersample_data",
-        ("dataset", "experiment_num", "idxs"),
+        "_evaluate_subset_cross_validation",
+        ("model", "data_split"),
     ),
-    (
-        "mteb.abstasks.classification.AbsTaskClassification",
-        "_run_experiment",
-        ("train_split", "eval_split"),
-    ),
+    ("mteb.abstasks.clustering_legacy.AbsTaskClusteringLegacy", "_compute_metrics", ("labels",)),
+    ("mteb.abstasks.pair_classification.AbsTaskPairClassification", "_evaluate_subset", ("model", "data_split")),
+    ("mteb._evaluators.clustering_evaluator.ClusteringEvaluator", "__init__", ("dataset",)),
     (
         "mteb.models.search_wrappers.SearchEncoderWrapper",
         "_full_corpus_search",
@@ -125,48 +128,73 @@ class PairCapture(_Capture):
 CAPTURE_MIXINS = {"search": RetrievalCapture, "sts": STSCapture, "pair": PairCapture}
 
 
-class _LabelsInMemory:
-    """A training split whose label column reads as one Python list (select and len as the split's own).
+def _in_memory(splits: Any) -> dict[str, ColumnsInMemory]:
+    return {name: ColumnsInMemory(split) for name, split in splits.items()}
 
-    `datasets` 5 returns a lazy `Column` for `split[label]`, and mteb's `_undersample_data` reads it
-    one element at a time, once per experiment: about 1.1 s per 8,000 rows on these machines, ten
-    times per task (TNews' 53,000 training rows: over a minute). The list holds the same values in
-    the same order, so every experiment draws the same training examples.
+
+class ClassificationInMemory:
+    """Mixin for classification tasks: mteb reads the splits' texts and labels from lists.
+
+    Where it undersamples the training split (labels read one element at a time, once per
+    experiment: TNews' 53,000 training rows, over a minute), where it builds each encode call's
+    data loader (11 s for TNews and IFlyTek at full size), and where each experiment fits on the
+    training labels and scores against the test labels (scikit-learn turns `y_test` into an array
+    several times per metric: Waimai, 46 of its 48 s with cached embeddings). Same rows, same
+    order: every experiment draws the same training examples (`cmteb.columns`).
     """
 
-    def __init__(self, split: Any, column: str) -> None:
-        self._split = split
-        self._column = column
-        self._labels = split.select_columns([column]).to_pandas()[column].tolist()
+    def _evaluate_subset(self, model: Any, data_split: Any, *args: Any, **kwargs: Any) -> Any:
+        return super()._evaluate_subset(model, _in_memory(data_split), *args, **kwargs)  # type: ignore[misc]
 
-    def __len__(self) -> int:
-        return len(self._split)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._labels if key == self._column else self._split[key]
-
-    def select(self, indices: Any) -> Any:
-        return self._split.select(indices)
+    def _evaluate_subset_cross_validation(self, model: Any, data_split: Any, *args: Any, **kwargs: Any) -> Any:
+        return super()._evaluate_subset_cross_validation(model, _in_memory(data_split), *args, **kwargs)  # type: ignore[misc]
 
 
-class ClassificationLabelsInMemory:
-    """Mixin for classification tasks: mteb reads labels from memory (`_LabelsInMemory`).
+class ClusteringInMemory:
+    """Mixin for (legacy) clustering tasks: each set's texts and labels are read from lists.
 
-    Both where it undersamples the training split and where each experiment fits on the training
-    labels and scores against the test labels: scikit-learn turns `y_test` into an array several
-    times per metric, and a lazy `Column` is read one row at a time each time (Waimai, 1,000 test
-    texts: 1.16 million row reads and 46 of its 48 seconds with cached embeddings).
+    mteb builds a `Dataset` per cluster set and hands it to its evaluator, which builds a data
+    loader from the text column and counts the labels row by row; the set's labels are then read
+    row by row again for the v-measure (CLSClusteringS2S and ThuNewsClusteringP2P at full size:
+    39 s of data loaders, 14 s of label reads).
     """
 
-    _test_labels: tuple[Any, _LabelsInMemory] | None = None  # (split, its labels): one split per task
+    @property
+    def evaluator(self) -> Any:
+        evaluator_class = super().evaluator  # type: ignore[misc]
+        return lambda dataset, **kwargs: evaluator_class(ColumnsInMemory(dataset), **kwargs)
 
-    def _undersample_data(self, dataset: Any, experiment_num: int, idxs: list[int] | None = None) -> Any:
-        labels = _LabelsInMemory(dataset, self.label_column_name)  # type: ignore[attr-defined]
-        return super()._undersample_data(labels, experiment_num, idxs)  # type: ignore[misc]
+    def _compute_metrics(self, labels: Any, *args: Any, **kwargs: Any) -> Any:
+        return super()._compute_metrics(_listed(labels), *args, **kwargs)  # type: ignore[misc]
 
-    def _run_experiment(self, train_split: Any, eval_split: Any, *args: Any, **kwargs: Any) -> Any:
-        column = self.label_column_name  # type: ignore[attr-defined]
-        if self._test_labels is None or self._test_labels[0] is not eval_split:  # read once for all experiments
-            self._test_labels = (eval_split, _LabelsInMemory(eval_split, column))
-        train = _LabelsInMemory(train_split, column)
-        return super()._run_experiment(train, self._test_labels[1], *args, **kwargs)  # type: ignore[misc]
+
+class PairsInMemory:
+    """Mixin for pair classification tasks: both sentence columns and the labels are read from lists.
+
+    As mteb does, a split in the one-row v1 layout is first expanded to one row per pair.
+    """
+
+    def _evaluate_subset(self, model: Any, data_split: Any, *args: Any, **kwargs: Any) -> Any:
+        from datasets import Dataset
+
+        rows = data_split
+        if self.metadata.modalities == ["text"] and len(data_split) == 1:  # type: ignore[attr-defined]
+            rows = Dataset.from_dict(data_split[0])
+        # A one-pair split stays a Dataset: mteb would take its one row for the v1 layout again.
+        in_memory = ColumnsInMemory(rows) if len(rows) > 1 else data_split
+        return super()._evaluate_subset(model, in_memory, *args, **kwargs)  # type: ignore[misc]
+
+
+def _listed(values: Any) -> Any:
+    """A lazy `datasets` column as a list, read in one slice; anything else as it is."""
+    from datasets.arrow_dataset import Column
+
+    return values[:] if isinstance(values, Column) else values
+
+
+#: The in-memory mixin of each task type whose mteb evaluation reads columns row by row.
+IN_MEMORY_MIXINS = {
+    "Classification": ClassificationInMemory,
+    "Clustering": ClusteringInMemory,
+    "PairClassification": PairsInMemory,
+}

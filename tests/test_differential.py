@@ -53,7 +53,7 @@ def plain_mteb(model_dir, pooling, task_names, samples_dir, instruction, max_len
             warnings.simplefilter("ignore")
             res = mteb.evaluate(
                 wrapper,
-                build_task(registry.get(name), samples_dir),
+                build_task(registry.get(name), samples_dir, in_memory=False),
                 cache=None,
                 overwrite_strategy="always",
                 show_progress_bar=False,

@@ -10,7 +10,7 @@ from mteb.abstasks import AbsTask
 
 from cmteb.errors import CmtebError
 from cmteb.hub import network_errors_as
-from cmteb.mteb_hooks import CAPTURE_MIXINS, ClassificationLabelsInMemory
+from cmteb.mteb_hooks import CAPTURE_MIXINS, IN_MEMORY_MIXINS
 from cmteb.tasks.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.tasks.layouts import LAYOUT_MIXINS
 from cmteb.tasks.mirror import check_mirrors, mirror_path
@@ -54,12 +54,15 @@ def build_task(
     capture_items: bool = False,
     subsample: int | None = None,
     subsample_corpus: int | None = None,
+    in_memory: bool = True,
 ) -> AbsTask:
     """A fresh mteb task object for `spec` (fresh each time: some tasks keep RNG state).
 
     With `data_dir`, the task reads `data_dir/<repo>`, a local copy laid out as the hub repo.
     `capture_items` keeps the per-query/per-item values behind the main score
     (`task.captured_items`); `subsample` keeps a deterministic subsample of N items per split.
+    `in_memory` hands mteb's evaluators columns read into lists (`cmteb.mteb_hooks.IN_MEMORY_MIXINS`):
+    the same results, without row-by-row reads; off, the task evaluates as plain mteb's does.
     """
     check_mirrors(data_dir, [spec])  # a task object never points at a folder that is not there
     cls = _reading(_task_class(spec), spec, data_dir)
@@ -69,8 +72,8 @@ def build_task(
         mixins.append(CAPTURE_MIXINS[capture])
     if subsample is not None:
         mixins.append(Subsampled)
-    if spec.type == "Classification":
-        mixins.append(ClassificationLabelsInMemory)
+    if in_memory and _reads_rows(spec, cls):
+        mixins.append(IN_MEMORY_MIXINS[spec.type])
     if mixins:
         attrs = {"subsample_n": subsample or 0, "subsample_corpus_extra": subsample_corpus or 20 * (subsample or 0)}
         cls = type(cls.__name__, (*mixins, cls), attrs)
@@ -79,6 +82,15 @@ def build_task(
     if spec.hf_subsets:
         task.filter_languages(None, hf_subsets=list(spec.hf_subsets))
     return task
+
+
+def _reads_rows(spec: TaskSpec, cls: type) -> bool:
+    """Whether mteb's evaluation of this task reads columns row by row where a list would do."""
+    if spec.type == "Clustering":  # the legacy evaluation, one Dataset per cluster set
+        from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
+
+        return issubclass(cls, AbsTaskClusteringLegacy)
+    return spec.type in IN_MEMORY_MIXINS
 
 
 def _split_sizes(task: AbsTask, spec: TaskSpec) -> dict[str, int]:
