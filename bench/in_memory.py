@@ -1,4 +1,4 @@
-"""`python bench/in_memory.py`: mteb's evaluation of the three task types whose evaluators read lazy
+"""`python bench/in_memory.py`: mteb's evaluation of the four task types whose evaluators read lazy
 `datasets` columns row by row, plain and with cmteb's columns in memory (`cmteb.columns`,
 `cmteb.mteb_hooks.IN_MEMORY_MIXINS`), on the same synthetic data with mteb's hash-seeded random
 encoder (no model time). Prints seconds and whether every score came out equal; asserts nothing
@@ -7,6 +7,7 @@ about time.
 - Classification (Waimai's task): 8,000 training and 2,000 test texts, 2 labels, 10 experiments.
 - Legacy clustering (CLSClusteringS2S's task): 10 sets of 10,000 texts, 13 labels.
 - Pair classification (Ocnli's task): 10,000 pairs.
+- STS (ATEC's task): 20,000 pairs.
 """
 
 from __future__ import annotations
@@ -48,10 +49,16 @@ def pairs_data() -> DatasetDict:
     return DatasetDict({"validation": Dataset.from_dict(pairs)})
 
 
+def sts_data() -> DatasetDict:
+    pairs = {"sentence1": texts("a", 20000), "sentence2": texts("b", 20000), "score": [i % 6 for i in range(20000)]}
+    return DatasetDict({"test": Dataset.from_dict(pairs)})
+
+
 CASES = {
     "Waimai": ("Classification", classification_data),
     "CLSClusteringS2S": ("Clustering", clustering_data),
     "Ocnli": ("PairClassification", pairs_data),
+    "ATEC": ("STS", sts_data),
 }
 
 

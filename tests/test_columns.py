@@ -1,5 +1,5 @@
 """Columns read into lists (`cmteb.columns`, `cmteb.mteb_hooks.IN_MEMORY_MIXINS`): mteb's evaluation of
-classification, legacy clustering and pair classification gives exactly plain mteb's results, without
+classification, legacy clustering, pair classification and STS gives exactly plain mteb's results, without
 reading a lazy `datasets` column row by row."""
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _evaluate(task):
     return result.task_results[0].scores
 
 
-@pytest.mark.parametrize("name", ["TNews", "Waimai", "CLSClusteringS2S", "Ocnli"])
+@pytest.mark.parametrize("name", ["TNews", "Waimai", "CLSClusteringS2S", "Ocnli", "ATEC"])
 def test_in_memory_columns_give_plain_mtebs_results_without_row_reads(name, samples_dir, row_reads):
     spec = load_registry().get(name)
     plain = _evaluate(build_task(spec, samples_dir, in_memory=False))

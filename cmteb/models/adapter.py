@@ -14,6 +14,7 @@ from mteb.models.model_meta import ModelMeta, ScoringFunction
 from mteb.types import PromptType
 from torch.utils.data import DataLoader, SequentialSampler
 
+from cmteb.columns import ColumnsInMemory, column_values
 from cmteb.models.cache import EmbeddingCache, text_key
 from cmteb.models.defaults import INSTRUCTED_TASK_TYPES
 from cmteb.models.encoder import BGEEncoder
@@ -47,23 +48,17 @@ def build_model_meta(core: BGEEncoder | BGEReranker, *, uses_instruction: bool) 
     )
 
 
-def column_values(dataset: Dataset, column: str) -> list[Any]:
-    """A `datasets.Dataset` column as a list, read in one slice: `datasets` 5 reads a column it hands
-    out one row at a time when it is iterated (50,000 rows: 1.2 s, against 0.03 s sliced)."""
-    return dataset.select_columns([column])[:][column]
-
-
 def loader_texts(inputs: DataLoader) -> list[str]:
     """Every text of an mteb DataLoader, in order.
 
-    mteb's loaders read a `datasets.Dataset` in order and collate its "text" column into lists of
-    strings; such a column is read here in one slice instead of row by row (15,000 short texts:
+    mteb's loaders read a `datasets.Dataset` (or a `ColumnsInMemory`) in order and collate its "text"
+    column into lists of strings; such a column is read here in one slice instead of row by row (15,000 short texts:
     0.005 s instead of 0.08 s on one CPU core; about a million texts in a full C-MTEB run). Any other
     loader is iterated.
     """
     dataset = getattr(inputs, "dataset", None)
     if (
-        isinstance(dataset, Dataset)
+        isinstance(dataset, Dataset | ColumnsInMemory)
         and isinstance(inputs.sampler, SequentialSampler)
         and "text" in dataset.column_names
     ):

@@ -23,7 +23,8 @@ from typing import Any
 from mteb._create_dataloaders import _corpus_to_dict, create_dataloader
 from mteb.types import PromptType
 
-from cmteb.models.adapter import column_values, loader_texts
+from cmteb.columns import column_values
+from cmteb.models.adapter import loader_texts
 from cmteb.models.batching import BatchStats
 from cmteb.workers.dispatch import ShardLog
 
