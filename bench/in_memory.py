@@ -7,7 +7,7 @@ about time.
 - Classification (Waimai's task): 8,000 training and 2,000 test texts, 2 labels, 10 experiments.
 - Legacy clustering (CLSClusteringS2S's task): 10 sets of 10,000 texts, 13 labels.
 - Pair classification (Ocnli's task): 10,000 pairs.
-- STS (ATEC's task): 20,000 pairs.
+- STS (ATEC's task): 20,000 pairs in each of its two splits.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def pairs_data() -> DatasetDict:
 
 def sts_data() -> DatasetDict:
     pairs = {"sentence1": texts("a", 20000), "sentence2": texts("b", 20000), "score": [i % 6 for i in range(20000)]}
-    return DatasetDict({"test": Dataset.from_dict(pairs)})
+    return DatasetDict({split: Dataset.from_dict(pairs) for split in ("validation", "test")})
 
 
 CASES = {
