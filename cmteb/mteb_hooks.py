@@ -10,10 +10,9 @@ written atomically). What is used here, and what breaks when mteb changes it:
 - `AbsTaskPairClassification._compute_metrics(similarity_scores, labels)`: the pairs' cosine scores;
 - `TaskResult._round_scores(scores, 6)`: the rounding of `to_disk`;
 - `AbsTaskClassification._evaluate_subset(model, data_split)` (and its cross-validation twin),
-  `AbsTaskClusteringLegacy.evaluator` and `_compute_metrics(labels, ...)`,
-  `AbsTaskPairClassification._evaluate_subset(model, data_split)`, `AbsTaskSTS._evaluate_subset(model,
-  data_split)`: where splits are handed over with
-  columns read into lists (`cmteb.columns`) instead of lazy `datasets` columns read row by row;
+  `AbsTaskClusteringLegacy.evaluator` and `_compute_metrics(labels, ...)`, and the
+  `_evaluate_subset(model, data_split)` of `AbsTaskPairClassification` and `AbsTaskSTS`: where
+  splits are handed over with columns read into lists (`cmteb.columns`), not read row by row;
 - `_corpus_to_dict(row)`: how a document's text is formed, read when a run plans each task's texts
   ahead (`runner/prefetch.py`);
 - `SearchEncoderWrapper._full_corpus_search(...)` and `create_dataloader(...)`: where exact search

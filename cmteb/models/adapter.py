@@ -51,10 +51,10 @@ def build_model_meta(core: BGEEncoder | BGEReranker, *, uses_instruction: bool) 
 def loader_texts(inputs: DataLoader) -> list[str]:
     """Every text of an mteb DataLoader, in order.
 
-    mteb's loaders read a `datasets.Dataset` (or a `ColumnsInMemory`) in order and collate its "text"
-    column into lists of strings; such a column is read here in one slice instead of row by row (15,000 short texts:
-    0.005 s instead of 0.08 s on one CPU core; about a million texts in a full C-MTEB run). Any other
-    loader is iterated.
+    mteb's loaders read a `datasets.Dataset` (or a `ColumnsInMemory`) in order and collate its
+    "text" column into lists of strings; such a column is read here in one slice instead of row by
+    row (15,000 short texts: 0.005 s instead of 0.08 s on one CPU core; about a million texts in a
+    full C-MTEB run). Any other loader is iterated.
     """
     dataset = getattr(inputs, "dataset", None)
     if (
