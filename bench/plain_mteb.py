@@ -55,7 +55,7 @@ def main(
             warnings.simplefilter("ignore")
             result = mteb.evaluate(
                 wrapper,
-                build_task(load_registry().get(name), Path(data_dir), in_memory=False),
+                task,
                 cache=None,
                 overwrite_strategy="always",
                 show_progress_bar=False,
