@@ -13,6 +13,7 @@ from typing import Any
 
 from cmteb import __version__
 from cmteb.defaults import (
+    CPU_BATCH_TOKENS,
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_LENGTH,
     DEFAULT_OUTPUT_DIR,
@@ -82,7 +83,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         "--batch-tokens",
         type=int,
         metavar="N",
-        help="also cap each batch at N padded tokens (length-sorted batches; default: no cap)",
+        help=f"cap each batch at N padded tokens, 0: no cap (default: {CPU_BATCH_TOKENS} on a CPU, none on a GPU)",
     )
     p.add_argument("--max-length", type=int, help=f"max tokens per text (default: {DEFAULT_MAX_LENGTH})")
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")

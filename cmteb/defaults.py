@@ -4,6 +4,7 @@ Kept free of heavy imports so that `cmteb --help` stays fast."""
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_LENGTH = 512
+CPU_BATCH_TOKENS = 1024  # padded tokens per forward pass on a CPU unless --batch-tokens says otherwise
 DEFAULT_RERANK_TOP_K = 100
 DEFAULT_PROTOCOL = "mteb-cmn-v1"
 DEFAULT_OUTPUT_DIR = "results"
