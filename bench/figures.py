@@ -4,7 +4,8 @@
   exist offline) with the bert-base-chinese vocabulary of the tokenizer folder given (m3e-small's).
 - `matmul_rate`: the best matmul FLOP/s measured now at the model's shapes, on the device and in
   the precision the run used: the ceiling a model-FLOP efficiency is taken against.
-- `model_flops`: the FLOPs an encoder's counters say it computed.
+- `forward_flops`, `model_flops`: the FLOPs of forward passes, and those an encoder's counters say it
+  computed.
 """
 
 from __future__ import annotations
@@ -98,11 +99,26 @@ def non_embedding_parameters(model_dir: Path) -> int:
     return sum(p.numel() for p in model.parameters()) - embeddings
 
 
-def model_flops(encoder_stats: dict[str, Any], config: dict[str, Any], n_non_embedding: int) -> float:
-    """2 x non-embedding parameters x tokens computed, plus attention (QK^T and AV) per batch."""
-    seq = encoder_stats["padded_tokens"] / max(1, encoder_stats["texts"])
-    attention = 4 * config["num_hidden_layers"] * seq * config["hidden_size"] * encoder_stats["padded_tokens"]
-    return 2 * n_non_embedding * encoder_stats["padded_tokens"] + attention
+def forward_flops(
+    config: dict[str, Any], n_non_embedding: int, tokens: int, texts: int, first_token_only: bool = False
+) -> float:
+    """FLOPs of forward passes over `texts` texts of `tokens` padded tokens in all: 2 x non-embedding
+    parameters per token, plus attention (QK^T and AV). With the last layer computed for the first token
+    alone (CLS pooling: cmteb.models.first_token), that layer's query, attention output and feed-forward
+    count once per text, not once per token: the FLOPs done, not those of a full forward."""
+    hidden, ffn, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    seq = tokens / max(1, texts)
+    flops = 2 * n_non_embedding * tokens + 4 * layers * seq * hidden * tokens
+    if first_token_only:
+        per_row = 2 * (2 * hidden * hidden + 2 * hidden * ffn) + 4 * seq * hidden
+        flops -= per_row * (tokens - texts)
+    return flops
+
+
+def model_flops(encoder_stats: dict[str, Any], config: dict[str, Any], n_non_embedding: int, pooling: str) -> float:
+    """The FLOPs an encoder's counters say it computed (`forward_flops`; CLS pooling: first token only)."""
+    tokens, texts = encoder_stats["padded_tokens"], encoder_stats["texts"]
+    return forward_flops(config, n_non_embedding, tokens, texts, first_token_only=pooling == "cls")
 
 
 def model_config(model_dir: Path) -> dict[str, Any]:

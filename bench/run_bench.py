@@ -115,7 +115,7 @@ def print_walls(walls: dict[str, float], diff: float) -> None:
 def print_encoder(args: argparse.Namespace, model: Path, cold: dict) -> None:
     stats = cold["stats"]["encoder"]
     config = model_config(model)
-    flops = model_flops(stats, config, non_embedding_parameters(model)) / stats["seconds"]
+    flops = model_flops(stats, config, non_embedding_parameters(model), cold["pooling"]) / stats["seconds"]
     peak = matmul_rate(config["hidden_size"], config["intermediate_size"], args.device, args.precision)
     rate = stats["texts"] / stats["seconds"]
     print(

@@ -1,7 +1,8 @@
 """The dense BGE encoder core: transformers model, CLS or mean pooling, L2 normalisation.
 
 Texts are tokenised once, sorted by length so each batch pads to its own longest text, and
-the embeddings are returned in input order.
+the embeddings are returned in input order. With CLS pooling the last layer is computed for the
+first token alone (`first_token.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats
 from cmteb.models.core import LoadOptions, ModelCore
+from cmteb.models.first_token import compute_first_token_only
 from cmteb.models.loading import HARMLESS_FOR_EMBEDDINGS, ModelSource, pooling_from_sentence_transformers
 from cmteb.models.tokenize import tokenize
 
@@ -73,6 +75,8 @@ class BGEEncoder(ModelCore):
             normalize=normalize,
         )
         core.pooling = pooling or pooling_from_sentence_transformers(core.source.local_dir) or "cls"
+        if core.pooling == "cls":
+            compute_first_token_only(core.model)  # only the first row of the last layer is ever read
         return core
 
     @property

@@ -12,6 +12,7 @@ import torch
 
 from cmteb.errors import CmtebError
 from cmteb.models.core import LoadOptions, ModelCore
+from cmteb.models.first_token import compute_first_token_only
 from cmteb.models.loading import ModelSource
 from cmteb.models.tokenize import tokenize
 
@@ -22,6 +23,14 @@ def _one_output(config: Any, source: ModelSource) -> None:
             f"reranker {source.name} has {config.num_labels} output labels, a cross-encoder reranker has one: "
             "pass a reranker such as BAAI/bge-reranker-base"
         )
+
+
+# Score heads that read the first token alone of the last layer, which is then computed for that token only.
+FIRST_TOKEN_HEADS = (
+    "BertForSequenceClassification",  # the pooler: dense + tanh of the first token
+    "XLMRobertaForSequenceClassification",  # bge-reranker-base/large: the head reads features[:, 0]
+    "RobertaForSequenceClassification",
+)
 
 
 @dataclass
@@ -52,7 +61,7 @@ class BGEReranker(ModelCore):
         """
         from transformers import AutoModelForSequenceClassification
 
-        return cls._load(
+        core = cls._load(
             AutoModelForSequenceClassification,
             model,
             LoadOptions(**options),
@@ -61,6 +70,9 @@ class BGEReranker(ModelCore):
             check_config=_one_output,
             normalize=normalize,
         )
+        if type(core.model).__name__ in FIRST_TOKEN_HEADS:
+            compute_first_token_only(core.model.base_model)
+        return core
 
     def empty_outputs(self, count: int) -> np.ndarray:
         """An array for `count` scores."""
