@@ -3,7 +3,7 @@
 In a BERT-family encoder the last layer's keys and values need every token, but its query, attention
 output, feed-forward and layer norms are per token: for CLS pooling only the first token's are ever
 read. Computing just that row removes 10 of the last layer's 12 hidden² matmul FLOPs per token: about a
-fifth of the network's matmul work for bge-small-zh (4 layers), 7 % for bge-base, 3.5 % for bge-large.
+fifth of the network's matmul work for a 4-layer model (m3e-small's shape), 7 % for bge-base, 3.5 % for bge-large.
 The arithmetic is the same per row; only the matmul shapes differ, which moves an embedding by float
 rounding (about 1e-7 in fp32), as batch composition does.
 
