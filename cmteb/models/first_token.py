@@ -28,11 +28,10 @@ class FirstTokenLayer(torch.nn.Module):
     def __init__(self, layer: torch.nn.Module) -> None:
         super().__init__()
         self.layer = layer
+        self.attend = _attention_function(layer.attention.self)  # resolved once, not per batch
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, *_: Any, **__: Any):
         """What the wrapped layer gives at position 0, from every position's keys and values."""
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
         attention = self.layer.attention
         heads = attention.self
         batch, first = hidden_states.shape[0], hidden_states[:, :1]
@@ -42,23 +41,25 @@ class FirstTokenLayer(torch.nn.Module):
         value = heads.value(hidden_states).view(split).transpose(1, 2)
         if attention_mask is not None and attention_mask.dim() == 4:
             attention_mask = attention_mask[:, :, :1]  # the first query's row of a [batch, 1, query, key] mask
-        attend = ALL_ATTENTION_FUNCTIONS.get_interface(heads.config._attn_implementation, None)
-        if attend is None:  # eager: transformers' own function for this model
-            attend = _eager_attention(heads)
-        context, _ = attend(heads, query, key, value, attention_mask, dropout=0.0, scaling=heads.scaling)
+        context, _ = self.attend(heads, query, key, value, attention_mask, dropout=0.0, scaling=heads.scaling)
         attended = attention.output(context.reshape(batch, 1, -1), first)
         return self.layer.output(self.layer.intermediate(attended), attended)
 
 
-def _eager_attention(module: torch.nn.Module) -> Any:
-    """transformers' eager attention function of the module's model (as its self-attention calls it)."""
+def _attention_function(heads: torch.nn.Module) -> Any:
+    """The attention function the model's self-attention calls: transformers' registered kernel (SDPA),
+    else the eager function of the module's own model file (None if it has none)."""
     import importlib
 
-    return importlib.import_module(type(module).__module__).eager_attention_forward
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    eager = getattr(importlib.import_module(type(heads).__module__), "eager_attention_forward", None)
+    return ALL_ATTENTION_FUNCTIONS.get_interface(heads.config._attn_implementation, eager)
 
 
 def first_token_ready(model: torch.nn.Module) -> bool:
-    """Whether `model`'s last layer can be computed for its first token alone (see the module's docstring)."""
+    """Whether `model`'s last layer can be (or already is) computed for its first token alone (see the
+    module's docstring)."""
     config = getattr(model, "config", None)
     layers = getattr(getattr(model, "encoder", None), "layer", None)
     if config is None or not isinstance(layers, torch.nn.ModuleList) or len(layers) == 0:
@@ -68,11 +69,14 @@ def first_token_ready(model: torch.nn.Module) -> bool:
     if getattr(config, "chunk_size_feed_forward", 1) != 0 or config._attn_implementation not in ATTENTION_KERNELS:
         return False
     last = layers[-1]
+    if isinstance(last, FirstTokenLayer):
+        return True
     heads = getattr(getattr(last, "attention", None), "self", None)
     parts = [getattr(heads, name, None) for name in ("query", "key", "value")]
     return (
         all(isinstance(p, torch.nn.Linear) for p in parts)
         and hasattr(heads, "scaling")
+        and _attention_function(heads) is not None
         and hasattr(last.attention, "output")
         and hasattr(last, "intermediate")
         and hasattr(last, "output")
@@ -81,9 +85,8 @@ def first_token_ready(model: torch.nn.Module) -> bool:
 
 def compute_first_token_only(model: torch.nn.Module) -> bool:
     """Replace `model`'s last layer with its first-token form when the network allows it; whether it did."""
-    if isinstance(getattr(getattr(model, "encoder", None), "layer", [None])[-1], FirstTokenLayer):
-        return True
     if not first_token_ready(model):
         return False
-    model.encoder.layer[-1] = FirstTokenLayer(model.encoder.layer[-1])
+    if not isinstance(model.encoder.layer[-1], FirstTokenLayer):
+        model.encoder.layer[-1] = FirstTokenLayer(model.encoder.layer[-1])
     return True
