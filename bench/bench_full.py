@@ -26,23 +26,35 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from figures import add_model_args, bench_model, matmul_rate, model_config, model_flops, non_embedding_parameters  # noqa: E402
+from figures import (  # noqa: E402
+    add_model_args,
+    bench_model,
+    matmul_rate,
+    model_config,
+    model_flops,
+    non_embedding_parameters,
+    run_device,
+    run_settings,
+)
 from full_mirror import build  # noqa: E402
 
 from cmteb.results.files import RUN_RECORD, read_run_record  # noqa: E402
 
 
-def parse() -> argparse.Namespace:
+def parse() -> tuple[argparse.Namespace, list[str]]:
+    """The benchmark's options; other arguments are extra `cmteb run` flags (e.g. `--devices cuda:0`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each task's real size")
     add_model_args(parser)
     parser.add_argument("--tasks", nargs="*", help="task names (default: the default protocol's 31)")
     parser.add_argument("--work", type=Path, help="folder for the mirror, model and results (default: a temp one)")
     parser.add_argument("--time-limit", type=float, help="stop the run after this many seconds; report what finished")
-    return parser.parse_args()
+    return parser.parse_known_args()
 
 
-def run_cmteb(args: argparse.Namespace, model: Path, names: list[str], work: Path) -> tuple[float, dict]:
+def run_cmteb(
+    args: argparse.Namespace, model: Path, names: list[str], work: Path, extra: list[str]
+) -> tuple[float, dict]:
     """`cmteb run` on the mirror as one process (its lines passed through); its wall seconds and run record.
 
     With `--time-limit` the process is killed at the limit; the run record, written task by task,
@@ -51,8 +63,7 @@ def run_cmteb(args: argparse.Namespace, model: Path, names: list[str], work: Pat
     out = work / "results"
     cmd = [sys.executable, str(ROOT / "bench" / "lever_off.py"), "none", "--", "--model", str(model)]
     cmd += ["--tasks", *names, "--data-dir", str(work / "mirror"), "--output-dir", str(out)]
-    cmd += ["--cache-dir", str(work / "cache"), "--no-progress", "--device", args.device]
-    cmd += ["--precision", args.precision, "--batch-size", str(args.batch_size)]
+    cmd += ["--cache-dir", str(work / "cache"), "--no-progress", *run_settings(args, extra), *extra]
     if args.shape and not args.model:
         cmd += ["--pooling", "cls"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_DATASETS_CACHE": str(work / "hf")}
@@ -86,22 +97,23 @@ def print_tasks(record: dict) -> float:
 
 
 def main() -> int:
-    args = parse()
+    args, extra = parse()
     work = args.work or Path(tempfile.mkdtemp(prefix="cmteb-bench-full-"))
     started = time.perf_counter()
     names = build(work / "mirror", args.scale, args.tasks)
     built = time.perf_counter() - started
     model = bench_model(args, work)
     print(f"mirror: {len(names)} tasks at scale {args.scale}, built in {built:.1f} s; model {model}")
-    print(f"device {args.device}, {args.precision}, batch {args.batch_size}; {os.cpu_count()} CPU cores")
-    wall, record = run_cmteb(args, model, names, work)
+    device = run_device(args, extra)
+    print(f"device {device}, {args.precision}, batch {args.batch_size}; {os.cpu_count()} CPU cores; flags {extra}")
+    wall, record = run_cmteb(args, model, names, work, extra)
     if not record["tasks"]:
         sys.exit(f"no task finished within the time limit of {args.time_limit:.0f} s")
     model_seconds = print_tasks(record)
     stats = record["stats"]["encoder"]
     config = model_config(model)
-    flops = model_flops(stats, config, non_embedding_parameters(model), record["pooling"]) / stats["seconds"]
-    ceiling = matmul_rate(config["hidden_size"], config["intermediate_size"], args.device, args.precision)
+    flops = model_flops(stats, config, non_embedding_parameters(model), record["pooling"], device) / stats["seconds"]
+    ceiling = matmul_rate(config["hidden_size"], config["intermediate_size"], device, args.precision)
     print(f"\ncmteb run process wall: {wall:.1f} s (mirror build {built:.1f} s not included)")
     tasks_seconds = sum(e["seconds"] for e in record["tasks"].values())
     print(

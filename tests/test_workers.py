@@ -66,6 +66,7 @@ def test_shards_are_whole_batches_of_the_single_process_plan():
 def test_worker_options_refuse_contradictions_in_one_line(monkeypatch):
     assert resolve_workers("cuda:0,cuda:1", None, None, None).devices == ("cuda:0", "cuda:1")
     assert resolve_workers("cpu,cpu", None, None, None).pooled
+    assert resolve_workers("cuda:1", None, None, None).pooled, "one listed device is one worker on that device"
     assert not resolve_workers(None, None, None, "cpu").pooled
     cases = {
         ("cuda:0,cpu", None, None, None): "mixes GPUs and CPUs",

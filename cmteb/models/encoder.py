@@ -1,7 +1,7 @@
 """The dense BGE encoder core: transformers model, CLS or mean pooling, L2 normalisation.
 
 Texts are tokenised once, sorted by length so each batch pads to its own longest text, and
-the embeddings are returned in input order. With CLS pooling the last layer is computed for the
+the embeddings are returned in input order. With CLS pooling on a CPU the last layer is computed for the
 first token alone (`first_token.py`).
 """
 
@@ -17,7 +17,7 @@ import torch
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats
 from cmteb.models.core import LoadOptions, ModelCore
-from cmteb.models.first_token import compute_first_token_only
+from cmteb.models.first_token import compute_first_token_only, pays_on
 from cmteb.models.loading import HARMLESS_FOR_EMBEDDINGS, ModelSource, pooling_from_sentence_transformers
 from cmteb.models.tokenize import tokenize
 
@@ -75,7 +75,7 @@ class BGEEncoder(ModelCore):
             normalize=normalize,
         )
         core.pooling = pooling or pooling_from_sentence_transformers(core.source.local_dir) or "cls"
-        if core.pooling == "cls":
+        if core.pooling == "cls" and pays_on(core.device):
             compute_first_token_only(core.model)  # only the first row of the last layer is ever read
         return core
 

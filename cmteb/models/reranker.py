@@ -12,7 +12,7 @@ import torch
 
 from cmteb.errors import CmtebError
 from cmteb.models.core import LoadOptions, ModelCore
-from cmteb.models.first_token import compute_first_token_only
+from cmteb.models.first_token import compute_first_token_only, pays_on
 from cmteb.models.loading import ModelSource
 from cmteb.models.tokenize import tokenize
 
@@ -70,7 +70,7 @@ class BGEReranker(ModelCore):
             check_config=_one_output,
             normalize=normalize,
         )
-        if type(core.model).__name__ in FIRST_TOKEN_HEADS:
+        if type(core.model).__name__ in FIRST_TOKEN_HEADS and pays_on(core.device):
             compute_first_token_only(core.model.base_model)
         return core
 

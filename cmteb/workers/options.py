@@ -27,8 +27,9 @@ class WorkerOptions:
 
     @property
     def pooled(self) -> bool:
-        """Whether the model work leaves this process."""
-        return self.ray or len(self.devices) > 1
+        """Whether the model work leaves this process: Ray, or any listed device (`--devices cuda:1` alone is
+        one worker on that GPU, while this process tokenises the next shard)."""
+        return self.ray or bool(self.devices)
 
     @property
     def device_kind(self) -> str | None:
