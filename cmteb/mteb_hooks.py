@@ -13,8 +13,9 @@ written atomically). What is used here, and what breaks when mteb changes it:
   `AbsTaskClusteringLegacy.evaluator` and `_compute_metrics(labels, ...)`, and the
   `_evaluate_subset(model, data_split)` of `AbsTaskPairClassification` and `AbsTaskSTS`: where
   splits are handed over with columns read into lists (`cmteb.columns`), not read row by row;
-- `_corpus_to_dict(row)`: how a document's text is formed, read when a run plans each task's texts
-  ahead (`runner/prefetch.py`);
+- `_corpus_to_dict(row)`: how a document's text is formed, and
+  `AbsTaskClassification._undersample_data(dataset, experiment_num, idxs)`: which training examples
+  each experiment draws, both read when a run plans each task's texts ahead (`runner/prefetch.py`);
 - `SearchEncoderWrapper._full_corpus_search(...)` and `create_dataloader(...)`: where exact search
   merges chunks with torch (`runner/search.py`), encoding each chunk as mteb does.
 
@@ -58,6 +59,11 @@ USED_INTERNALS = (
     ),
     ("mteb._create_dataloaders", "create_dataloader", ("task_metadata", "prompt_type", "batch_size", "num_proc")),
     ("mteb._create_dataloaders", "_corpus_to_dict", ("row",)),
+    (
+        "mteb.abstasks.classification.AbsTaskClassification",
+        "_undersample_data",
+        ("dataset", "experiment_num", "idxs"),
+    ),
 )
 
 
@@ -127,6 +133,16 @@ class PairCapture(_Capture):
 
 #: The capture mixin of each capture kind a task type names (`TaskType.capture`).
 CAPTURE_MIXINS = {"search": RetrievalCapture, "sts": STSCapture, "pair": PairCapture}
+
+
+def union_of_experiments(task: Any, train: Any) -> list[int]:
+    """The training rows a classification task's experiments draw, sorted: mteb's own undersampling, run
+    for each experiment in turn as its `_evaluate_subset` runs it (each shuffles the previous order)."""
+    order, drawn = None, set()
+    for experiment in range(task.n_experiments):
+        _, order, selected = task._undersample_data(train, experiment, order)
+        drawn.update(selected)
+    return sorted(drawn)
 
 
 def _in_memory(splits: Any) -> dict[str, ColumnsInMemory]:

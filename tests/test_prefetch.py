@@ -119,3 +119,35 @@ def test_close_stops_within_a_batch():
     prefetcher.close()
     assert time.perf_counter() - started < 1.0 and not any(t.name == "cmteb-prefetch" for t in threading.enumerate())
     assert prefetcher.error is None and recorder.sets == []
+
+
+@pytest.mark.parametrize("name", ["TNews", "MultilingualSentiment", "CLSClusteringS2S"])
+def test_classification_and_clustering_plans_hold_what_their_evaluation_encodes(name, samples_dir, monkeypatch):
+    """The plan draws each experiment's training examples as mteb does: the texts mteb's own evaluation hands
+    the model are exactly the planned ones (none missed, none extra)."""
+    import warnings
+
+    import mteb
+
+    from cmteb.models.adapter import loader_texts
+    from cmteb.runner.prefetch import planned_texts
+    from cmteb.tasks.build import build_task
+    from cmteb.tasks.registry import load_registry
+
+    task = build_task(load_registry().get(name), samples_dir)
+    task.load_data()
+    task.samples_per_label = 1  # each experiment then draws a few of the sample's rows: which ones matters
+    planned = planned_texts(task, instruction=None)
+    model = mteb.get_model("mteb/baseline-random-encoder")
+    handed: list[str] = []
+    encode = type(model).encode
+
+    def recorded(self, inputs, **kwargs):
+        handed.extend(loader_texts(inputs))
+        return encode(self, inputs, **kwargs)
+
+    monkeypatch.setattr(type(model), "encode", recorded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mteb.evaluate(model, task, cache=None, overwrite_strategy="always", show_progress_bar=False)
+    assert planned is not None and handed and set(planned) == set(handed)

@@ -8,8 +8,12 @@ holds only texts no earlier set and no cached embedding covers, so the sets and 
 fixed before anything runs: a pipelined run computes the same embeddings whatever the timing. One
 thread encodes the sets in task order into the embedding cache; a task's evaluation waits for its
 own set, and any of its texts that a later set holds wait for that set, so a text is never encoded
-twice. Classification and clustering texts (undersampled or drawn by mteb during evaluation) are
-encoded by their evaluation, as without the pipeline.
+twice. Classification texts are known ahead too: mteb draws each experiment's training examples with
+its task's seed before it encodes anything, and the plan draws them the same way, with mteb's own
+function (`_undersample_data`); legacy clustering encodes every sentence of each set with more than
+one label. So a classification or clustering task's texts are encoded in task order like the others,
+and its evaluation (CPU work: fits, k-means) runs while the model encodes the next task's set,
+instead of waiting for the model to finish a later task's set before encoding its own.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mteb._create_dataloaders import _corpus_to_dict, create_dataloader
+from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
 from mteb.types import PromptType
 
-from cmteb.columns import column_values
+from cmteb.columns import ColumnsInMemory, column_values
 from cmteb.models.adapter import loader_texts
 from cmteb.models.batching import BatchStats
+from cmteb.mteb_hooks import union_of_experiments
 from cmteb.workers.dispatch import ShardLog
 
 logger = logging.getLogger(__name__)
@@ -79,6 +85,44 @@ def _pair_texts(task: Any) -> list[str]:
     return texts
 
 
+def _subsets(task: Any) -> list[Any]:
+    """Each evaluated subset's splits, picked as mteb's classification and clustering evaluations pick them."""
+    return [
+        task.dataset if name not in task.dataset and name == "default" else task.dataset[name]
+        for name in task.hf_subsets
+    ]
+
+
+def _classification_texts(task: Any) -> list[str]:
+    """The training examples mteb's experiments draw (the union over experiments, as mteb encodes it; the
+    whole training split for cross-validation) and every evaluated split's texts."""
+    texts: list[str] = []
+    for subset in _subsets(task):
+        for split in (name for name in task.eval_splits if name in subset):
+            train = ColumnsInMemory(subset[task.train_split])
+            if not task.is_cross_validation:
+                train = train.select(union_of_experiments(task, train))
+                texts += _column_texts(task, subset[split])
+            texts += _column_texts(task, train)
+    return texts
+
+
+def _column_texts(task: Any, rows: Any) -> list[str]:
+    """The texts of `rows` as mteb's data loader hands them to the model."""
+    return loader_texts(create_dataloader(rows, task_metadata=task.metadata, input_column=task.input_column_name))
+
+
+def _clustering_texts(task: Any) -> list[str]:
+    """Every sentence of each cluster set that has more than one label (mteb skips the others)."""
+    texts: list[str] = []
+    for subset in _subsets(task):
+        for split in (subset[name] for name in task.eval_splits if name in subset):
+            columns = (column_values(split, c) for c in (task.input_column_name, task.label_column_name))
+            sets = zip(*columns, strict=True)
+            texts += [text for sentences, labels in sets if len(set(labels)) > 1 for text in sentences]
+    return texts
+
+
 def planned_texts(task: Any, instruction: str | None) -> list[str] | None:
     """The texts `task`'s evaluation will hand the model, where they are known before it runs; else None.
 
@@ -91,14 +135,18 @@ def planned_texts(task: Any, instruction: str | None) -> list[str] | None:
             return _retrieval_texts(task, instruction)
         if kind in ("STS", "PairClassification"):
             return _pair_texts(task)
+        if kind == "Classification" and task.metadata.modalities == ["text"]:
+            return _classification_texts(task)
+        if isinstance(task, AbsTaskClusteringLegacy) and task.metadata.modalities == ["text"]:
+            return _clustering_texts(task)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         logger.debug("%s: texts not planned ahead (%s)", task.metadata.name, exc)
     return None
 
 
 def possible_texts(task: Any) -> list[str]:
-    """Every string in `task`'s data: more than its evaluation encodes (classification undersamples its
-    training split, clustering draws its sentences), never less."""
+    """Every string in `task`'s data, for a task whose texts are not planned: more than its evaluation
+    encodes, never less."""
     splits = task.dataset.values() if hasattr(task.dataset, "values") else []
     texts: list[str] = []
     for split in splits:
