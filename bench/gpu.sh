@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The GPU benchmarks, on one GPU machine, in about 10 minutes; each writes its log to OUT_DIR.
+# The GPU benchmarks, on one GPU machine, within DEADLINE seconds (default 540: one 10-minute call with
+# room for the set-up); each writes its log to OUT_DIR, in this order, and a step that no longer fits
+# is skipped and named:
 #   1. bench.txt:   `make bench` on the GPU: plain mteb twice, cmteb cold and warm (bge-large-shaped);
-#   2. full.txt:    `make bench-full` at FULL_SCALE with a bge-base-shaped model, stopped at FULL_LIMIT s;
-#   3. forward.txt: the network alone at fixed shapes (bench/forward_rate.py, bge-large-shaped);
-#   4. encoder.txt: the encoder against sentence-transformers, short texts and 512 tokens;
+#   2. encoder.txt: the encoder against sentence-transformers, short texts and 512 tokens;
+#   3. full.txt:    `make bench-full` at FULL_SCALE with a bge-base-shaped model, stopped at FULL_LIMIT s;
+#   4. forward.txt: the network alone at fixed shapes (bench/forward_rate.py, bge-large-shaped);
 #   5. startup.txt: where a cold run's start goes (bench/startup.py);
 #   6. workers.txt: the per-GPU worker path against the one-process path.
 # Models have random weights (no real BGE weights offline) and the tokenizer of TOKENIZER_DIR
@@ -13,6 +15,10 @@ TOKENIZER_DIR=${1:?tokenizer folder}
 OUT_DIR=${2:?output folder}
 FULL_SCALE=${FULL_SCALE:-0.25}
 FULL_LIMIT=${FULL_LIMIT:-150}
+STARTED=$(date +%s)
+DEADLINE=${DEADLINE:-540}
+# fits SECONDS: whether a step of at most SECONDS still ends before the deadline (else it is named as skipped).
+fits() { (( $(date +%s) - STARTED + $1 <= DEADLINE )) || { echo "skipped: $2 needs $1 s, not left"; return 1; }; }
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 PY=${PYTHON:-python3}
 mkdir -p "$OUT_DIR"
@@ -26,13 +32,15 @@ LARGE=$(mktemp -d)/bge-large-shaped
 $PY -c "import sys; sys.path.insert(0, 'bench'); from figures import shaped_model; from build_mirror import build; \
 from pathlib import Path; shaped_model('large', Path('$TOKENIZER_DIR'), Path('$LARGE')); build(Path('$LARGE').parent / 'mirror')"
 GPU=(--device cuda --precision fp16 --batch-size 256)
-timeout ${BENCH_LIMIT:-220} $PY bench/run_bench.py --model "$LARGE" --pooling cls "${GPU[@]}" 2>&1 | tee "$OUT_DIR/bench.txt"
-timeout $((FULL_LIMIT + 40)) $PY bench/bench_full.py --shape base --tokenizer "$TOKENIZER_DIR" --scale "$FULL_SCALE" \
-    --time-limit "$FULL_LIMIT" "${GPU[@]}" 2>&1 | tee "$OUT_DIR/full.txt"
-timeout ${RATE_LIMIT:-45} $PY bench/forward_rate.py --model "$LARGE" --device cuda --precision fp16 2>&1 \
-    | tee "$OUT_DIR/forward.txt"
-timeout ${ENCODER_LIMIT:-90} $PY bench/encoder_rate.py --model "$LARGE" "${GPU[@]}" 2>&1 | tee "$OUT_DIR/encoder.txt"
-timeout ${STARTUP_LIMIT:-60} $PY bench/startup.py --model "$LARGE" --data-dir "$(dirname "$LARGE")/mirror" --device cuda \
-    --precision fp16 --fresh-memo 2>&1 | tee "$OUT_DIR/startup.txt"
-timeout ${WORKERS_LIMIT:-90} $PY bench/workers_rate.py --model "$LARGE" --devices cuda:0 --texts 20000 "${GPU[@]}" 2>&1 \
-    | tee "$OUT_DIR/workers.txt"
+fits "${BENCH_LIMIT:-220}" bench && timeout "${BENCH_LIMIT:-220}" $PY bench/run_bench.py --model "$LARGE" --pooling cls \
+    "${GPU[@]}" 2>&1 | tee "$OUT_DIR/bench.txt"
+fits "${ENCODER_LIMIT:-90}" encoder && timeout "${ENCODER_LIMIT:-90}" $PY bench/encoder_rate.py --model "$LARGE" \
+    "${GPU[@]}" 2>&1 | tee "$OUT_DIR/encoder.txt"
+fits $((FULL_LIMIT + 40)) full && timeout $((FULL_LIMIT + 40)) $PY bench/bench_full.py --shape base \
+    --tokenizer "$TOKENIZER_DIR" --scale "$FULL_SCALE" --time-limit "$FULL_LIMIT" "${GPU[@]}" 2>&1 | tee "$OUT_DIR/full.txt"
+fits "${RATE_LIMIT:-45}" forward && timeout "${RATE_LIMIT:-45}" $PY bench/forward_rate.py --model "$LARGE" \
+    --device cuda --precision fp16 2>&1 | tee "$OUT_DIR/forward.txt"
+fits "${STARTUP_LIMIT:-60}" startup && timeout "${STARTUP_LIMIT:-60}" $PY bench/startup.py --model "$LARGE" \
+    --data-dir "$(dirname "$LARGE")/mirror" --device cuda --precision fp16 --fresh-memo 2>&1 | tee "$OUT_DIR/startup.txt"
+fits "${WORKERS_LIMIT:-90}" workers && timeout "${WORKERS_LIMIT:-90}" $PY bench/workers_rate.py --model "$LARGE" \
+    --devices cuda:0 --texts 20000 "${GPU[@]}" 2>&1 | tee "$OUT_DIR/workers.txt"
