@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -110,3 +112,13 @@ def test_hub_id_not_cached_fails_at_once_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CmtebError, match="not in the local Hugging Face cache"):
         BGEEncoder.load("BAAI/bge-small-zh-v1.5")
+
+
+def test_fp16_on_a_cpu_is_warned_where_it_computes_not_where_it_loads(tiny_bert, caplog):
+    """With workers this process keeps a CPU copy of a model the GPUs run in fp16: loading it says nothing."""
+    with caplog.at_level(logging.WARNING, logger="cmteb"):
+        encoder = BGEEncoder.load(str(tiny_bert), device="cpu", precision="fp16")
+        assert "fp16 on CPU" not in caplog.text
+        encoder.encode(["样例数据-1", "好"])
+        encoder.encode(["样例数据-2"])
+    assert caplog.text.count("fp16 on CPU is slow") == 1

@@ -3,6 +3,7 @@ and one timed loop over length-sorted batches that counts the work and refuses N
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,8 @@ from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats, forward_in_batches
 from cmteb.models.loading import HARMLESS_BUFFERS, ModelSource, load_model, resolve_model
 from cmteb.models.options import LoadOptions
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +35,7 @@ class ModelCore:
     weights: dict[str, list[str]] = field(default_factory=dict)  # checkpoint weights that did not match
     stats: BatchStats = field(default_factory=BatchStats)
     pool: Any = None  # a WorkerPool computing the outputs in other processes, or None: here
+    warned_cpu_fp16: bool = False  # the fp16-on-CPU warning is said once per core
     KIND: ClassVar[str] = "model"  # how messages name it
     OUTPUTS: ClassVar[str] = "outputs"  # what it computes, as messages name it
 
@@ -116,6 +120,11 @@ class ModelCore:
         stats: BatchStats | None = None,
     ) -> np.ndarray:
         """The outputs of tokenised inputs, computed in this process (counted in `stats`, else the core's counters)."""
+        if self.device == "cpu" and self.options.precision == "fp16" and not self.warned_cpu_fp16:
+            # Said where a CPU computes, not where one loads: with workers this process keeps a CPU copy
+            # (for tokenising) of a model the GPUs run in fp16.
+            logger.warning("fp16 on CPU is slow and loses accuracy; bf16 or fp32 are better choices there")
+            self.warned_cpu_fp16 = True
         out = self.empty_outputs(len(encoded["input_ids"]))
         forward, gather = self.batch_step(out)
         stats = stats or self.stats

@@ -241,8 +241,6 @@ def load_network(
     if precision not in PRECISIONS:
         raise CmtebError(f"unknown precision {precision!r}: choose from {', '.join(PRECISIONS)}")
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-    if precision == "fp16" and device == "cpu":
-        logger.warning("fp16 on CPU is slow and loses accuracy; bf16 or fp32 are better choices there")
     try:
         net, info = auto_class.from_pretrained(
             source.path,
