@@ -98,12 +98,17 @@ def _classification_texts(task: Any) -> list[str]:
     whole training split for cross-validation) and every evaluated split's texts."""
     texts: list[str] = []
     for subset in _subsets(task):
-        for split in (name for name in task.eval_splits if name in subset):
-            train = ColumnsInMemory(subset[task.train_split])
-            if not task.is_cross_validation:
-                train = train.select(union_of_experiments(task, train))
-                texts += _column_texts(task, subset[split])
+        splits = [name for name in task.eval_splits if name in subset]
+        if not splits:
+            continue
+        train = ColumnsInMemory(subset[task.train_split])
+        if task.is_cross_validation:  # its one split is the training split, encoded whole
             texts += _column_texts(task, train)
+            continue
+        # The same draw for every evaluated split (same training split, same seed): made once.
+        texts += _column_texts(task, train.select(union_of_experiments(task, train)))
+        for split in splits:
+            texts += _column_texts(task, subset[split])
     return texts
 
 
