@@ -29,10 +29,7 @@ sys.path.insert(0, str(ROOT))
 from figures import (  # noqa: E402
     add_model_args,
     bench_model,
-    matmul_rate,
-    model_config,
-    model_flops,
-    non_embedding_parameters,
+    encoder_rates,
     run_device,
     run_settings,
 )
@@ -111,9 +108,7 @@ def main() -> int:
         sys.exit(f"no task finished within the time limit of {args.time_limit:.0f} s")
     model_seconds = print_tasks(record)
     stats = record["stats"]["encoder"]
-    config = model_config(model)
-    flops = model_flops(stats, config, non_embedding_parameters(model), record["pooling"], device) / stats["seconds"]
-    ceiling = matmul_rate(config["hidden_size"], config["intermediate_size"], device, args.precision)
+    flops, ceiling = encoder_rates(model, record, device, args.precision)
     print(f"\ncmteb run process wall: {wall:.1f} s (mirror build {built:.1f} s not included)")
     tasks_seconds = sum(e["seconds"] for e in record["tasks"].values())
     print(

@@ -42,8 +42,8 @@ def run_device(args: argparse.Namespace, extra: list[str]) -> str:
     """The kind of device the run's model works on: the listed devices' with `--devices`, else `--device`."""
     if "--devices" not in extra:
         return args.device
-    listed = extra[extra.index("--devices") + 1] if extra.index("--devices") + 1 < len(extra) else ""
-    return "cuda" if "cuda" in listed else "cpu"
+    listed = extra[extra.index("--devices") + 1 :][:1]
+    return "cuda" if any("cuda" in devices for devices in listed) else "cpu"
 
 
 def run_settings(args: argparse.Namespace, extra: list[str]) -> list[str]:
@@ -138,6 +138,14 @@ def model_flops(
     """The FLOPs an encoder's counters say it computed (`forward_flops`; CLS pooling on a CPU: first token only)."""
     tokens, texts = encoder_stats["padded_tokens"], encoder_stats["texts"]
     return forward_flops(config, n_non_embedding, tokens, texts, first_token_only=pooling == "cls" and pays_on(device))
+
+
+def encoder_rates(model_dir: Path, record: dict[str, Any], device: str, precision: str) -> tuple[float, float]:
+    """The model FLOP/s a run record's encoder counters say it reached, and the matmul FLOP/s measured now
+    at the model's shapes on `device` (the ceiling its model-FLOP efficiency is taken against)."""
+    stats, config = record["stats"]["encoder"], model_config(model_dir)
+    flops = model_flops(stats, config, non_embedding_parameters(model_dir), record["pooling"], device)
+    return flops / stats["seconds"], matmul_rate(config["hidden_size"], config["intermediate_size"], device, precision)
 
 
 def model_config(model_dir: Path) -> dict[str, Any]:

@@ -36,10 +36,8 @@ from build_mirror import build  # noqa: E402
 from figures import (  # noqa: E402
     add_model_args,
     bench_model,
-    matmul_rate,
+    encoder_rates,
     model_config,
-    model_flops,
-    non_embedding_parameters,
     run_device,
     run_settings,
 )
@@ -124,8 +122,7 @@ def print_walls(walls: dict[str, float], diff: float) -> None:
 def print_encoder(args: argparse.Namespace, model: Path, cold: dict, device: str) -> None:
     stats = cold["stats"]["encoder"]
     config = model_config(model)
-    flops = model_flops(stats, config, non_embedding_parameters(model), cold["pooling"], device) / stats["seconds"]
-    peak = matmul_rate(config["hidden_size"], config["intermediate_size"], device, args.precision)
+    flops, peak = encoder_rates(model, cold, device, args.precision)
     rate = stats["texts"] / stats["seconds"]
     print(
         f"\nencoder: {stats['texts']} texts in {stats['seconds']:.1f}s = {rate:.0f} texts/s,"
