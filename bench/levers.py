@@ -5,6 +5,7 @@ On the same scaled-up mirror and tasks as `make bench`, each configuration with 
 - without the embedding cache (every requested text encoded, repeats included), cold;
 - without length sorting (batches in input order), cold;
 - without the cap on padded tokens per forward pass (`--batch-tokens 0`; on CPU the default is 1,024), cold;
+- one forward pass at a time on every core (`--cpu-streams 1`; on CPU the default is one pass per core), cold;
 - a rerun into a new folder with the result store (shipped), and with only the embedding cache.
 Prints wall time, texts encoded, padding efficiency and throughput for each, and the largest
 main-score difference from the shipped cold run (FAIL above 1e-4: a lever must not move scores).
@@ -33,6 +34,7 @@ def main() -> int:
         ("no embedding cache, cold", "dedupe", [], "dedupe"),
         ("no length sorting, cold", "length-sort", [], "unsorted"),
         ("no token cap per pass, cold", "none", ["--batch-tokens", "0"], "uncapped"),
+        ("one pass at a time, cold", "none", ["--cpu-streams", "1"], "one-stream"),
         ("rerun, result store", "none", [], "shipped"),
         ("rerun, embedding cache only", "result-store", [], "shipped"),
     ]
@@ -63,7 +65,8 @@ def main() -> int:
         ("embedding cache (each distinct text once)", rows[1][1], base),
         ("length-sorted batches", rows[2][1], base),
         ("padded tokens per pass capped (CPU: 1,024)", rows[3][1], base),
-        ("result store (rerun into a new folder)", rows[5][1], rows[4][1]),
+        ("one pass per core (CPU streams)", rows[4][1], base),
+        ("result store (rerun into a new folder)", rows[6][1], rows[5][1]),
     ):
         print(f"  {lever:46}{before:8.1f} -> {after:6.1f}   x{before / after:.2f}")
     shutil.rmtree(work, ignore_errors=True)

@@ -139,6 +139,13 @@ def _add_scale_out_args(p: argparse.ArgumentParser) -> None:
         "--workers", type=int, metavar="N", help="number of Ray workers (default: one per GPU, else one per node)"
     )
     p.add_argument(
+        "--cpu-streams",
+        type=int,
+        metavar="N",
+        help="forward passes at once on a CPU, one core each, sharing the weights (default: one per core; 1: one "
+        "pass at a time on every core)",
+    )
+    p.add_argument(
         "--pipeline",
         choices=PIPELINE_CHOICES,
         help="encode the next task's texts while this one is evaluated (default auto: on with a GPU or workers)",

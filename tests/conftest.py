@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,6 +19,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest
 
 from cmteb.assets import SAMPLES_DIR
+
+for _session_dir in (os.environ["HF_DATASETS_CACHE"], os.environ["CMTEB_CACHE"]):
+    atexit.register(shutil.rmtree, _session_dir, ignore_errors=True)  # gone with the session
 
 
 def build_tiny_bert(target: Path, *, seed: int = 0, num_labels: int | None = None) -> Path:

@@ -85,6 +85,7 @@ def test_run_prints_summary_and_writes_results(tiny_bert, samples_dir, tmp_path)
         (["--types", "Bitext"], "unknown task type 'Bitext'"),
         (["--data-dir", "/nonexistent/mirror"], "--data-dir /nonexistent/mirror does not exist"),
         (["--model-name", "noslash"], "must look like org/name"),
+        (["--cpu-streams", "0"], "--cpu-streams must be a positive number of passes, got 0"),
     ],
 )
 def test_bad_run_arguments_exit_2_with_one_line(tiny_bert, samples_dir, tmp_path, args, message, capsys):

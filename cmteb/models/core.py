@@ -17,6 +17,7 @@ from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats, forward_in_batches
 from cmteb.models.loading import HARMLESS_BUFFERS, ModelSource, load_model, resolve_model
 from cmteb.models.options import LoadOptions
+from cmteb.models.streams import default_streams, parallel_passes
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class ModelCore:
     weights: dict[str, list[str]] = field(default_factory=dict)  # checkpoint weights that did not match
     stats: BatchStats = field(default_factory=BatchStats)
     pool: Any = None  # a WorkerPool computing the outputs in other processes, or None: here
+    streams: int = 1  # forward passes at once in this process (on a CPU, one core each)
     warned_cpu_fp16: bool = False  # the fp16-on-CPU warning is said once per core
     KIND: ClassVar[str] = "model"  # how messages name it
     OUTPUTS: ClassVar[str] = "outputs"  # what it computes, as messages name it
@@ -74,6 +76,7 @@ class ModelCore:
             max_length=m.max_length,
             device=m.device,
             weights=m.weights,
+            streams=default_streams(m.device, options.cpu_streams),
             **extra,
         )
 
@@ -125,10 +128,24 @@ class ModelCore:
             # (for tokenising) of a model the GPUs run in fp16.
             logger.warning("fp16 on CPU is slow and loses accuracy; bf16 or fp32 are better choices there")
             self.warned_cpu_fp16 = True
+        stats = stats or self.stats
+        started = time.perf_counter()
         out = self.empty_outputs(len(encoded["input_ids"]))
         forward, gather = self.batch_step(out)
-        stats = stats or self.stats
-        return self.run_batches(encoded, out, forward, gather, stats, batch_size=batch_size, on_batch=on_batch)
+        with parallel_passes(forward, self.streams) as submit:
+            forward_in_batches(
+                self.tokenizer,
+                encoded,
+                batch_size or self.batch_size,
+                self.device,
+                stats,
+                submit,
+                on_batch,
+                max_tokens=self.options.batch_tokens,
+            )
+        gather()
+        stats.seconds += time.perf_counter() - started
+        return self.checked(out, stats)
 
     def compute(
         self,
@@ -157,31 +174,3 @@ class ModelCore:
                 "the weights"
             )
         return out
-
-    def run_batches(
-        self,
-        encoded: Mapping[str, Sequence[Sequence[int]]],
-        out: np.ndarray,
-        forward: Callable[[np.ndarray, dict[str, torch.Tensor]], None],
-        gather: Callable[[], None],
-        stats: BatchStats,
-        *,
-        batch_size: int | None = None,
-        on_batch: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        """Run `forward` over length-sorted batches of `encoded`, then `gather`, filling `out`; time and count
-        it in `stats`; refuse NaN."""
-        started = time.perf_counter()
-        forward_in_batches(
-            self.tokenizer,
-            encoded,
-            batch_size or self.batch_size,
-            self.device,
-            stats,
-            forward,
-            on_batch,
-            max_tokens=self.options.batch_tokens,
-        )
-        gather()
-        stats.seconds += time.perf_counter() - started
-        return self.checked(out, stats)

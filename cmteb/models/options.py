@@ -18,6 +18,7 @@ class LoadOptions:
     batch_tokens: int | None = None  # also cap each batch at this many padded tokens
     precision: str = "fp32"
     device: str | None = None  # None: cuda when present, else cpu
+    cpu_streams: int | None = None  # forward passes at once on a CPU, one core each; None: one per core
     trust_remote_code: bool = False
     allow_missing_weights: bool = False  # run a checkpoint that lacks weights of the network (they are random)
 
@@ -26,3 +27,5 @@ class LoadOptions:
             raise CmtebError(f"--batch-size must be positive, got {self.batch_size}")
         if self.batch_tokens is not None and self.batch_tokens < 1:
             raise CmtebError(f"--batch-tokens must be positive, got {self.batch_tokens}")
+        if self.cpu_streams is not None and self.cpu_streams < 1:
+            raise CmtebError(f"--cpu-streams must be a positive number of passes, got {self.cpu_streams}")

@@ -274,6 +274,7 @@ class RunOptions(RunFlags):
     cache_dir: Path | str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_tokens: int | None = None  # None: the device's default (CPU_BATCH_TOKENS on a CPU); 0: no cap
+    cpu_streams: int | None = None  # forward passes at once on a CPU; None: one per core torch uses
     batch_invariant: bool | None = None  # None: on with subsample
     max_length: int = DEFAULT_MAX_LENGTH
     precision: str = "fp32"
@@ -324,6 +325,7 @@ class RunOptions(RunFlags):
             batch_tokens=None if invariant else self.tokens_per_pass(device),
             precision=self.precision,
             device=device,
+            cpu_streams=self.cpu_streams,
             trust_remote_code=self.trust_remote_code,
             allow_missing_weights=self.allow_missing_weights,
         )

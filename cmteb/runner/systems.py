@@ -132,9 +132,11 @@ def core_header(core: Any) -> dict[str, Any]:
 
 
 def _workers_header(cores: list[Any]) -> dict[str, Any]:
-    """What the run record says of the worker pools (nothing for a run in one process)."""
+    """What the run record says of where the model work ran: the worker pools, else the forward passes this
+    process ran at once (speed only, never a score)."""
     pools = {core.KIND: core.pool.workers for core in cores if core.pool is not None}
-    return {"workers": pools} if pools else {}
+    streams = {core.KIND: core.streams for core in cores if core.pool is None}
+    return {"workers": pools} if pools else {"streams": streams}
 
 
 def visible_workers(config: RunConfig) -> WorkerOptions:

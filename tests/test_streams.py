@@ -1,0 +1,85 @@
+"""Forward passes on several CPU cores at once (`--cpu-streams`): the same outputs, every pass on a core of its
+own, errors that stop the run, and the caller's torch thread count left as it was."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from cmteb.models.encoder import BGEEncoder
+from cmteb.models.streams import default_streams
+
+TEXTS = [f"第{k}条评论：{'这家店的菜很好吃，服务也周到' * (1 + k % 5)}" for k in range(40)]
+
+
+def _recording(encoder: BGEEncoder, passes: list[tuple[str, int, float, float]]) -> None:
+    """Record each pass's thread, that thread's torch thread count, and when the pass ran."""
+    compute = encoder.batch_outputs
+
+    def recorded(batch):
+        started = time.perf_counter()
+        out = compute(batch)
+        passes.append((threading.current_thread().name, torch.get_num_threads(), started, time.perf_counter()))
+        return out
+
+    encoder.batch_outputs = recorded
+
+
+def test_streams_share_the_model_one_core_each_and_give_the_same_embeddings(m3e_dir):
+    threads_before = torch.get_num_threads()
+    one = BGEEncoder.load(str(m3e_dir), batch_size=2, device="cpu", cpu_streams=1)
+    three = BGEEncoder.load(str(m3e_dir), batch_size=2, device="cpu", cpu_streams=3)
+    assert (one.streams, three.streams) == (1, 3)
+    passes: list[tuple[str, int, float, float]] = []
+    _recording(three, passes)
+    expected, embedded = one.encode(TEXTS), three.encode(TEXTS)
+    np.testing.assert_allclose(embedded, expected, atol=1e-6)
+    assert len(passes) == three.stats.batches == 20
+    assert {count for _, count, _, _ in passes} == {1}  # each pass on one core
+    names = {name for name, _, _, _ in passes}
+    assert len(names) >= 2 and all(name.startswith("cmteb-stream") for name in names), names
+    spans = sorted((start, end) for _, _, start, end in passes)
+    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans)), "no two passes overlapped"
+    assert torch.get_num_threads() == threads_before  # the caller's count, and the one new threads start with
+    seen: list[int] = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert seen == [threads_before]
+
+
+def test_a_failing_pass_stops_the_encoding_with_its_own_error(m3e_dir):
+    threads_before = torch.get_num_threads()
+    encoder = BGEEncoder.load(str(m3e_dir), batch_size=1, device="cpu", cpu_streams=2)
+    compute, calls = encoder.batch_outputs, []
+
+    def failing(batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the third pass failed")
+        return compute(batch)
+
+    encoder.batch_outputs = failing
+    with pytest.raises(RuntimeError, match="the third pass failed"):
+        encoder.encode(TEXTS)
+    assert len(calls) < len(TEXTS)  # the passes queued behind the failure never ran
+    assert torch.get_num_threads() == threads_before
+
+
+def test_streams_default_to_one_per_core_on_a_cpu_and_one_on_a_gpu():
+    assert default_streams("cpu", None) == torch.get_num_threads()
+    assert default_streams("cpu", 3) == 3
+    assert default_streams("cuda:0", 4) == 1  # a GPU takes its whole batch at once
+
+
+def test_a_run_records_its_streams(m3e_dir, samples_dir, tmp_path):
+    from cmteb.results.files import read_run_record
+    from cmteb.runner import run
+
+    result = run(str(m3e_dir), tasks=["ATEC"], data_dir=samples_dir, device="cpu", cpu_streams=2, output_dir=tmp_path)
+    assert read_run_record(result.output_dir)["streams"] == {"model": 2}
