@@ -53,7 +53,13 @@ def test_streams_share_the_model_one_core_each_and_give_the_same_embeddings(m3e_
     assert seen == [threads_before]
 
 
-def test_a_failing_pass_stops_the_encoding_with_its_own_error(m3e_dir):
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("the third pass failed"), torch.cuda.OutOfMemoryError("CUDA out of memory in the third pass")],
+)
+def test_a_failing_pass_stops_the_encoding_with_its_own_error(m3e_dir, error):
+    """Even an out-of-memory error: it is the failed pass's, never retried as if the batch being queued
+    had failed (that would leave the failed pass's rows unwritten)."""
     threads_before = torch.get_num_threads()
     encoder = BGEEncoder.load(str(m3e_dir), batch_size=1, device="cpu", cpu_streams=2)
     compute, calls = encoder.batch_outputs, []
@@ -61,11 +67,11 @@ def test_a_failing_pass_stops_the_encoding_with_its_own_error(m3e_dir):
     def failing(batch):
         calls.append(1)
         if len(calls) == 3:
-            raise RuntimeError("the third pass failed")
+            raise error
         return compute(batch)
 
     encoder.batch_outputs = failing
-    with pytest.raises(RuntimeError, match="the third pass failed"):
+    with pytest.raises(type(error), match="third pass"):
         encoder.encode(TEXTS)
     assert len(calls) < len(TEXTS)  # the passes queued behind the failure never ran
     assert torch.get_num_threads() == threads_before

@@ -44,14 +44,14 @@ class _Streams:
         self._threads_before = torch.get_num_threads()
         self._pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="cmteb-stream", initializer=_one_thread)
         self._room = threading.BoundedSemaphore(2 * count)
-        self._error: BaseException | None = None  # the first pass that failed
+        self.error: BaseException | None = None  # the first failed pass's error
 
     def submit(self, idx: Any, batch: dict[str, torch.Tensor]) -> None:
-        """Queue one batch's pass (waiting while the queue is full); raise a failed pass's error at once."""
+        """Queue one batch's pass (waiting while the queue is full); stop at once when a pass has failed."""
         self._room.acquire()
-        if self._error is not None:
+        if self.error is not None:
             self._room.release()
-            raise self._error
+            raise _PassFailed  # not the pass's own error: the caller would take it for this batch's
         future = self._pool.submit(self._run, idx, batch)
         future.add_done_callback(self._done)
 
@@ -60,16 +60,20 @@ class _Streams:
             self._forward(idx, batch)
 
     def _done(self, future: Future[None]) -> None:
-        if not future.cancelled() and future.exception() is not None and self._error is None:
-            self._error = future.exception()
+        if not future.cancelled() and future.exception() is not None and self.error is None:
+            self.error = future.exception()
         self._room.release()
 
     def close(self, *, cancel: bool) -> None:
         """Wait for the passes (dropping the queued ones when `cancel`), then raise the first pass's error."""
         self._pool.shutdown(wait=True, cancel_futures=cancel)
         torch.set_num_threads(self._threads_before)  # what threads started later get
-        if not cancel and self._error is not None:
-            raise self._error
+        if not cancel and self.error is not None:
+            raise self.error
+
+
+class _PassFailed(Exception):
+    """A queued pass failed: `parallel_passes` raises its error once the submitting loop has stopped."""
 
 
 def _one_thread() -> None:
@@ -87,6 +91,9 @@ def parallel_passes(forward: Forward, streams: int) -> Iterator[Forward]:
     runner = _Streams(forward, streams)
     try:
         yield runner.submit
+    except _PassFailed:
+        runner.close(cancel=True)
+        raise runner.error from None
     except BaseException:
         runner.close(cancel=True)
         raise
