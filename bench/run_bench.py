@@ -126,7 +126,8 @@ def print_encoder(args: argparse.Namespace, model: Path, cold: dict, device: str
     rate = stats["texts"] / stats["seconds"]
     print(
         f"\nencoder: {stats['texts']} texts in {stats['seconds']:.1f}s = {rate:.0f} texts/s,"
-        f" {stats['tokens'] / stats['seconds']:.0f} tokens/s; cache hits {cold['stats']['cache_hits']}"
+        f" {stats['tokens'] / stats['seconds']:.0f} tokens/s; cache hits {cold['stats']['cache_hits']};"
+        f" passes at once: {cold.get('streams') or cold.get('workers')}"
     )
     print(f"padding efficiency (real / computed tokens): {stats['tokens'] / stats['padded_tokens']:.3f}")
     print(
