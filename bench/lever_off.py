@@ -30,21 +30,14 @@ def _no_dedupe() -> None:
     EmbeddingCache.encode = encode
 
 
-class _InputOrder:
-    """numpy, except that argsort keeps the input order."""
-
-    def __getattr__(self, name: str):
-        return getattr(numpy, name)
-
-    @staticmethod
-    def argsort(values, kind=None):
-        return numpy.arange(len(values))
-
-
 def _no_length_sort() -> None:
-    from cmteb.models import batching
+    from cmteb.models import batching, plan
 
-    batching.np = _InputOrder()
+    def input_order(lengths: numpy.ndarray) -> numpy.ndarray:
+        return numpy.arange(len(lengths))
+
+    # Both names: the forward loop's batches and the plan that shards them over workers and counts passes.
+    batching.longest_first = plan.longest_first = input_order
 
 
 def _no_result_store() -> None:
