@@ -53,13 +53,14 @@ def test_streams_share_the_model_one_core_each_and_give_the_same_embeddings(m3e_
     assert seen == [threads_before]
 
 
-def test_a_single_pass_runs_in_the_callers_thread_on_every_core(m3e_dir):
+def test_a_lone_pass_runs_on_a_stream_too(m3e_dir):
+    """Every pass on one torch thread, whatever else the call holds: float results can depend on the thread
+    count, and a batch-invariant run promises a text's embedding depends on the text alone."""
     encoder = BGEEncoder.load(str(m3e_dir), batch_size=8, device="cpu", cpu_streams=3)
     passes: list[tuple[str, int, float, float]] = []
     _recording(encoder, passes)
     encoder.encode(TEXTS[:5])
-    caller = (threading.current_thread().name, torch.get_num_threads())
-    assert [(name, count) for name, count, _, _ in passes] == [caller]
+    assert [(name.startswith("cmteb-stream"), count) for name, count, _, _ in passes] == [(True, 1)]
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats, forward_in_batches
 from cmteb.models.loading import HARMLESS_BUFFERS, ModelSource, load_model, resolve_model
 from cmteb.models.options import LoadOptions
-from cmteb.models.plan import plan_batches
 from cmteb.models.streams import default_streams, parallel_passes
 
 logger = logging.getLogger(__name__)
@@ -133,12 +132,11 @@ class ModelCore:
         started = time.perf_counter()
         out = self.empty_outputs(len(encoded["input_ids"]))
         forward, gather = self.batch_step(out)
-        batch_size = batch_size or self.batch_size
-        with parallel_passes(forward, self.streams_for(encoded["input_ids"], batch_size)) as submit:
+        with parallel_passes(forward, self.streams) as submit:
             forward_in_batches(
                 self.tokenizer,
                 encoded,
-                batch_size,
+                batch_size or self.batch_size,
                 self.device,
                 stats,
                 submit,
@@ -148,14 +146,6 @@ class ModelCore:
         gather()
         stats.seconds += time.perf_counter() - started
         return self.checked(out, stats)
-
-    def streams_for(self, ids: Sequence[Sequence[int]], batch_size: int) -> int:
-        """Passes to run at once over these inputs: the core's streams, but no more than there are passes
-        (a pass alone runs faster on every core than on one)."""
-        if self.streams == 1:
-            return 1
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        return min(self.streams, len(plan_batches(lengths, batch_size, self.options.batch_tokens)))
 
     def compute(
         self,

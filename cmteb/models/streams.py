@@ -11,6 +11,9 @@ texts of 32–256 tokens, even at 512 (`make bench-levers` times it as a lever).
 Threads rather than processes: torch releases the GIL inside its operators, so the threads share the
 loaded model, where worker processes (`--devices cpu,cpu`) each load a copy and pay their own start.
 
+Every pass runs on a stream, a call's lone pass too: float results can depend on the thread count, and a
+batch-invariant run (one text per pass) promises a text's embedding whatever else is encoded.
+
 A torch thread count is a per-thread setting, but torch keeps the last one set as the count new threads
 start with: each stream sets its own to one, and the caller's count is set again once they are done.
 """
