@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cmteb.models.first_token import pays_on
+from cmteb.models.streams import parallel_passes
 
 SHAPES = {  # (layers, hidden, heads, feed-forward) of bge-base-zh-v1.5 and bge-large-zh-v1.5
     "base": (12, 768, 12, 3072),
@@ -108,26 +108,27 @@ def matmul_rate(hidden: int, ffn: int, device: str = "cpu", precision: str = "fp
 
 
 def _matmul_rate_per_core(hidden: int, ffn: int, repeats: int) -> float:
-    """Matmul FLOP/s with one single-threaded matmul per core at once, at the CPU's pass size."""
+    """Matmul FLOP/s with one single-threaded matmul per core at once, at the CPU's pass size, on the very
+    streams the encoder's passes run on (`parallel_passes`)."""
     cores, tokens = torch.get_num_threads(), 1024
     shapes = ((hidden, hidden), (hidden, ffn), (ffn, hidden))
     operands = [(torch.randn(tokens, m), torch.randn(m, n)) for m, n in shapes]
 
-    def run(_: int) -> None:
+    def run(_: int, __: dict[str, torch.Tensor]) -> None:
         for a, b in operands:
             for _ in range(repeats):
                 a @ b
 
+    def seconds() -> float:
+        started = time.perf_counter()
+        with parallel_passes(run, cores) as submit:
+            for core in range(cores):
+                submit(core, {})
+        return time.perf_counter() - started
+
     flops = cores * sum(2 * tokens * b.shape[0] * b.shape[1] * repeats for _, b in operands)
-    best = 0.0
-    with ThreadPoolExecutor(cores, initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        list(pool.map(run, range(cores)))  # warm-up
-        for _ in range(3):
-            started = time.perf_counter()
-            list(pool.map(run, range(cores)))
-            best = max(best, flops / (time.perf_counter() - started))
-    torch.set_num_threads(cores)  # the count new threads start with, as before
-    return best
+    seconds()  # warm-up
+    return max(flops / seconds() for _ in range(3))
 
 
 def non_embedding_parameters(model_dir: Path) -> int:
