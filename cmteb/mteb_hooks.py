@@ -13,11 +13,13 @@ written atomically). What is used here, and what breaks when mteb changes it:
   `AbsTaskClusteringLegacy.evaluator` and `_compute_metrics(labels, ...)`, and the
   `_evaluate_subset(model, data_split)` of `AbsTaskPairClassification` and `AbsTaskSTS`: where
   splits are handed over with columns read into lists (`cmteb.columns`), not read row by row;
-- `_corpus_to_dict(row)`: how a document's text is formed, and
-  `AbsTaskClassification._undersample_data(dataset, experiment_num, idxs)`: which training examples
-  each experiment draws, both read when a run plans each task's texts ahead (`runner/prefetch.py`);
+- `AbsTaskClassification._undersample_data(dataset, experiment_num, idxs)`: which training examples
+  each experiment draws, read when a run plans each task's texts ahead (`runner/prefetch.py`);
 - `SearchEncoderWrapper._full_corpus_search(...)` and `create_dataloader(...)`: where exact search
-  merges chunks with torch (`runner/search.py`), encoding each chunk as mteb does.
+  merges chunks with torch (`runner/search.py`), encoding each chunk as mteb does;
+  `SearchEncoderWrapper.index(corpus, task_metadata=)` and `.search(queries, task_metadata=)`: where
+  the corpus and queries are handed over with columns read into lists (mteb's document loader then
+  maps each row through a view, `ColumnsInMemory.map`, instead of through `datasets`).
 
 `tests/test_mteb_hooks.py` checks that each still exists with the arguments used, naming the one
 that broke.
@@ -58,7 +60,8 @@ USED_INTERNALS = (
         ("query_idx_to_id", "query_embeddings", "task_metadata", "hf_subset", "hf_split", "top_k", "encode_kwargs"),
     ),
     ("mteb._create_dataloaders", "create_dataloader", ("task_metadata", "prompt_type", "batch_size", "num_proc")),
-    ("mteb._create_dataloaders", "_corpus_to_dict", ("row",)),
+    ("mteb.models.search_wrappers.SearchEncoderWrapper", "index", ("corpus", "task_metadata")),
+    ("mteb.models.search_wrappers.SearchEncoderWrapper", "search", ("queries", "task_metadata")),
     (
         "mteb.abstasks.classification.AbsTaskClassification",
         "_undersample_data",

@@ -57,6 +57,46 @@ def test_a_view_hands_out_copies(table):
 
 
 @pytest.fixture
+def corpus() -> Dataset:
+    """Documents as mteb's retrieval tasks hold them: some with a title, some with an empty one."""
+    return Dataset.from_dict(
+        {
+            "id": [f"d{i}" for i in range(9)],
+            "title": ["标题" if i % 3 == 0 else "" for i in range(9)],
+            "text": [f" 文本{i} " for i in range(9)],
+        }
+    )
+
+
+def _as_columns(data) -> dict:
+    return {name: list(data[name]) for name in data.column_names}
+
+
+@pytest.mark.parametrize("rows", [None, [8, 0, 3, 3, 5]])
+def test_a_view_maps_rows_as_datasets_maps_them(corpus, rows):
+    from mteb._create_dataloaders import _corpus_to_dict
+
+    view = ColumnsInMemory(corpus) if rows is None else ColumnsInMemory(corpus).select(rows)
+    dataset = corpus if rows is None else corpus.select(rows)
+    mapped = view.map(_corpus_to_dict, desc="Standardizing text corpus format", num_proc=None)
+    expected = dataset.map(_corpus_to_dict)
+    assert isinstance(mapped, ColumnsInMemory)  # answered from the lists, not by `datasets`
+    assert set(mapped.column_names) == set(expected.column_names) == {"id", "title", "text", "body"}
+    assert _as_columns(mapped) == _as_columns(expected)  # outputs update rows; titles kept where not returned
+    assert _as_columns(mapped.materialized()) == _as_columns(expected)
+    assert mapped.select([1, 0])["text"] == list(expected.select([1, 0])["text"])
+
+
+def test_a_map_a_view_does_not_answer_goes_to_datasets(corpus):
+    def upper(batch):
+        return {"text": [t.upper() for t in batch["text"]]}
+
+    mapped = ColumnsInMemory(corpus).map(upper, batched=True)
+    assert isinstance(mapped, Dataset)
+    assert _as_columns(mapped) == _as_columns(corpus.map(upper, batched=True))
+
+
+@pytest.fixture
 def row_reads(monkeypatch):
     """Counts reads of lazy `datasets` columns one row at a time (iteration or an integer index)."""
     counts = {"rows": 0}

@@ -59,3 +59,35 @@ def test_same_documents_and_scores_as_mteb(seed, chunk, top_k):
         assert sorted(ours[qid]) == sorted(heap), qid  # same (score, id) pairs, ties included
         assert ours[qid] == sorted(ours[qid], reverse=True), "best first"
     assert any(len(set(s for s, _ in heap)) < len(heap) for heap in theirs.values()), "the problem has ties"
+
+
+@pytest.mark.parametrize("name", ["T2Retrieval", "T2Reranking"])
+def test_exact_search_gives_mtebs_results_with_the_corpus_read_from_lists(name, samples_dir, monkeypatch):
+    import warnings
+
+    from mteb._create_dataloaders import _corpus_to_dict
+
+    from cmteb.runner.search import ExactSearch
+    from cmteb.tasks.build import build_task
+    from cmteb.tasks.registry import load_registry
+
+    def scores(model):
+        task = build_task(load_registry().get(name), samples_dir)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = mteb.evaluate(model, task, cache=None, overwrite_strategy="always", show_progress_bar=False)
+        return result.task_results[0].scores
+
+    mapped, dataset_map = [], Dataset.map
+
+    def counted_map(self, function=None, *args, **kwargs):
+        mapped.append(function)
+        return dataset_map(self, function, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, "map", counted_map)
+    model = mteb.get_model("mteb/baseline-random-encoder")  # an embedding per text, from the text's hash
+    plain = scores(model)
+    assert _corpus_to_dict in mapped, "plain mteb no longer maps documents through datasets: the view may be unneeded"
+    mapped.clear()
+    assert scores(ExactSearch(model, corpus_chunk_size=7)) == plain  # every metric, exactly
+    assert _corpus_to_dict not in mapped

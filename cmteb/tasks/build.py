@@ -8,6 +8,7 @@ from pathlib import Path
 import mteb
 from mteb.abstasks import AbsTask
 
+from cmteb.columns import column_values
 from cmteb.errors import CmtebError
 from cmteb.hub import network_errors_as
 from cmteb.mteb_hooks import CAPTURE_MIXINS, IN_MEMORY_MIXINS
@@ -121,7 +122,7 @@ def unknown_qrel_documents(task: AbsTask) -> int:
     for splits in task.dataset.values():
         for part in splits.values():
             if isinstance(part, dict) and "relevant_docs" in part:
-                corpus = set(part["corpus"]["id"])
+                corpus = set(column_values(part["corpus"], "id"))
                 missing += sum(d not in corpus for docs in part["relevant_docs"].values() for d in docs)
     return missing
 
