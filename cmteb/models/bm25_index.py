@@ -23,6 +23,7 @@ import pandas as pd
 from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
 from scipy import sparse
 
+from cmteb.columns import column_values
 from cmteb.models.lexical import CJK_RANGES, OTHER_WORD
 
 #: Tokens found in this share of the documents or more are left out (mteb's BM25 without a stopword list).
@@ -181,18 +182,20 @@ class ChineseBM25:
 
     def index(self, corpus: Any, **kwargs: Any) -> None:
         """Index the corpus (title and text, as mteb's BM25 joins them)."""
-        titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
-        texts = [f"{title or ''}\n{text}" for title, text in zip(titles, corpus["text"], strict=True)]
+        # Columns read in one slice each: iterating a `datasets` column formats it row by row.
+        titles = column_values(corpus, "title") if "title" in corpus.column_names else [""] * len(corpus)
+        texts = [f"{title or ''}\n{text}" for title, text in zip(titles, column_values(corpus, "text"), strict=True)]
         self.retriever.index_counts(*drop_common(*self.count(texts), COMMON_SHARE))
-        self.doc_ids = np.array(corpus["id"], dtype=object)
+        self.doc_ids = np.array(column_values(corpus, "id"), dtype=object)
 
     def search(self, queries: Any, *, top_k: int, top_ranked: Any = None, **kwargs: Any) -> dict[str, dict[str, float]]:
         """Each query's top `top_k` documents with their scores, or its candidates' scores when reranking."""
-        tokens = [self.tokenize(text) for text in queries["text"]]
+        query_ids = column_values(queries, "id")
+        tokens = [self.tokenize(text) for text in column_values(queries, "text")]
         if top_ranked:
             position = {doc_id: k for k, doc_id in enumerate(self.doc_ids)}
             results = {}
-            for query_id, query in zip(queries["id"], tokens, strict=True):
+            for query_id, query in zip(query_ids, tokens, strict=True):
                 scores = self.retriever.get_scores_from_ids(self.retriever.get_tokens_ids(query))  # [] allowed
                 candidates = [d for d in top_ranked.get(query_id, []) if d in position]
                 results[query_id] = {d: float(scores[position[d]]) for d in candidates}
@@ -202,5 +205,5 @@ class ChineseBM25:
         )
         return {
             query_id: dict(zip(self.doc_ids[row].tolist(), values.tolist(), strict=True))
-            for query_id, row, values in zip(queries["id"], found, scores, strict=True)
+            for query_id, row, values in zip(query_ids, found, scores, strict=True)
         }

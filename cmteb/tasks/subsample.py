@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
+from cmteb.columns import column_values
 from cmteb.tasks.types import task_type
 
 
@@ -33,7 +34,9 @@ def _pick(n_total: int, n: int, *seed: str) -> np.ndarray:
 def subsample_retrieval(split: dict[str, Any], n: int, corpus_extra: int, seed: str) -> dict[str, Any]:
     """Subsample one retrieval/reranking split (corpus, queries, relevant_docs, top_ranked)."""
     qrels = split["relevant_docs"]
-    query_ids = [q for q in split["queries"]["id"] if q in qrels]
+    # Ids read in one slice each: iterating or indexing a `datasets` column formats it row by row.
+    all_query_ids, corpus_ids = column_values(split["queries"], "id"), column_values(split["corpus"], "id")
+    query_ids = [q for q in all_query_ids if q in qrels]
     chosen = [query_ids[i] for i in _pick(len(query_ids), n, seed, "queries")]
     chosen_set = set(chosen)
     keep_docs = {d for q in chosen for d in qrels[q]}
@@ -42,16 +45,13 @@ def subsample_retrieval(split: dict[str, Any], n: int, corpus_extra: int, seed: 
         top_ranked = {q: docs for q, docs in top_ranked.items() if q in chosen_set}
         keep_docs |= {d for docs in top_ranked.values() for d in docs}
     else:
-        corpus_ids = split["corpus"]["id"]
         rest = [i for i, d in enumerate(corpus_ids) if d not in keep_docs]
         extra = _pick(len(rest), corpus_extra, seed, "corpus")
         keep_docs |= {corpus_ids[rest[i]] for i in extra}
-    corpus = split["corpus"]
-    queries = split["queries"]
     return {
         **split,
-        "corpus": corpus.select([i for i, d in enumerate(corpus["id"]) if d in keep_docs]),
-        "queries": queries.select([i for i, q in enumerate(queries["id"]) if q in chosen_set]),
+        "corpus": split["corpus"].select([i for i, d in enumerate(corpus_ids) if d in keep_docs]),
+        "queries": split["queries"].select([i for i, q in enumerate(all_query_ids) if q in chosen_set]),
         "relevant_docs": {q: qrels[q] for q in chosen},
         "top_ranked": top_ranked if top_ranked is not None else split.get("top_ranked"),
     }
