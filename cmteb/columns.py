@@ -88,9 +88,15 @@ class ColumnsInMemory:
         maps about a million. Batched, indexed or column-removing maps go to `datasets` itself."""
         if not set(options) <= MAP_OPTIONS_ANSWERED:
             return self.materialized().map(function, **options)
-        merged = [{**row, **(function(dict(row)) or {})} for row in self]
-        names = list(self._names) + [n for n in (merged[0] if merged else {}) if n not in self._names]
-        return ColumnsInMemory.from_lists({n: [row.get(n) for row in merged] for n in names})
+        columns: dict[str, list[Any]] = {name: [] for name in self._names}
+        for k, row in enumerate(self):  # one row at a time: a million documents' dicts are never held at once
+            row.update(function(dict(row)) or {})
+            for name in row:
+                if name not in columns:  # a column first named at row k: the rows before it have none
+                    columns[name] = [None] * k
+            for name, values in columns.items():
+                values.append(row.get(name))
+        return ColumnsInMemory.from_lists(columns)
 
     def materialized(self) -> Any:
         """The equivalent `datasets.Dataset` (for anything this view does not answer itself)."""
