@@ -27,13 +27,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 # (about 9 s each): compile them once into a cache of their own, as an installed environment has them.
 export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$(mktemp -d)}
 SITE=$($PY -c "import importlib.util, os; print(os.path.dirname(os.path.dirname(importlib.util.find_spec('torch').origin)))")
-$PY -m compileall -q -j 0 cmteb bench tools "$SITE" >/dev/null 2>&1
+# Packages carried in on PYTHONPATH (wheels unpacked with --no-compile) are compiled too.
+$PY -m compileall -q -j 0 cmteb bench tools "$SITE" ${PYTHONPATH:+${PYTHONPATH//:/ }} >/dev/null 2>&1
 LARGE=$(mktemp -d)/bge-large-shaped
 $PY -c "import sys; sys.path.insert(0, 'bench'); from figures import shaped_model; from build_mirror import build; \
 from pathlib import Path; shaped_model('large', Path('$TOKENIZER_DIR'), Path('$LARGE')); build(Path('$LARGE').parent / 'mirror')"
 GPU=(--device cuda --precision fp16 --batch-size 256)
+# BENCH_ALSO: flags of one more cold cmteb run timed beside the others (e.g. "--devices cuda:0").
 fits "${BENCH_LIMIT:-220}" bench && timeout "${BENCH_LIMIT:-220}" $PY bench/run_bench.py --model "$LARGE" --pooling cls \
-    "${GPU[@]}" 2>&1 | tee "$OUT_DIR/bench.txt"
+    "${GPU[@]}" ${BENCH_ALSO:+--also "$BENCH_ALSO"} 2>&1 | tee "$OUT_DIR/bench.txt"
 fits "${ENCODER_LIMIT:-90}" encoder && timeout "${ENCODER_LIMIT:-90}" $PY bench/encoder_rate.py --model "$LARGE" \
     "${GPU[@]}" 2>&1 | tee "$OUT_DIR/encoder.txt"
 fits $((FULL_LIMIT + 40)) full && timeout $((FULL_LIMIT + 40)) $PY bench/bench_full.py --shape base \
