@@ -4,21 +4,30 @@
 # is skipped and named:
 #   1. bench.txt:   `make bench` on the GPU: plain mteb twice, cmteb cold and warm (bge-large-shaped);
 #   2. encoder.txt: the encoder against sentence-transformers, short texts and 512 tokens;
-#   3. full.txt:    `make bench-full` at FULL_SCALE with a bge-base-shaped model, stopped at FULL_LIMIT s;
-#   4. forward.txt: the network alone at fixed shapes (bench/forward_rate.py, bge-large-shaped);
-#   5. startup.txt: where a cold run's start goes (bench/startup.py);
-#   6. workers.txt: the per-GPU worker path against the one-process path.
-# Models have random weights (no real BGE weights offline) and the tokenizer of TOKENIZER_DIR
-# (m3e-small's bert-base-chinese vocabulary). Usage: bench/gpu.sh TOKENIZER_DIR OUT_DIR
+#   3. split.txt:   where the encoder's time goes on short texts (bench/encoder_split.py);
+#   4. full.txt:    `make bench-full` at FULL_SCALE with a bge-base-shaped model, stopped at FULL_LIMIT s;
+#   5. forward.txt: the network alone at fixed shapes (bench/forward_rate.py, bge-large-shaped);
+#   6. startup.txt: where a cold run's start goes (bench/startup.py);
+#   7. workers.txt: the per-GPU worker path against the one-process path;
+#   8. large.txt:   `make bench-full` at LARGE_SCALE (default 0.5) with a bge-large-shaped model, stopped at
+#                   LARGE_LIMIT s (default 480): not in the default STEPS, it fills a 10-minute call alone.
+# STEPS names the steps to run (default: 1 to 7; `STEPS=large` for the 8th). Models have random weights
+# (no real BGE weights offline) and the tokenizer of TOKENIZER_DIR (m3e-small's bert-base-chinese
+# vocabulary). Usage: bench/gpu.sh TOKENIZER_DIR OUT_DIR
 set -uo pipefail
 TOKENIZER_DIR=${1:?tokenizer folder}
 OUT_DIR=${2:?output folder}
 FULL_SCALE=${FULL_SCALE:-0.25}
 FULL_LIMIT=${FULL_LIMIT:-150}
+LARGE_SCALE=${LARGE_SCALE:-0.5}
+LARGE_LIMIT=${LARGE_LIMIT:-480}
+STEPS=${STEPS:-bench encoder split full forward startup workers}
 STARTED=$(date +%s)
 DEADLINE=${DEADLINE:-540}
 # fits SECONDS: whether a step of at most SECONDS still ends before the deadline (else it is named as skipped).
 fits() { (( $(date +%s) - STARTED + $1 <= DEADLINE )) || { echo "skipped: $2 needs $1 s, not left"; return 1; }; }
+# runs NAME SECONDS: whether step NAME is one of STEPS and still fits.
+runs() { [[ " $STEPS " == *" $1 "* ]] && fits "$2" "$1"; }
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 PY=${PYTHON:-python3}
 mkdir -p "$OUT_DIR"
@@ -34,15 +43,19 @@ $PY -c "import sys; sys.path.insert(0, 'bench'); from figures import shaped_mode
 from pathlib import Path; shaped_model('large', Path('$TOKENIZER_DIR'), Path('$LARGE')); build(Path('$LARGE').parent / 'mirror')"
 GPU=(--device cuda --precision fp16 --batch-size 256)
 # BENCH_ALSO: flags of one more cold cmteb run timed beside the others (e.g. "--devices cuda:0").
-fits "${BENCH_LIMIT:-220}" bench && timeout "${BENCH_LIMIT:-220}" $PY bench/run_bench.py --model "$LARGE" --pooling cls \
+runs bench "${BENCH_LIMIT:-220}" && timeout "${BENCH_LIMIT:-220}" $PY bench/run_bench.py --model "$LARGE" --pooling cls \
     "${GPU[@]}" ${BENCH_ALSO:+--also "$BENCH_ALSO"} 2>&1 | tee "$OUT_DIR/bench.txt"
-fits "${ENCODER_LIMIT:-90}" encoder && timeout "${ENCODER_LIMIT:-90}" $PY bench/encoder_rate.py --model "$LARGE" \
+runs encoder "${ENCODER_LIMIT:-90}" && timeout "${ENCODER_LIMIT:-90}" $PY bench/encoder_rate.py --model "$LARGE" \
     "${GPU[@]}" 2>&1 | tee "$OUT_DIR/encoder.txt"
-fits $((FULL_LIMIT + 40)) full && timeout $((FULL_LIMIT + 40)) $PY bench/bench_full.py --shape base \
+runs split "${SPLIT_LIMIT:-60}" && timeout "${SPLIT_LIMIT:-60}" $PY bench/encoder_split.py --model "$LARGE" \
+    "${GPU[@]}" 2>&1 | tee "$OUT_DIR/split.txt"
+runs full $((FULL_LIMIT + 40)) && timeout $((FULL_LIMIT + 40)) $PY bench/bench_full.py --shape base \
     --tokenizer "$TOKENIZER_DIR" --scale "$FULL_SCALE" --time-limit "$FULL_LIMIT" "${GPU[@]}" 2>&1 | tee "$OUT_DIR/full.txt"
-fits "${RATE_LIMIT:-45}" forward && timeout "${RATE_LIMIT:-45}" $PY bench/forward_rate.py --model "$LARGE" \
+runs forward "${RATE_LIMIT:-45}" && timeout "${RATE_LIMIT:-45}" $PY bench/forward_rate.py --model "$LARGE" \
     --device cuda --precision fp16 2>&1 | tee "$OUT_DIR/forward.txt"
-fits "${STARTUP_LIMIT:-60}" startup && timeout "${STARTUP_LIMIT:-60}" $PY bench/startup.py --model "$LARGE" \
+runs startup "${STARTUP_LIMIT:-60}" && timeout "${STARTUP_LIMIT:-60}" $PY bench/startup.py --model "$LARGE" \
     --data-dir "$(dirname "$LARGE")/mirror" --device cuda --precision fp16 --fresh-memo 2>&1 | tee "$OUT_DIR/startup.txt"
-fits "${WORKERS_LIMIT:-90}" workers && timeout "${WORKERS_LIMIT:-90}" $PY bench/workers_rate.py --model "$LARGE" \
+runs workers "${WORKERS_LIMIT:-90}" && timeout "${WORKERS_LIMIT:-90}" $PY bench/workers_rate.py --model "$LARGE" \
     --devices cuda:0 --texts 20000 "${GPU[@]}" 2>&1 | tee "$OUT_DIR/workers.txt"
+runs large $((LARGE_LIMIT + 40)) && timeout $((LARGE_LIMIT + 40)) $PY bench/bench_full.py --shape large \
+    --tokenizer "$TOKENIZER_DIR" --scale "$LARGE_SCALE" --time-limit "$LARGE_LIMIT" "${GPU[@]}" 2>&1 | tee "$OUT_DIR/large.txt"

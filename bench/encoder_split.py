@@ -1,0 +1,109 @@
+"""Where the encoder's time goes on short texts: tokenising, building batches, the forward passes.
+
+`bench/forward_rate.py` times the network alone at fixed shapes; `bench/encoder_rate.py` the whole
+encoder. On one H200 (bge-large-shaped, fp16, batch 256) the network ran 256 x 32 tokens with a padding
+mask in 13.7 ms while the encoder took about 30 ms a batch on texts of 38 tokens: this splits the gap.
+For N real short reviews, each the second of two timed passes, with the device synchronised at the end:
+
+- tokenise: `cmteb.models.tokenize.tokenize` over all texts (chunks on every core);
+- batches: length-sorted batches padded and moved to the device (`forward_in_batches`, no forward);
+- forward: the encoder's own `batch_outputs` on those batches, already on the device (transformers
+  builds each padding mask and asks the device whether any token is masked: a wait per batch);
+- forward, host mask: the same batches with the 4D mask built from the host's lengths (none where a
+  batch has no padding, as transformers passes SDPA then), so nothing waits on the device between
+  batches; the largest difference to `forward`'s embeddings is printed (0 means the same kernels ran);
+- encode: `BGEEncoder.encode` end to end.
+
+One GPU: `python bench/encoder_split.py --shape large --tokenizer DIR --device cuda --precision fp16 --batch-size 256`
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from encoder_rate import texts_of  # noqa: E402
+from figures import add_model_args, bench_model  # noqa: E402
+
+from cmteb.models.batching import BatchStats, forward_in_batches  # noqa: E402
+from cmteb.models.encoder import BGEEncoder, pool  # noqa: E402
+from cmteb.models.tokenize import tokenize  # noqa: E402
+
+
+def seconds_of(step: Callable[[], object], device: str) -> tuple[float, object]:
+    """Seconds of the second of two runs of `step` (the device synchronised at both ends), and its result."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    for _ in range(2):
+        sync()
+        started = time.perf_counter()
+        result = step()
+        sync()
+    return time.perf_counter() - started, result
+
+
+def device_batches(core: BGEEncoder, encoded: dict) -> list[tuple[dict[str, torch.Tensor], bool]]:
+    """The encoder's batches on its device, each with whether the host knows it holds padding."""
+    batches: list[tuple[dict[str, torch.Tensor], bool]] = []
+
+    def keep(idx: object, batch: dict[str, torch.Tensor]) -> None:
+        lengths = [len(encoded["input_ids"][i]) for i in idx]  # type: ignore[attr-defined]
+        batches.append((batch, min(lengths) < max(lengths)))
+
+    forward_in_batches(
+        core.tokenizer, encoded, core.batch_size, core.device, BatchStats(), keep, max_tokens=core.options.batch_tokens
+    )
+    return batches
+
+
+def forward_with_host_mask(core: BGEEncoder, batch: dict[str, torch.Tensor], padded: bool) -> torch.Tensor:
+    """`batch_outputs` with the padding mask transformers would build, built without asking the device."""
+    inputs = dict(batch)
+    mask = inputs.pop("attention_mask")
+    if padded:
+        size, length = mask.shape
+        inputs["attention_mask"] = mask.bool()[:, None, None, :].expand(size, 1, length, length)
+    emb = pool(core.model(**inputs).last_hidden_state, mask, core.pooling)
+    return torch.nn.functional.normalize(emb, p=2, dim=1) if core.normalize else emb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_args(parser)
+    parser.add_argument("--texts", type=int, default=10000, help="short texts")
+    args = parser.parse_args()
+    model = bench_model(args, Path(tempfile.mkdtemp(prefix="cmteb-encoder-split-")))
+    core = BGEEncoder.load(
+        str(model), pooling="cls", device=args.device, precision=args.precision, batch_size=args.batch_size
+    )
+    texts, _ = texts_of(args.texts, 0)
+    rows: dict[str, float] = {}
+    rows["tokenise"], encoded = seconds_of(lambda: tokenize(core.tokenizer, texts, core.max_length), args.device)
+    rows["batches"], batches = seconds_of(lambda: device_batches(core, encoded), args.device)
+    with torch.inference_mode():
+        rows["forward"], plain = seconds_of(lambda: [core.batch_outputs(b) for b, _ in batches], args.device)
+        rows["forward, host mask"], hosted = seconds_of(
+            lambda: [forward_with_host_mask(core, b, padded) for b, padded in batches], args.device
+        )
+    rows["encode"], _ = seconds_of(lambda: core.encode(texts), args.device)
+    tokens = sum(map(len, encoded["input_ids"]))
+    print(f"{model.name} on {args.device} in {args.precision}, batch {args.batch_size}")
+    print(f"{len(texts):,} texts, {tokens / len(texts):.0f} tokens each, {len(batches)} batches")
+    print(f"{'step':22}{'seconds':>9}{'ms/batch':>10}")
+    for name, seconds in rows.items():
+        print(f"{name:22}{seconds:9.3f}{1e3 * seconds / len(batches):10.2f}")
+    gap = max(float((a - b).abs().max()) for a, b in zip(plain, hosted, strict=True))  # type: ignore[arg-type]
+    print(f"largest difference, host mask vs transformers' mask: {gap:.3g}")
+
+
+if __name__ == "__main__":
+    main()
