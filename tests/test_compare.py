@@ -14,7 +14,7 @@ from sklearn.metrics import average_precision_score
 from cmteb.cli import main
 from cmteb.io import atomic_write_json
 from cmteb.report.significance import METRIC_FUNCTIONS, paired_test
-from cmteb.results.files import read_run_record
+from cmteb.results.files import RUN_RECORD, read_run_record
 from cmteb.results.items import write_items
 from cmteb.runner import run
 from cmteb.tasks.build import build_task
@@ -230,4 +230,22 @@ def test_quick_runs_differing_in_cache_batch_size_and_order_are_identical(tiny_b
     assert _scores_of(first.output_dir) == _scores_of(second.output_dir)
     assert main(["compare", str(first.output_dir), str(second.output_dir)]) == 0
     report = capsys.readouterr().out
-    assert "0 regressed" in report and "noise band 0" in report
+    assert "0 regressed" in report and "noise band 0" in report and "BLAS threads" not in report
+
+
+def test_the_noise_band_names_evaluations_on_different_blas_thread_counts(tiny_bert, samples_dir, tmp_path, capsys):
+    """scikit-learn's classification fits differ in their last digits with the BLAS thread count: a band of 0
+    from batch-invariant embeddings says so when the two runs evaluated with different counts."""
+    common = dict(data_dir=samples_dir, show_progress=False, subsample=20, tasks=["TNews", "AFQMC"])
+    first = run(str(tiny_bert), output_dir=tmp_path / "a", cache_dir=tmp_path / "cache", **common)
+    second = run(str(tiny_bert), output_dir=tmp_path / "b", cache_dir=tmp_path / "cache", **common)
+    record = read_run_record(second.output_dir)
+    threads = record["tasks"]["TNews"]["blas_threads"]
+    assert isinstance(threads, int) and threads >= 1, "each evaluated task records the BLAS threads it ran with"
+    for entry in record["tasks"].values():
+        entry["blas_threads"] = threads + 1
+    atomic_write_json(second.output_dir / RUN_RECORD, record)
+    assert main(["compare", str(first.output_dir), str(second.output_dir)]) == 0
+    report = capsys.readouterr().out
+    assert "noise band 0" in report
+    assert f"{threads} and {threads + 1} BLAS threads" in report

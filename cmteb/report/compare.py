@@ -200,18 +200,34 @@ def compare_averages(base: ModelResults, cand: ModelResults) -> tuple[Averages, 
 
 
 def noise_band(base: ModelResults, cand: ModelResults) -> str:
-    """What float noise the two runs' embeddings can differ by, from their run records."""
-    invariant = [read_run_record(side.folder).get("batch_invariant") for side in (base, cand)]
-    if all(invariant):
-        return (
+    """What float noise the two runs' scores can differ by, from their run records."""
+    records = [read_run_record(side.folder) for side in (base, cand)]
+    if all(record.get("batch_invariant") for record in records):
+        band = (
             "noise band 0: both sides encoded each text in a forward pass of its own (batch-invariant), so equal "
             "settings give bit-identical embeddings whatever the cache state, batch size or task order"
         )
+        threads = [_blas_threads(record) for record in records]
+        if all(threads) and threads[0] != threads[1]:
+            band += (
+                f"; but the sides evaluated with {_listed(threads[0])} and {_listed(threads[1])} BLAS threads, "
+                "and scikit-learn's classification fits can then differ in their last digits"
+            )
+        return band
     return (
         "noise band not controlled: a side encoded texts in shared batches, where an embedding can move by about "
         "1e-7 with batch composition and cache state, and small clustering or classification samples can turn that "
         "into points; run both with --batch-invariant (the default with --subsample) for a band of 0"
     )
+
+
+def _blas_threads(record: dict) -> set[int]:
+    """The BLAS thread counts a run record's evaluated tasks ran with (none recorded: empty)."""
+    return {n for entry in record["tasks"].values() if isinstance(n := entry.get("blas_threads"), int)}
+
+
+def _listed(counts: set[int]) -> str:
+    return "/".join(str(n) for n in sorted(counts))
 
 
 def _pts(value: float | None) -> float | None:

@@ -44,6 +44,19 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def blas_threads() -> int | None:
+    """The thread count of the BLAS libraries this process has loaded, or None when none is.
+
+    scikit-learn's fits in mteb's classification (LogisticRegression, lbfgs) come out different in their
+    last digits with a different count: on the same embeddings, TNews' experiments moved in the fifth
+    decimal between one and two OpenBLAS threads. `cmteb compare` reads it to say what noise to expect.
+    """
+    from threadpoolctl import threadpool_info
+
+    counts = [lib["num_threads"] for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return max(counts) if counts else None
+
+
 def check_writable(folder: Path) -> None:
     """Refuse, in one line, an output folder that cannot be written."""
     try:
@@ -155,6 +168,7 @@ def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evalua
         "seconds": round(evaluated["seconds"], 3),
         "model_seconds": round(evaluated["model_seconds"], 3),
         "texts_encoded": evaluated["texts"],
+        "blas_threads": blas_threads(),
         **evaluated["placement"],
         CHECKSUMS: file_checksums([path, items_path(path)]),
         "finished": now(),
