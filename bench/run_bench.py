@@ -3,7 +3,7 @@
 (b1, b2) plain mteb (`bench/plain_mteb.py`) twice, first (the first process pays import and
 compile costs), (a) `cmteb run` cold (empty embedding cache), (c) `cmteb run` again with the warm
 cache; each a whole process with its own fresh datasets cache, same model, precision and batch
-size. Prints wall times, ratios, per-task
+size; with `--also FLAGS`, (a2) one more cold run with those flags (its scores checked too). Prints wall times, ratios, per-task
 times, the largest main-score difference between (a) and (b) (FAIL above 1e-4), the encoder's
 throughput, padding efficiency, peak memory, and model-FLOP efficiency against a matmul
 measured here at the model's shapes. Figures only: nothing here asserts a time.
@@ -113,7 +113,9 @@ def plain_mteb(args: argparse.Namespace, model: Path, pooling: str, mirror: Path
     return wall, json.loads(out.strip().splitlines()[-1])
 
 
-def also_run(args: argparse.Namespace, work: Path, extra: list[str], walls: dict[str, float]) -> dict | None:
+def also_run(
+    args: argparse.Namespace, mirror: Path, work: Path, extra: list[str], walls: dict[str, float]
+) -> dict | None:
     """The cold run with `--also`'s flags added (and `--device` dropped where they list `--devices`), or None."""
     if not args.also:
         return None
@@ -122,9 +124,7 @@ def also_run(args: argparse.Namespace, work: Path, extra: list[str], walls: dict
         at = extra.index("--device")
         extra = extra[:at] + extra[at + 2 :]
     env = {"HF_DATASETS_CACHE": str(work / "hf-a2")}
-    walls[f"(a2) cold {args.also}"], record = cmteb_run(
-        work / "mirror", work / "also", work / "cache2", extra + flags, env=env
-    )
+    walls[f"(a2) cold {args.also}"], record = cmteb_run(mirror, work / "also", work / "cache2", extra + flags, env=env)
     return record
 
 
@@ -177,7 +177,7 @@ def main() -> int:
     cache, env = work / "cache", {"HF_DATASETS_CACHE": str(work / "hf-a")}
     walls["(a) cmteb cold"], cold = cmteb_run(mirror, work / "cold", cache, extra, env=env)
     walls["(c) cmteb warm"], _ = cmteb_run(mirror, work / "warm", cache, extra, env=env)
-    also = also_run(args, work, extra, walls)
+    also = also_run(args, mirror, work, extra, walls)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     ours = main_scores(work / "cold")
