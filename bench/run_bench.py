@@ -3,10 +3,11 @@
 (b1, b2) plain mteb (`bench/plain_mteb.py`) twice, first (the first process pays import and
 compile costs), (a) `cmteb run` cold (empty embedding cache), (c) `cmteb run` again with the warm
 cache; each a whole process with its own fresh datasets cache, same model, precision and batch
-size; with `--also FLAGS`, (a2) one more cold run with those flags (its scores checked too). Prints wall times, ratios, per-task
-times, the largest main-score difference between (a) and (b) (FAIL above 1e-4), the encoder's
-throughput, padding efficiency, peak memory, and model-FLOP efficiency against a matmul
-measured here at the model's shapes. Figures only: nothing here asserts a time.
+size; with `--also FLAGS`, (a2) one more cold run with those flags (its scores checked too).
+Prints wall times, ratios, per-task times, the largest main-score difference between (a) and (b)
+(FAIL above 1e-4), the encoder's throughput, padding efficiency, peak memory, and model-FLOP
+efficiency against a matmul measured here at the model's shapes. Figures only: nothing here
+asserts a time.
 
 CPU: `make bench` (m3e-small). One GPU, bge-large-shaped (random weights, m3e-small's tokenizer):
     `python bench/run_bench.py --shape large --device cuda --precision fp16 --batch-size 256`
