@@ -12,6 +12,9 @@ For N real short reviews, each the second of two timed passes, with the device s
 - forward, host mask: the same batches with the 4D mask built from the host's lengths (none where a
   batch has no padding, as transformers passes SDPA then), so nothing waits on the device between
   batches; the largest difference to `forward`'s embeddings is printed (0 means the same kernels ran);
+- forward beside Python work: `forward` again while another thread runs pure-Python work (sorting
+  lists of tuples, as mteb's evaluation of the previous task does in a pipelined run), with Python's
+  default 5 ms GIL switch interval and with 0.5 ms: how long the passes wait for the GIL;
 - encode: `BGEEncoder.encode` end to end.
 
 One GPU: `python bench/encoder_split.py --shape large --tokenizer DIR --device cuda --precision fp16 --batch-size 256`
@@ -22,8 +25,10 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -76,6 +81,28 @@ def forward_with_host_mask(core: BGEEncoder, batch: dict[str, torch.Tensor], pad
     return torch.nn.functional.normalize(emb, p=2, dim=1) if core.normalize else emb
 
 
+@contextmanager
+def python_work_beside(switch_seconds: float) -> Iterator[None]:
+    """Another thread busy with pure-Python work (sorting lists of tuples) while the block runs, with the
+    interpreter's GIL switch interval set to `switch_seconds`."""
+    stop, before = threading.Event(), sys.getswitchinterval()
+
+    def work() -> None:
+        rows = [(float(i % 997), str(i)) for i in range(1000)]
+        while not stop.is_set():
+            sorted(rows, key=lambda row: -row[0])
+
+    sys.setswitchinterval(switch_seconds)
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(before)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_model_args(parser)
@@ -94,13 +121,18 @@ def main() -> None:
         rows["forward, host mask"], hosted = seconds_of(
             lambda: [forward_with_host_mask(core, b, padded) for b, padded in batches], args.device
         )
+        for switch in (0.005, 0.0005):
+            with python_work_beside(switch):
+                rows[f"forward, Python beside ({switch * 1e3:g} ms)"], _ = seconds_of(
+                    lambda: [core.batch_outputs(b) for b, _ in batches], args.device
+                )
     rows["encode"], _ = seconds_of(lambda: core.encode(texts), args.device)
     tokens = sum(map(len, encoded["input_ids"]))
     print(f"{model.name} on {args.device} in {args.precision}, batch {args.batch_size}")
     print(f"{len(texts):,} texts, {tokens / len(texts):.0f} tokens each, {len(batches)} batches")
-    print(f"{'step':22}{'seconds':>9}{'ms/batch':>10}")
+    print(f"{'step':34}{'seconds':>9}{'ms/batch':>10}")
     for name, seconds in rows.items():
-        print(f"{name:22}{seconds:9.3f}{1e3 * seconds / len(batches):10.2f}")
+        print(f"{name:34}{seconds:9.3f}{1e3 * seconds / len(batches):10.2f}")
     gap = max(float((a - b).abs().max()) for a, b in zip(plain, hosted, strict=True))  # type: ignore[arg-type]
     print(f"largest difference, host mask vs transformers' mask: {gap:.3g}")
 
