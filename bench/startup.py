@@ -36,11 +36,14 @@ class Loaded(Exception):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--data-dir", type=Path, required=True, help="a mirror of the bench tasks (build_mirror.py)")
+    parser.add_argument(
+        "--data-dir", type=Path, required=True, help="a mirror of the tasks (build_mirror.py, full_mirror.py)"
+    )
     parser.add_argument("--pooling", default="cls")
     parser.add_argument("--device")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--top", type=int, default=25, help="profile items to print")
+    parser.add_argument("--tasks", nargs="*", default=TASKS, help="default: the bench tasks")
     parser.add_argument("--fresh-memo", action="store_true", help="hash the model and the mirror as a first run does")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cmteb-startup-"))
@@ -69,8 +72,9 @@ def main() -> None:
     systems._embedder = timed_embedder
     phases["begun"] = time.perf_counter()
     with profile, contextlib.suppress(Loaded):
-        run(str(args.model), tasks=TASKS, data_dir=args.data_dir, output_dir=work / "out", cache_dir=work / "cache",
-            show_progress=False, pooling=args.pooling, device=args.device, precision=args.precision)  # fmt: skip
+        run(str(args.model), tasks=args.tasks, data_dir=args.data_dir, output_dir=work / "out",
+            cache_dir=work / "cache", show_progress=False, pooling=args.pooling, device=args.device,
+            precision=args.precision)  # fmt: skip
     print(f"imports {imported - started:.2f} s", *(f"{k} {v:.2f} s" for k, v in phases.items()), sep="; ")
     pstats.Stats(profile, stream=sys.stdout).sort_stats("cumulative").print_stats(args.top)
 

@@ -11,7 +11,7 @@ from mteb.abstasks import AbsTask
 from cmteb.columns import column_values
 from cmteb.errors import CmtebError
 from cmteb.hub import network_errors_as
-from cmteb.mteb_hooks import CAPTURE_MIXINS, IN_MEMORY_MIXINS
+from cmteb.mteb_hooks import CAPTURE_MIXINS, IN_MEMORY_MIXINS, QrelsInOnePass
 from cmteb.tasks.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.tasks.layouts import LAYOUT_MIXINS
 from cmteb.tasks.mirror import check_mirrors, mirror_path
@@ -75,6 +75,8 @@ def build_task(
         mixins.append(Subsampled)
     if in_memory and _reads_rows(spec, cls):
         mixins.append(IN_MEMORY_MIXINS[spec.type])
+    if in_memory and _mteb_retrieval_layout(spec, cls):
+        mixins.append(QrelsInOnePass)
     if mixins:
         attrs = {"subsample_n": subsample or 0, "subsample_corpus_extra": subsample_corpus or 20 * (subsample or 0)}
         cls = type(cls.__name__, (*mixins, cls), attrs)
@@ -92,6 +94,13 @@ def _reads_rows(spec: TaskSpec, cls: type) -> bool:
 
         return issubclass(cls, AbsTaskClusteringLegacy)
     return spec.type in IN_MEMORY_MIXINS
+
+
+def _mteb_retrieval_layout(spec: TaskSpec, cls: type) -> bool:
+    """Whether the task reads its data with mteb's own retrieval loader (not a 2023 layout's reader)."""
+    from mteb.abstasks.retrieval import AbsTaskRetrieval
+
+    return spec.loader is None and getattr(cls, "load_data", None) is AbsTaskRetrieval.load_data
 
 
 def _split_sizes(task: AbsTask, spec: TaskSpec) -> dict[str, int]:
