@@ -13,21 +13,15 @@ from mteb.abstasks import retrieval
 
 from cmteb.tasks.build import build_task, load_task_data
 from cmteb.tasks.mirror import mirror_dataset_cache
+from cmteb.tasks.protocols import resolve_protocol
 from cmteb.tasks.registry import load_registry
 
+PROTOCOL = resolve_protocol(None)
+#: The default protocol's retrieval and reranking tasks, all in mteb's own layout.
 MTEB_LAYOUT = [
-    "T2Retrieval",
-    "MMarcoRetrieval",
-    "DuRetrieval",
-    "CovidRetrieval",
-    "CmedqaRetrieval",
-    "EcomRetrieval",
-    "MedicalRetrieval",
-    "VideoRetrieval",
-    "T2Reranking",
-    "MMarcoReranking",
-    "CMedQAv1-reranking",
-    "CMedQAv2-reranking",
+    s.name
+    for s in PROTOCOL.select(None, None)
+    if s.type in ("Retrieval", "Reranking") and s.loader is None and not PROTOCOL.is_extra(s.name)
 ]
 
 
