@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -45,16 +46,15 @@ def texts_of(count_short: int, count_long: int) -> tuple[list[str], list[str]]:
     return reviews[:count_short], long
 
 
-def timed(encode: Callable[[list[str]], object], texts: list[str], device: str) -> float:
-    """Seconds of the second of two passes over `texts`."""
+def seconds_of(step: Callable[[], object], device: str) -> tuple[float, object]:
+    """Seconds of the second of two runs of `step` (the device synchronised at both ends), and its result."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for _ in range(2):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
+        sync()
         started = time.perf_counter()
-        encode(texts)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-    return time.perf_counter() - started
+        result = step()
+        sync()
+    return time.perf_counter() - started, result
 
 
 def sentence_transformers_encoder(model: Path, args: argparse.Namespace) -> Callable[[list[str]], object]:
@@ -105,7 +105,7 @@ def main() -> None:
     for name, build in variants.items():
         encode = build()
         for label, texts in sets.items():
-            seconds = timed(encode, texts, args.device)
+            seconds, _ = seconds_of(partial(encode, texts), args.device)
             # The FLOPs each does: cmteb on a CPU computes the last layer for the CLS token alone.
             first_token_only = name.startswith("cmteb") and pays_on(args.device)
             flops = forward_flops(config, n_non_embedding, tokens[label], len(texts), first_token_only)

@@ -26,8 +26,7 @@ import argparse
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,23 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from encoder_rate import texts_of  # noqa: E402
+from encoder_rate import seconds_of, texts_of  # noqa: E402
 from figures import add_model_args, bench_model  # noqa: E402
 
 from cmteb.models.batching import BatchStats, forward_in_batches  # noqa: E402
 from cmteb.models.encoder import BGEEncoder, pool  # noqa: E402
 from cmteb.models.tokenize import tokenize  # noqa: E402
-
-
-def seconds_of(step: Callable[[], object], device: str) -> tuple[float, object]:
-    """Seconds of the second of two runs of `step` (the device synchronised at both ends), and its result."""
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    for _ in range(2):
-        sync()
-        started = time.perf_counter()
-        result = step()
-        sync()
-    return time.perf_counter() - started, result
 
 
 def device_batches(core: BGEEncoder, encoded: dict) -> list[tuple[dict[str, torch.Tensor], bool]]:

@@ -90,6 +90,7 @@ def test_sets_are_fixed_before_anything_runs():
     assert [prefetcher.take(name).stats.texts for name in ("A", "B", "C", "D", "U")] == [2, 1, 0, 0, 0]
     assert prefetcher.take("A").stats.texts == 0, "counted once"
     assert recorder.sets == [["x", "y"], ["z"]]
+    prefetcher.close()
 
 
 def test_evaluation_waits_for_the_set_holding_its_texts():
@@ -97,6 +98,7 @@ def test_evaluation_waits_for_the_set_holding_its_texts():
     prefetcher = Prefetcher([("A", ["a1", "a2"], []), ("B", ["b1", "b2"], [])], lambda text: False, recorder).start()
     prefetcher.wait_for(["unplanned", "b2"])  # B's text: waits for B, which comes after A
     assert prefetcher.done["A"].is_set() and prefetcher.done["B"].is_set()
+    prefetcher.close()
 
 
 def test_an_error_ahead_is_raised_where_the_task_is_evaluated():
@@ -109,6 +111,7 @@ def test_an_error_ahead_is_raised_where_the_task_is_evaluated():
         prefetcher.take("B")
     with pytest.raises(CmtebError, match="NaN or inf"):
         prefetcher.wait_for(["c1"])
+    prefetcher.close()
 
 
 def test_close_stops_within_a_batch():
