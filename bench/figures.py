@@ -27,6 +27,10 @@ SHAPES = {  # (layers, hidden, heads, feed-forward) of bge-base-zh-v1.5 and bge-
     # One narrow layer: its forward costs next to nothing, so a run with it times the harness around the
     # model (data, tokenising, search, evaluation) at sizes a CPU could never encode with a real model.
     "tiny": (1, 64, 2, 128),
+    # bge-large's 24 layers at a width whose arithmetic costs next to nothing: on a CPU its forward time is
+    # the host's cost of driving a bge-large forward (Python, module calls, operator dispatch), which a
+    # GPU's host pays per batch too.
+    "large-narrow": (24, 64, 16, 256),
 }
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

@@ -5,6 +5,7 @@
 #   1. bench.txt:   `make bench` on the GPU: plain mteb twice, cmteb cold and warm (bge-large-shaped);
 #   2. encoder.txt: the encoder against sentence-transformers, short texts and 512 tokens;
 #   3. split.txt:   where the encoder's time goes on short texts (bench/encoder_split.py);
+#      traced.txt:  passes eager against traced, alone and beside Python work (bench/traced_rate.py);
 #   4. full.txt:    `make bench-full` at FULL_SCALE with a bge-base-shaped model, stopped at FULL_LIMIT s;
 #   5. forward.txt: the network alone at fixed shapes (bench/forward_rate.py, bge-large-shaped);
 #   6. startup.txt: where a cold run's start goes (bench/startup.py);
@@ -21,7 +22,7 @@ FULL_SCALE=${FULL_SCALE:-0.25}
 FULL_LIMIT=${FULL_LIMIT:-150}
 LARGE_SCALE=${LARGE_SCALE:-0.5}
 LARGE_LIMIT=${LARGE_LIMIT:-480}
-STEPS=${STEPS:-bench encoder split full forward startup workers}
+STEPS=${STEPS:-bench encoder split traced full forward startup workers}
 STARTED=$(date +%s)
 DEADLINE=${DEADLINE:-540}
 # fits SECONDS: whether a step of at most SECONDS still ends before the deadline (else it is named as skipped).
@@ -42,13 +43,16 @@ LARGE=$(mktemp -d)/bge-large-shaped
 $PY -c "import sys; sys.path.insert(0, 'bench'); from figures import shaped_model; from build_mirror import build; \
 from pathlib import Path; shaped_model('large', Path('$TOKENIZER_DIR'), Path('$LARGE')); build(Path('$LARGE').parent / 'mirror')"
 GPU=(--device cuda --precision fp16 --batch-size 256)
-# BENCH_ALSO: flags of one more cold cmteb run timed beside the others (e.g. "--devices cuda:0").
+# BENCH_ALSO: flags of one more cold cmteb run timed beside the others (e.g. "--devices cuda:0"); BENCH_LEVER:
+# a lever of bench/lever_off.py that run has off (default trace: the GPU's passes eager).
 runs bench "${BENCH_LIMIT:-220}" && timeout "${BENCH_LIMIT:-220}" $PY bench/run_bench.py --model "$LARGE" --pooling cls \
-    "${GPU[@]}" ${BENCH_ALSO:+--also "$BENCH_ALSO"} 2>&1 | tee "$OUT_DIR/bench.txt"
+    "${GPU[@]}" ${BENCH_ALSO:+--also "$BENCH_ALSO"} --also-lever "${BENCH_LEVER:-trace}" 2>&1 | tee "$OUT_DIR/bench.txt"
 runs encoder "${ENCODER_LIMIT:-90}" && timeout "${ENCODER_LIMIT:-90}" $PY bench/encoder_rate.py --model "$LARGE" \
     "${GPU[@]}" 2>&1 | tee "$OUT_DIR/encoder.txt"
 runs split "${SPLIT_LIMIT:-60}" && timeout "${SPLIT_LIMIT:-60}" $PY bench/encoder_split.py --model "$LARGE" \
     "${GPU[@]}" 2>&1 | tee "$OUT_DIR/split.txt"
+runs traced "${TRACED_LIMIT:-90}" && timeout "${TRACED_LIMIT:-90}" $PY bench/traced_rate.py --model "$LARGE" \
+    "${GPU[@]}" --texts 2560 2>&1 | tee "$OUT_DIR/traced.txt"
 runs full $((FULL_LIMIT + 40)) && timeout $((FULL_LIMIT + 40)) $PY bench/bench_full.py --shape base \
     --tokenizer "$TOKENIZER_DIR" --scale "$FULL_SCALE" --time-limit "$FULL_LIMIT" "${GPU[@]}" 2>&1 | tee "$OUT_DIR/full.txt"
 runs forward "${RATE_LIMIT:-45}" && timeout "${RATE_LIMIT:-45}" $PY bench/forward_rate.py --model "$LARGE" \

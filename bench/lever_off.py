@@ -7,7 +7,9 @@ LEVER is one of:
 - `dedupe`: no embedding cache at all: every text a task asks for is encoded, repeats included,
   as plain mteb does (the cache otherwise encodes each distinct text once per model and settings);
 - `length-sort`: batches in input order instead of longest first (fixed count, padded per batch);
-- `result-store`: stored task results are never reused (only the embedding cache is).
+- `result-store`: stored task results are never reused (only the embedding cache is);
+- `trace`: a GPU's forward passes run eagerly, operator by operator from Python, instead of as the
+  checked trace of `cmteb/models/traced.py` (a CPU's passes are eager either way).
 
 The switches are patches applied here, in the benchmark, so that the product has no knobs that
 exist only to be measured.
@@ -46,7 +48,19 @@ def _no_result_store() -> None:
     ResultStore.get = lambda self, key: None
 
 
-LEVERS = {"none": lambda: None, "dedupe": _no_dedupe, "length-sort": _no_length_sort, "result-store": _no_result_store}
+def _no_trace() -> None:
+    from cmteb.models import core
+
+    core.traces_on = lambda device: False
+
+
+LEVERS = {
+    "none": lambda: None,
+    "dedupe": _no_dedupe,
+    "length-sort": _no_length_sort,
+    "result-store": _no_result_store,
+    "trace": _no_trace,
+}
 
 
 def main(argv: list[str]) -> int:

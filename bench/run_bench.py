@@ -3,7 +3,8 @@
 (b1, b2) plain mteb (`bench/plain_mteb.py`) twice, first (the first process pays import and
 compile costs), (a) `cmteb run` cold (empty embedding cache), (c) `cmteb run` again with the warm
 cache; each a whole process with its own fresh datasets cache, same model, precision and batch
-size; with `--also FLAGS`, (a2) one more cold run with those flags (its scores checked too).
+size; with `--also FLAGS` and/or `--also-lever LEVER`, (a2) one more cold run with those flags or with
+that lever of `bench/lever_off.py` switched off (its scores checked too).
 Prints wall times, ratios, per-task times, the largest main-score difference between (a) and (b)
 (FAIL above 1e-4), the encoder's throughput, padding efficiency, peak memory, and model-FLOP
 efficiency against a matmul measured here at the model's shapes. Figures only: nothing here
@@ -103,6 +104,9 @@ def parse() -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument(
         "--also", default="", help="flags of one more cold cmteb run, timed beside the others (e.g. '--devices cuda:0')"
     )
+    parser.add_argument(
+        "--also-lever", default="none", help="that run with this lever of lever_off.py off (e.g. trace)"
+    )
     return parser.parse_known_args()
 
 
@@ -117,15 +121,17 @@ def plain_mteb(args: argparse.Namespace, model: Path, pooling: str, mirror: Path
 def also_run(
     args: argparse.Namespace, mirror: Path, work: Path, extra: list[str], walls: dict[str, float]
 ) -> dict | None:
-    """The cold run with `--also`'s flags added (and `--device` dropped where they list `--devices`), or None."""
-    if not args.also:
+    """The cold run with `--also`'s flags added (and `--device` dropped where they list `--devices`) and
+    `--also-lever` off, or None."""
+    if not args.also and args.also_lever == "none":
         return None
     flags = args.also.split()
     if "--devices" in flags and "--device" in extra:
         at = extra.index("--device")
         extra = extra[:at] + extra[at + 2 :]
     env = {"HF_DATASETS_CACHE": str(work / "hf-a2")}
-    walls[f"(a2) cold {args.also}"], record = cmteb_run(mirror, work / "also", work / "cache2", extra + flags, env=env)
+    name = f"(a2) cold {args.also}" + (f" no {args.also_lever}" if args.also_lever != "none" else "")
+    walls[name], record = cmteb_run(mirror, work / "also", work / "cache2", extra + flags, args.also_lever, env)
     return record
 
 

@@ -37,11 +37,12 @@ def main() -> None:
     parser.add_argument("--devices", default="cpu,cpu")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
     args = parser.parse_args()
     src = load_source()
     texts = sorted(set(src.positive_reviews + src.negative_reviews))[: args.texts]
     options = {"precision": args.precision, "batch_size": args.batch_size, "max_length": 512}
-    core = BGEEncoder.load(args.model or str(bundled_model_dir()), pooling="cls", device=args.device, **options)
+    core = BGEEncoder.load(args.model or str(bundled_model_dir()), pooling=args.pooling, device=args.device, **options)
     tokens = sum(len(ids) for ids in core.tokenizer(texts, truncation=True, max_length=512)["input_ids"])
     core.encode(texts[:64])  # warm-up
     started = time.perf_counter()

@@ -88,6 +88,7 @@ def forward_in_batches(
     forward: Callable[[np.ndarray, dict[str, torch.Tensor]], None],
     on_batch: Callable[[int], None] | None = None,
     max_tokens: int | None = None,
+    mask_padded_only: bool = False,
 ) -> None:
     """Call `forward(indices, padded tensors)` on length-sorted batches of `encoded`, longest first.
 
@@ -95,7 +96,8 @@ def forward_in_batches(
     once padded (inputs are sorted, so the first input of a batch is its longest): short inputs
     travel in large batches, long ones in small batches, at a steady cost per batch. Out of GPU
     memory, both limits are halved and the batch retried; at one input the run stops with a
-    message saying what to change.
+    message saying what to change. With `mask_padded_only`, a batch without padding carries no
+    attention mask (the host knows it from the lengths: see `masks.py`).
     """
     lengths = np.array([len(ids) for ids in encoded["input_ids"]])
     order = longest_first(lengths)
@@ -106,7 +108,10 @@ def forward_in_batches(
         count = batch_count(size, budget, int(lengths[order[start]]))  # as plan_batches plans it
         idx = order[start : start + count]
         features = {k: [encoded[k][i] for i in idx] for k in keys}
-        batch = to_device(pad_batch(tokenizer, features), device)
+        padded_batch = pad_batch(tokenizer, features)
+        if mask_padded_only and lengths[idx[-1]] == lengths[idx[0]]:  # sorted: the first is the longest
+            padded_batch.pop("attention_mask", None)
+        batch = to_device(padded_batch, device)
         try:
             forward(idx, batch)
         except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:

@@ -16,8 +16,10 @@ import torch
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats, forward_in_batches
 from cmteb.models.loading import HARMLESS_BUFFERS, ModelSource, load_model, resolve_model
+from cmteb.models.masks import network_inputs, takes_prepared_mask
 from cmteb.models.options import LoadOptions
 from cmteb.models.streams import default_streams, parallel_passes
+from cmteb.models.traced import TracedNetwork, traces_on
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +40,11 @@ class ModelCore:
     pool: Any = None  # a WorkerPool computing the outputs in other processes, or None: here
     streams: int = 1  # forward passes at once in this process (on a CPU, one core each)
     warned_cpu_fp16: bool = False  # the fp16-on-CPU warning is said once per core
+    prepared_masks: bool = False  # the network takes the host-decided attention mask (`masks.py`)
+    traced: TracedNetwork | None = None  # passes run as a checked trace (`traced.py`), else eagerly
     KIND: ClassVar[str] = "model"  # how messages name it
     OUTPUTS: ClassVar[str] = "outputs"  # what it computes, as messages name it
+    OUTPUT_FIELD: ClassVar[str] = "last_hidden_state"  # the field of the network's output it reads
 
     @property
     def batch_size(self) -> int:
@@ -77,6 +82,8 @@ class ModelCore:
             device=m.device,
             weights=m.weights,
             streams=default_streams(m.device, options.cpu_streams),
+            prepared_masks=takes_prepared_mask(m.net),
+            traced=TracedNetwork(m.net, cls.OUTPUT_FIELD) if traces_on(m.device) else None,
             **extra,
         )
 
@@ -87,6 +94,14 @@ class ModelCore:
     def batch_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The outputs of one padded batch on the device, in fp32 (one row or value per input)."""
         raise NotImplementedError
+
+    def network(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The network's `OUTPUT_FIELD` for one padded batch, its attention mask decided on the host (`masks.py`),
+        computed by the checked trace where there is one (`traced.py`)."""
+        inputs = network_inputs(batch, self.prepared_masks)
+        if self.traced is not None:
+            return self.traced(inputs)
+        return getattr(self.model(**inputs), self.OUTPUT_FIELD)
 
     def batch_step(self, out: np.ndarray) -> tuple[Callable[..., None], Callable[[], None]]:
         """`forward(indices, batch)` that computes a batch's outputs for `out`, and the `gather` that completes
@@ -142,6 +157,7 @@ class ModelCore:
                 submit,
                 on_batch,
                 max_tokens=self.options.batch_tokens,
+                mask_padded_only=self.prepared_masks,
             )
         gather()
         stats.seconds += time.perf_counter() - started

@@ -24,11 +24,13 @@ from cmteb.models.tokenize import tokenize
 POOLING_MODES = ("cls", "mean")
 
 
-def pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str) -> torch.Tensor:
-    """CLS (first token) or attention-masked mean pooling, computed in fp32."""
+def pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor | None, mode: str) -> torch.Tensor:
+    """CLS (first token) or attention-masked mean pooling, computed in fp32 (no mask: no padding)."""
     hidden = last_hidden.float()
     if mode == "cls":
         return hidden[:, 0]
+    if attention_mask is None:
+        attention_mask = torch.ones(hidden.shape[:2], device=hidden.device)  # the same sums as a mask of ones
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
@@ -106,5 +108,5 @@ class BGEEncoder(ModelCore):
 
     def batch_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One padded batch's embeddings, pooled (and normalised) in fp32."""
-        emb = pool(self.model(**batch).last_hidden_state, batch["attention_mask"], self.pooling)
+        emb = pool(self.network(batch), batch.get("attention_mask"), self.pooling)
         return torch.nn.functional.normalize(emb, p=2, dim=1) if self.normalize else emb

@@ -43,6 +43,7 @@ class BGEReranker(ModelCore):
     normalize: bool = False
     KIND: ClassVar[str] = "reranker"
     OUTPUTS: ClassVar[str] = "scores"
+    OUTPUT_FIELD: ClassVar[str] = "logits"
 
     @classmethod
     def load(
@@ -93,5 +94,5 @@ class BGEReranker(ModelCore):
 
     def batch_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One padded batch's scores: the score head's output in fp32 (fp16 logits tie nearby scores)."""
-        logits = self.model(**batch).logits.view(-1).float()
+        logits = self.network(batch).view(-1).float()
         return torch.sigmoid(logits) if self.normalize else logits
