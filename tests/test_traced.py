@@ -12,7 +12,7 @@ from test_masks import TEXTS
 
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.reranker import BGEReranker
-from cmteb.models.traced import TracedNetwork, traces_on
+from cmteb.models.traced import TracedNetwork, traced_network, traces_on
 
 
 def _traced_and_eager(core, compute):
@@ -57,6 +57,21 @@ def test_a_trace_that_differs_from_eager_sends_the_network_back_to_eager():
     assert network.failed
 
 
-def test_passes_are_traced_on_gpus_only(tiny_bert):
+def test_passes_are_traced_on_gpus_only_for_networks_with_host_decided_masks(tiny_bert):
     assert traces_on("cuda") and traces_on("cuda:1") and not traces_on("cpu")
-    assert BGEEncoder.load(str(tiny_bert), pooling="cls").traced is None  # a CPU core: eager passes
+    core = BGEEncoder.load(str(tiny_bert), pooling="cls")
+    assert core.prepared_masks and core.traced is None  # a CPU core: eager passes
+    assert isinstance(traced_network(core.model, "last_hidden_state", "cuda:0", True), TracedNetwork)
+    # another network's forward may branch on its inputs' values, which a trace would freeze
+    assert traced_network(core.model, "last_hidden_state", "cuda:0", False) is None
+    assert traced_network(core.model, "last_hidden_state", "cpu", True) is None
+
+
+def test_the_benchmarks_trace_lever_makes_gpu_passes_eager(monkeypatch):
+    from bench.lever_off import LEVERS
+    from cmteb.models import core
+
+    monkeypatch.setattr(core, "traced_network", core.traced_network)  # put back after the test
+    assert core.traced_network(torch.nn.Linear(1, 1), "last_hidden_state", "cuda", True) is not None
+    LEVERS["trace"]()
+    assert core.traced_network(torch.nn.Linear(1, 1), "last_hidden_state", "cuda", True) is None

@@ -19,7 +19,7 @@ from cmteb.models.loading import HARMLESS_BUFFERS, ModelSource, load_model, reso
 from cmteb.models.masks import network_inputs, takes_prepared_mask
 from cmteb.models.options import LoadOptions
 from cmteb.models.streams import default_streams, parallel_passes
-from cmteb.models.traced import TracedNetwork, traces_on
+from cmteb.models.traced import TracedNetwork, traced_network
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ class ModelCore:
         """Load `model` (a hub id, a folder, or an already resolved source) with `auto_class`."""
         source = model if isinstance(model, ModelSource) else resolve_model(model, name=name, revision=revision)
         m = load_model(auto_class, source, options, check_config=check_config, harmless=harmless)
+        prepared_masks = takes_prepared_mask(m.net)
         return cls(
             model=m.net,
             tokenizer=m.tokenizer,
@@ -82,8 +83,8 @@ class ModelCore:
             device=m.device,
             weights=m.weights,
             streams=default_streams(m.device, options.cpu_streams),
-            prepared_masks=takes_prepared_mask(m.net),
-            traced=TracedNetwork(m.net, cls.OUTPUT_FIELD) if traces_on(m.device) else None,
+            prepared_masks=prepared_masks,
+            traced=traced_network(m.net, cls.OUTPUT_FIELD, m.device, prepared_masks),
             **extra,
         )
 

@@ -47,6 +47,14 @@ def traces_on(device: str) -> bool:
     return device.startswith("cuda")
 
 
+def traced_network(model: torch.nn.Module, output: str, device: str, prepared_masks: bool) -> TracedNetwork | None:
+    """The traced passes of `model` on `device`, or None for eager ones. Only networks that take the
+    host-decided mask are traced (transformers' own BERT, RoBERTa and XLM-R with SDPA: `masks.py`): with
+    the mask decided, no branch of their forward depends on a tensor's values, which a trace would
+    freeze at the first batch's branch without the check on another shape noticing."""
+    return TracedNetwork(model, output) if traces_on(device) and prepared_masks else None
+
+
 class _Replay(torch.nn.Module):
     """The network as a function of positional tensors, returning one output field: what a trace takes."""
 
