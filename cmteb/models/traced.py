@@ -100,10 +100,12 @@ class TracedNetwork:
     def _record_or_check(self, signature: Signature, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Record the signature's trace on this batch, or check it against eager on a batch of another shape."""
         outputs = self.eager(inputs)
-        trace = None if self.failed else self.traces.get(signature)
+        if self.failed:  # another thread's check failed while this one waited
+            return outputs
+        trace = self.traces.get(signature)
         shape = tuple(inputs["input_ids"].shape)
         try:
-            if trace is None and not self.failed:
+            if trace is None:
                 self.traces[signature] = _Trace(_record(self.model, inputs, self.output), shape)
             elif trace is not None and not trace.checked and shape != trace.shape:
                 trace.checked = self._same(_run(trace.module, inputs), outputs)
