@@ -46,6 +46,7 @@ def parse() -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--tasks", nargs="*", help="task names (default: the default protocol's 31)")
     parser.add_argument("--work", type=Path, help="folder for the mirror, model and results (default: a temp one)")
     parser.add_argument("--time-limit", type=float, help="stop the run after this many seconds; report what finished")
+    parser.add_argument("--lever", default="none", help="run with this lever of bench/lever_off.py off (e.g. prefix)")
     return parser.parse_known_args()
 
 
@@ -58,7 +59,7 @@ def run_cmteb(
     still holds every task that finished.
     """
     out = work / "results"
-    cmd = [sys.executable, str(ROOT / "bench" / "lever_off.py"), "none", "--", "--model", str(model)]
+    cmd = [sys.executable, str(ROOT / "bench" / "lever_off.py"), args.lever, "--", "--model", str(model)]
     cmd += ["--tasks", *names, "--data-dir", str(work / "mirror"), "--output-dir", str(out)]
     cmd += ["--cache-dir", str(work / "cache"), "--no-progress", *run_settings(args, extra), *extra]
     if args.shape and not args.model:
@@ -102,7 +103,10 @@ def main() -> int:
     model = bench_model(args, work)
     print(f"mirror: {len(names)} tasks at scale {args.scale}, built in {built:.1f} s; model {model}")
     device = run_device(args, extra)
-    print(f"device {device}, {args.precision}, batch {args.batch_size}; {os.cpu_count()} CPU cores; flags {extra}")
+    print(
+        f"device {device}, {args.precision}, batch {args.batch_size}; {os.cpu_count()} CPU cores; flags {extra}"
+        + (f"; lever off: {args.lever}" if args.lever != "none" else "")
+    )
     wall, record = run_cmteb(args, model, names, work, extra)
     if not record["tasks"]:
         sys.exit(f"no task finished within the time limit of {args.time_limit:.0f} s")

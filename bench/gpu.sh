@@ -6,7 +6,10 @@
 #   2. encoder.txt: the encoder against sentence-transformers, short texts and 512 tokens;
 #   3. split.txt:   where the encoder's time goes on short texts (bench/encoder_split.py);
 #      traced.txt:  passes eager against traced, alone and beside Python work (bench/traced_rate.py);
-#   4. full.txt:    `make bench-full` at FULL_SCALE with a bge-base-shaped model, stopped at FULL_LIMIT s;
+#   4. full.txt:    `make bench-full` at FULL_SCALE with a bge-base-shaped model, stopped at FULL_LIMIT s
+#                   (FULL_LEVER: a lever of bench/lever_off.py it runs with off, default none);
+#      tokens.txt:  tokenising the long-passage corpora whole against from prefixes, on the host's cores
+#                   (bench/tokenize_rate.py at TOKENS_SCALE, default 0.5);
 #   5. forward.txt: the network alone at fixed shapes (bench/forward_rate.py, bge-large-shaped);
 #   6. startup.txt: where a cold run's start goes (bench/startup.py);
 #   7. workers.txt: the per-GPU worker path against the one-process path;
@@ -22,7 +25,7 @@ FULL_SCALE=${FULL_SCALE:-0.25}
 FULL_LIMIT=${FULL_LIMIT:-150}
 LARGE_SCALE=${LARGE_SCALE:-0.5}
 LARGE_LIMIT=${LARGE_LIMIT:-480}
-STEPS=${STEPS:-bench encoder split traced full forward startup workers}
+STEPS=${STEPS:-bench encoder split traced full tokens forward startup workers}
 STARTED=$(date +%s)
 DEADLINE=${DEADLINE:-540}
 # fits SECONDS: whether a step of at most SECONDS still ends before the deadline (else it is named as skipped).
@@ -54,7 +57,10 @@ runs split "${SPLIT_LIMIT:-60}" && timeout "${SPLIT_LIMIT:-60}" $PY bench/encode
 runs traced "${TRACED_LIMIT:-90}" && timeout "${TRACED_LIMIT:-90}" $PY bench/traced_rate.py --model "$LARGE" \
     "${GPU[@]}" --texts 2560 2>&1 | tee "$OUT_DIR/traced.txt"
 runs full $((FULL_LIMIT + 40)) && timeout $((FULL_LIMIT + 40)) $PY bench/bench_full.py --shape base \
-    --tokenizer "$TOKENIZER_DIR" --scale "$FULL_SCALE" --time-limit "$FULL_LIMIT" "${GPU[@]}" 2>&1 | tee "$OUT_DIR/full.txt"
+    --tokenizer "$TOKENIZER_DIR" --scale "$FULL_SCALE" --time-limit "$FULL_LIMIT" --lever "${FULL_LEVER:-none}" \
+    "${GPU[@]}" 2>&1 | tee "$OUT_DIR/full.txt"
+runs tokens "${TOKENS_LIMIT:-90}" && timeout "${TOKENS_LIMIT:-90}" $PY bench/tokenize_rate.py --tokenizer "$TOKENIZER_DIR" \
+    --scale "${TOKENS_SCALE:-0.5}" 2>&1 | tee "$OUT_DIR/tokens.txt"
 runs forward "${RATE_LIMIT:-45}" && timeout "${RATE_LIMIT:-45}" $PY bench/forward_rate.py --model "$LARGE" \
     --device cuda --precision fp16 2>&1 | tee "$OUT_DIR/forward.txt"
 runs startup "${STARTUP_LIMIT:-60}" && timeout "${STARTUP_LIMIT:-60}" $PY bench/startup.py --model "$LARGE" \

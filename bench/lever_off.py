@@ -9,7 +9,11 @@ LEVER is one of:
 - `length-sort`: batches in input order instead of longest first (fixed count, padded per batch);
 - `result-store`: stored task results are never reused (only the embedding cache is);
 - `trace`: a GPU's forward passes run eagerly, operator by operator from Python, instead of as the
-  checked trace of `cmteb/models/traced.py` (a CPU's passes are eager either way).
+  checked trace of `cmteb/models/traced.py` (a CPU's passes are eager either way);
+- `prefix`: long texts are tokenised whole, never from the prefix truncation keeps
+  (`cmteb/models/truncation.py`);
+- `tokenize-ahead`: a pipelined run tokenises each set when the model reaches it, not while the model
+  encodes the set before it (`cmteb/runner/prefetch.py`).
 
 The switches are patches applied here, in the benchmark, so that the product has no knobs that
 exist only to be measured.
@@ -54,12 +58,27 @@ def _no_trace() -> None:
     core.traced_network = lambda *_: None
 
 
+def _no_prefix() -> None:
+    from cmteb.models import tokenize
+
+    tokenize.cut_rule = lambda _tokenizer: None
+
+
+def _no_tokenize_ahead() -> None:
+    from cmteb.runner import systems
+    from cmteb.runner.prefetch import Prefetcher
+
+    systems.Prefetcher = lambda plan, is_cached, encode_ahead, _tokenize: Prefetcher(plan, is_cached, encode_ahead)
+
+
 LEVERS = {
     "none": lambda: None,
     "dedupe": _no_dedupe,
     "length-sort": _no_length_sort,
     "result-store": _no_result_store,
     "trace": _no_trace,
+    "prefix": _no_prefix,
+    "tokenize-ahead": _no_tokenize_ahead,
 }
 
 

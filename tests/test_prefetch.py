@@ -63,9 +63,13 @@ class _Recorder:
 
     def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
         self.sets: list[list[str]] = []
+        self.tokens: list[object] = []
+        self.spans: list[tuple[float, float]] = []  # when each set encoded
         self.delay, self.fail_on = delay, fail_on
 
-    def __call__(self, texts: list[str], ahead: Ahead, on_batch) -> None:
+    def __call__(self, texts: list[str], ahead: Ahead, on_batch, tokens=None) -> None:
+        self.tokens.append(tokens)
+        started = time.perf_counter()
         for text in texts:
             time.sleep(self.delay)
             if text == self.fail_on:
@@ -73,6 +77,7 @@ class _Recorder:
             on_batch(1)
         ahead.stats.texts += len(texts)
         self.sets.append(list(texts))
+        self.spans.append((started, time.perf_counter()))
 
 
 def test_sets_are_fixed_before_anything_runs():
@@ -124,6 +129,51 @@ def test_close_stops_within_a_batch():
     assert prefetcher.error is None and recorder.sets == []
 
 
+class _Tokenizer:
+    """A slow `tokenize` that records when each set's tokens were made, optionally failing on one set."""
+
+    def __init__(self, delay: float, fail_on: str | None = None) -> None:
+        self.delay, self.fail_on = delay, fail_on
+        self.spans: dict[str, tuple[float, float]] = {}
+
+    def __call__(self, texts: list[str]) -> dict[str, list[list[int]]]:
+        started = time.perf_counter()
+        time.sleep(self.delay)
+        if self.fail_on in texts:
+            raise CmtebError("tokenizer t failed")
+        self.spans[texts[0]] = (started, time.perf_counter())
+        return {"input_ids": [[ord(c) for c in text] for text in texts]}
+
+
+def test_a_sets_tokens_are_made_while_the_set_before_it_encodes():
+    encoder = _Recorder(delay=0.1)
+    tokenizer = _Tokenizer(delay=0.15)
+    plan = [("A", ["a1", "a2"], []), ("B", ["b1"], []), ("C", [], []), ("D", ["d1", "d2"], [])]
+    prefetcher = Prefetcher(plan, lambda text: False, encoder, tokenizer).start()
+    prefetcher.done["D"].wait()
+    assert prefetcher.error is None and encoder.sets == [["a1", "a2"], ["b1"], ["d1", "d2"]]
+    (a_encoded, a_done), (b_encoded, b_done), _ = encoder.spans
+    assert tokenizer.spans["a1"][1] <= a_encoded  # the first set waits for its tokens
+    overlaps = lambda tokens, encoding: tokens[0] < encoding[1] and tokens[1] > encoding[0]  # noqa: E731
+    assert overlaps(tokenizer.spans["b1"], (a_encoded, a_done))  # B's tokens made while A encodes
+    assert overlaps(tokenizer.spans["d1"], (b_encoded, b_done))  # D's while B encodes (C has no texts)
+    assert encoder.tokens == [tokenizer(texts) for texts in encoder.sets]  # each set got its own tokens
+
+
+def test_a_tokenizing_error_is_raised_where_its_task_is_evaluated():
+    encoder = _Recorder()
+    prefetcher = Prefetcher(
+        [("A", ["a1"], []), ("B", ["b1"], []), ("C", ["c1"], [])], lambda text: False, encoder, _Tokenizer(0, "b1")
+    ).start()
+    assert prefetcher.take("A").stats.texts == 1
+    with pytest.raises(CmtebError, match="tokenizer t failed"):
+        prefetcher.take("B")
+    with pytest.raises(CmtebError, match="tokenizer t failed"):
+        prefetcher.take("C")
+    assert encoder.sets == [["a1"]]
+    prefetcher.close()
+
+
 @pytest.mark.parametrize("name", ["TNews", "MultilingualSentiment", "CLSClusteringS2S"])
 def test_classification_and_clustering_plans_hold_what_their_evaluation_encodes(name, samples_dir, monkeypatch):
     """The plan draws each experiment's training examples as mteb does: the texts mteb's own evaluation hands
@@ -154,3 +204,14 @@ def test_classification_and_clustering_plans_hold_what_their_evaluation_encodes(
         warnings.simplefilter("ignore")
         mteb.evaluate(model, task, cache=None, overwrite_strategy="always", show_progress_bar=False)
     assert planned is not None and handed and set(planned) == set(handed)
+
+
+def test_the_benchmarks_tokenize_ahead_lever_tokenises_in_turn(monkeypatch):
+    from bench.lever_off import LEVERS
+    from cmteb.runner import systems
+
+    monkeypatch.setattr(systems, "Prefetcher", systems.Prefetcher)  # put back after the test
+    tokenizer = _Tokenizer(delay=0)
+    assert systems.Prefetcher([], lambda text: False, _Recorder(), tokenizer)._tokenize is tokenizer
+    LEVERS["tokenize-ahead"]()
+    assert systems.Prefetcher([], lambda text: False, _Recorder(), tokenizer)._tokenize is None

@@ -136,11 +136,17 @@ class BGEModel(CosineScores, AbsEncoder):
 
         return self.cache.encode(texts, encode_new, self.encoder.embedding_dim)
 
-    def encode_ahead(self, texts: list[str], work: Any, on_batch: Callable[[int], None] | None = None) -> None:
+    def tokenize_ahead(self, texts: list[str]) -> dict[str, list[list[int]]]:
+        """The ids `encode_ahead` needs for `texts`, made on another thread while the model runs."""
+        return self.encoder.tokenize(texts)
+
+    def encode_ahead(
+        self, texts: list[str], work: Any, on_batch: Callable[[int], None] | None = None, tokens: Any = None
+    ) -> None:
         """Embed `texts` (distinct, none cached) into the cache, counting the work in `work` (a prefetch
-        `Ahead`: its counters and, with workers, where its shards ran)."""
+        `Ahead`: its counters and, with workers, where its shards ran); `tokens`: their `tokenize_ahead`."""
         with self.lock:
-            vectors = self.encoder.encode(texts, stats=work.stats, log=work.log, on_batch=on_batch)
+            vectors = self.encoder.encode(texts, stats=work.stats, log=work.log, on_batch=on_batch, tokens=tokens)
         self.cache.put([text_key(t) for t in texts], vectors)
 
 

@@ -7,7 +7,7 @@ first token alone (`first_token.py`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -98,13 +98,19 @@ class BGEEncoder(ModelCore):
         on_batch: Callable[[int], None] | None = None,
         stats: BatchStats | None = None,
         log: Any = None,
+        tokens: Mapping[str, Sequence[Sequence[int]]] | None = None,
     ) -> np.ndarray:
         """Embed `texts`; returns a float32 array `[len(texts), dim]` in input order. The work is counted in
-        `stats` and a worker pool's shards in `log`, else in the core's and the pool's own (see `compute`)."""
+        `stats` and a worker pool's shards in `log`, else in the core's and the pool's own (see `compute`).
+        `tokens`: the texts' `tokenize(texts)` when already made."""
         if len(texts) == 0:
             return self.empty_outputs(0)
-        encoded = tokenize(self.tokenizer, texts, self.max_length)
+        encoded = self.tokenize(texts) if tokens is None else tokens
         return self.compute(encoded, batch_size=batch_size, on_batch=on_batch, stats=stats, log=log)
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, list[list[int]]]:
+        """The unpadded ids of `texts`, truncated to the core's max length."""
+        return tokenize(self.tokenizer, texts, self.max_length)
 
     def batch_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One padded batch's embeddings, pooled (and normalised) in fp32."""

@@ -9,9 +9,11 @@ one core while the GPU waited. Chunks tokenised side by side by the same call gi
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from cmteb.models.truncation import cut_rule, prefix_chars
 
 #: The fewest texts per chunk: each call has a fixed cost (16 long passages take ~1 ms, well above it).
 MIN_CHUNK = 16
@@ -32,16 +34,51 @@ def tokenize(
     tokenizer: Any, texts: Sequence[str], max_length: int, pairs: Sequence[str] | None = None
 ) -> dict[str, list[list[int]]]:
     """Token ids of `texts` (each with its partner in `pairs` for a cross-encoder), unpadded and truncated
-    to `max_length`: what `tokenizer(texts, pairs, truncation=True, max_length=max_length)` returns."""
+    to `max_length`: what `tokenizer(texts, pairs, truncation=True, max_length=max_length)` returns.
 
+    A text longer than `prefix_chars(max_length)` is tokenised from its prefix when the tokenizer has a
+    cut rule (`truncation.py`), and again in full when the prefix's ids cannot be proven the same."""
+    limit = prefix_chars(max_length)
+    rule = cut_rule(tokenizer) if pairs is None and any(len(text) > limit for text in texts) else None
+    if rule is None:
+        return _in_threads(tokenizer, texts, max_length, pairs)
+    prefixes = [text[:limit] for text in texts]
+    redo: list[int] = []  # appended from the chunks' threads (list.append is atomic)
+
+    def check(start: int, encoding: Any) -> None:
+        for row, prefix in enumerate(prefixes[start : start + len(encoding["input_ids"])]):
+            if len(texts[start + row]) > limit and not rule.keeps_whole_words(encoding, row, prefix, max_length):
+                redo.append(start + row)
+
+    encoded = _in_threads(tokenizer, prefixes, max_length, None, check)
+    if redo:
+        whole = _in_threads(tokenizer, [texts[i] for i in redo], max_length, None)
+        for key, rows in encoded.items():
+            for index, row in zip(redo, whole[key], strict=True):
+                rows[index] = row
+    return encoded
+
+
+def _in_threads(
+    tokenizer: Any,
+    texts: Sequence[str],
+    max_length: int,
+    pairs: Sequence[str] | None,
+    inspect: Callable[[int, Any], None] | None = None,
+) -> dict[str, list[list[int]]]:
+    """One truncating tokenizer call per chunk, side by side; `inspect(start, encoding)` sees each chunk's
+    `BatchEncoding` on its thread."""
     cores = usable_cores()
     size = chunk_size(len(texts), cores)
 
     def call(start: int) -> dict[str, list[list[int]]]:
         second = None if pairs is None else list(pairs[start : start + size])
-        return dict(
-            tokenizer(list(texts[start : start + size]), second, padding=False, truncation=True, max_length=max_length)
+        encoding = tokenizer(
+            list(texts[start : start + size]), second, padding=False, truncation=True, max_length=max_length
         )
+        if inspect is not None:
+            inspect(start, encoding)
+        return dict(encoding)
 
     starts = range(0, len(texts), size)
     threads = min(cores, len(starts)) if getattr(tokenizer, "is_fast", False) else 0

@@ -14,6 +14,10 @@ function (`_undersample_data`); legacy clustering encodes every sentence of each
 one label. So a classification or clustering task's texts are encoded in task order like the others,
 and its evaluation (CPU work: fits, k-means) runs while the model encodes the next task's set,
 instead of waiting for the model to finish a later task's set before encoding its own.
+
+A set's tokens are made on a second thread while the model encodes the set before it (one set ahead,
+so at most two sets' ids are held): tokenising is CPU work, and a GPU would otherwise wait for it at
+the start of every set.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,15 +179,17 @@ class Prefetcher:
     `plan` holds, per task in run order, its planned texts (None when they are not known ahead) and
     the texts it may encode (used when they are not).
 
-    `encode_ahead(texts, ahead, on_batch)` must embed texts into the cache, counting the work in `ahead`
-    and calling `on_batch` after each batch; it is called on the prefetch thread, one set at a time.
+    `encode_ahead(texts, ahead, on_batch, tokens)` must embed texts into the cache, counting the work in
+    `ahead` and calling `on_batch` after each batch; it is called on the prefetch thread, one set at a
+    time, with the set's `tokenize(texts)` made ahead on another thread (None without `tokenize`).
     """
 
     def __init__(
         self,
         plan: Sequence[tuple[str, list[str] | None, list[str]]],
         is_cached: Callable[[str], bool],
-        encode_ahead: Callable[[list[str], Ahead, Callable[[int], None]], None],
+        encode_ahead: Callable[[list[str], Ahead, Callable[[int], None], Any], None],
+        tokenize: Callable[[list[str]], Any] | None = None,
     ) -> None:
         self.sets: dict[str, list[str]] = {}
         self.owner: dict[str, str] = {}
@@ -201,6 +208,7 @@ class Prefetcher:
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._encode_ahead = encode_ahead
+        self._tokenize = tokenize
         self._thread = threading.Thread(target=self._run, name="cmteb-prefetch", daemon=True)
 
     def start(self) -> Prefetcher:
@@ -209,12 +217,16 @@ class Prefetcher:
         return self
 
     def _run(self) -> None:
+        tokenizing = ThreadPoolExecutor(1, thread_name_prefix="cmteb-tokenize-ahead") if self._tokenize else None
+        names = [name for name, texts in self.sets.items() if texts]
+        tokens: dict[str, Future] = {}
         try:
-            for name, texts in self.sets.items():
+            for name in self.sets:
                 if self._stop.is_set():
                     break
-                if texts:
-                    self._encode_ahead(texts, self.work[name], self._unless_stopped)
+                if self.sets[name]:
+                    made = self._tokens_ahead(tokenizing, names, name, tokens)
+                    self._encode_ahead(self.sets[name], self.work[name], self._unless_stopped, made)
                 self.encoded.add(name)
                 self.done[name].set()
         except _Stopped:
@@ -222,8 +234,22 @@ class Prefetcher:
         except BaseException as exc:  # handed to the evaluating thread, which raises it
             self.error = exc
         finally:
+            if tokenizing is not None:
+                tokenizing.shutdown(wait=False, cancel_futures=True)
             for event in self.done.values():
                 event.set()
+
+    def _tokens_ahead(
+        self, tokenizing: ThreadPoolExecutor | None, names: list[str], name: str, tokens: dict[str, Future]
+    ) -> Any:
+        """`name`'s tokens (None without a tokenizer), once the next set's are being made."""
+        if tokenizing is None:
+            return None
+        following = names[names.index(name) : names.index(name) + 2]
+        for upcoming in following:
+            if upcoming not in tokens:
+                tokens[upcoming] = tokenizing.submit(self._tokenize, self.sets[upcoming])  # type: ignore[misc]
+        return tokens.pop(name).result()
 
     def _unless_stopped(self, _texts: int) -> None:
         """After each batch: end the set being encoded when the run has stopped."""

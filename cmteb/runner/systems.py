@@ -216,7 +216,7 @@ def _prefetcher(embedder: BGEModel, load: TaskLoader, pending: list[TaskSpec]) -
     def is_cached(text: str) -> bool:
         return embedder.cache.get(text_key(text)) is not None
 
-    return Prefetcher(plan, is_cached, embedder.encode_ahead).start()
+    return Prefetcher(plan, is_cached, embedder.encode_ahead, embedder.tokenize_ahead).start()
 
 
 def _while_loading_data(
