@@ -55,7 +55,7 @@ def _no_result_store() -> None:
 def _no_trace() -> None:
     from cmteb.models import core
 
-    core.traced_network = lambda *_: None
+    core.traced_pass = lambda *_: None
 
 
 def _no_prefix() -> None:

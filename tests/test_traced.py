@@ -12,12 +12,12 @@ from test_masks import TEXTS
 
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.reranker import BGEReranker
-from cmteb.models.traced import TracedNetwork, traced_network, traces_on
+from cmteb.models.traced import TracedPass, traced_pass, traces_on
 
 
 def _traced_and_eager(core, compute):
     """`compute()` with the core's passes traced (as on a GPU), then eager."""
-    core.traced = TracedNetwork(core.model, core.OUTPUT_FIELD)
+    core.traced = TracedPass(core.model, core.eager_outputs)
     traced = compute()
     network, core.traced = core.traced, None
     return traced, compute(), network
@@ -50,7 +50,8 @@ class _BakesItsLength(torch.nn.Module):
 
 
 def test_a_trace_that_differs_from_eager_sends_the_network_back_to_eager():
-    network = TracedNetwork(_BakesItsLength(), "last_hidden_state")
+    baked = _BakesItsLength()
+    network = TracedPass(baked, lambda inputs: baked(**inputs).last_hidden_state)
     first, other = torch.ones(2, 3, dtype=torch.long), torch.ones(2, 5, dtype=torch.long)
     for ids in (first, other, other, first):
         assert torch.equal(network({"input_ids": ids}), ids.float() + torch.arange(ids.shape[1]))
@@ -61,17 +62,53 @@ def test_passes_are_traced_on_gpus_only_for_networks_with_host_decided_masks(tin
     assert traces_on("cuda") and traces_on("cuda:1") and not traces_on("cpu")
     core = BGEEncoder.load(str(tiny_bert), pooling="cls")
     assert core.prepared_masks and core.traced is None  # a CPU core: eager passes
-    assert isinstance(traced_network(core.model, "last_hidden_state", "cuda:0", True), TracedNetwork)
+    assert isinstance(traced_pass(core.model, core.eager_outputs, "cuda:0", True), TracedPass)
     # another network's forward may branch on its inputs' values, which a trace would freeze
-    assert traced_network(core.model, "last_hidden_state", "cuda:0", False) is None
-    assert traced_network(core.model, "last_hidden_state", "cpu", True) is None
+    assert traced_pass(core.model, core.eager_outputs, "cuda:0", False) is None
+    assert traced_pass(core.model, core.eager_outputs, "cpu", True) is None
 
 
 def test_the_benchmarks_trace_lever_makes_gpu_passes_eager(monkeypatch):
     from bench.lever_off import LEVERS
     from cmteb.models import core
 
-    monkeypatch.setattr(core, "traced_network", core.traced_network)  # put back after the test
-    assert core.traced_network(torch.nn.Linear(1, 1), "last_hidden_state", "cuda", True) is not None
+    monkeypatch.setattr(core, "traced_pass", core.traced_pass)  # put back after the test
+    linear = torch.nn.Linear(1, 1)
+    assert core.traced_pass(linear, linear, "cuda", True) is not None
     LEVERS["trace"]()
-    assert core.traced_network(torch.nn.Linear(1, 1), "last_hidden_state", "cuda", True) is None
+    assert core.traced_pass(linear, linear, "cuda", True) is None
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_once_checked_a_pass_runs_no_python_of_the_core(tiny_bert, pooling, monkeypatch):
+    """The head (pooling, normalisation) and the mask's 4D form are inside the trace: after the traces are
+    checked, a batch calls neither the network's nor the head's Python (each would be operators from Python,
+    each waiting for the GIL behind another thread)."""
+    from cmteb.models import traced
+
+    eager = BGEEncoder.load(str(tiny_bert), pooling=pooling, batch_size=2, cpu_streams=1).encode(TEXTS)
+    monkeypatch.setattr(traced, "traces_on", lambda device: True)  # the core traces as it would on a GPU
+    core = BGEEncoder.load(str(tiny_bert), pooling=pooling, batch_size=2, cpu_streams=1)
+    core.encode(TEXTS)  # records and checks both signatures
+    assert all(trace.checked for trace in core.traced.traces.values())
+    called: list[str] = []
+    for name in ("network", "head"):
+        monkeypatch.setattr(core, name, lambda *args, name=name: called.append(name))
+    assert np.array_equal(core.encode(TEXTS), eager) and called == []
+
+
+def test_a_gpu_batch_travels_as_one_array(monkeypatch):
+    """Pinning and copying each column would be two operators from Python per column; one array is two."""
+    from cmteb.models import batching
+
+    calls: list[str] = []
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: calls.append("pin") or self)
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: calls.append("to") or self)
+    batch = {
+        "input_ids": torch.tensor([[101, 5, 102], [101, 102, 0]]),
+        "token_type_ids": torch.zeros(2, 3, dtype=torch.long),
+        "attention_mask": torch.tensor([[1, 1, 1], [1, 1, 0]]),
+    }
+    moved = batching.to_device(batch, "cuda")
+    assert calls == ["pin", "to"] and list(moved) == list(batch)
+    assert all(torch.equal(moved[name], batch[name]) for name in batch)

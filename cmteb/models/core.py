@@ -19,7 +19,7 @@ from cmteb.models.loading import HARMLESS_BUFFERS, ModelSource, load_model, reso
 from cmteb.models.masks import network_inputs, takes_prepared_mask
 from cmteb.models.options import LoadOptions
 from cmteb.models.streams import default_streams, parallel_passes
-from cmteb.models.traced import TracedNetwork, traced_network
+from cmteb.models.traced import TracedPass, traced_pass
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class ModelCore:
     streams: int = 1  # forward passes at once in this process (on a CPU, one core each)
     warned_cpu_fp16: bool = False  # the fp16-on-CPU warning is said once per core
     prepared_masks: bool = False  # the network takes the host-decided attention mask (`masks.py`)
-    traced: TracedNetwork | None = None  # passes run as a checked trace (`traced.py`), else eagerly
+    traced: TracedPass | None = None  # passes run as a checked trace (`traced.py`), else eagerly
     KIND: ClassVar[str] = "model"  # how messages name it
     OUTPUTS: ClassVar[str] = "outputs"  # what it computes, as messages name it
     OUTPUT_FIELD: ClassVar[str] = "last_hidden_state"  # the field of the network's output it reads
@@ -72,8 +72,7 @@ class ModelCore:
         """Load `model` (a hub id, a folder, or an already resolved source) with `auto_class`."""
         source = model if isinstance(model, ModelSource) else resolve_model(model, name=name, revision=revision)
         m = load_model(auto_class, source, options, check_config=check_config, harmless=harmless)
-        prepared_masks = takes_prepared_mask(m.net)
-        return cls(
+        core = cls(
             model=m.net,
             tokenizer=m.tokenizer,
             source=m.source,
@@ -83,26 +82,34 @@ class ModelCore:
             device=m.device,
             weights=m.weights,
             streams=default_streams(m.device, options.cpu_streams),
-            prepared_masks=prepared_masks,
-            traced=traced_network(m.net, cls.OUTPUT_FIELD, m.device, prepared_masks),
+            prepared_masks=takes_prepared_mask(m.net),
             **extra,
         )
+        # The trace records `eager_outputs` at the first batch, so the settings a subclass's `load` sets after
+        # this (pooling) are the ones it holds.
+        core.traced = traced_pass(core.model, core.eager_outputs, core.device, core.prepared_masks)
+        return core
 
     def empty_outputs(self, count: int) -> np.ndarray:
         """An array for the outputs of `count` inputs."""
         raise NotImplementedError
 
     def batch_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The outputs of one padded batch on the device, in fp32 (one row or value per input)."""
+        """The outputs of one padded batch on the device, in fp32 (one row or value per input): by the checked
+        trace of the whole pass where there is one (`traced.py`), else eagerly."""
+        return self.traced(batch) if self.traced is not None else self.eager_outputs(batch)
+
+    def eager_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """`batch_outputs` computed operator by operator: the network, then the core's head."""
+        return self.head(self.network(batch), batch)
+
+    def head(self, output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The outputs of a batch from the network's `OUTPUT_FIELD` (pooling, normalisation, the score)."""
         raise NotImplementedError
 
     def network(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The network's `OUTPUT_FIELD` for one padded batch, its attention mask decided on the host (`masks.py`),
-        computed by the checked trace where there is one (`traced.py`)."""
-        inputs = network_inputs(batch, self.prepared_masks)
-        if self.traced is not None:
-            return self.traced(inputs)
-        return getattr(self.model(**inputs), self.OUTPUT_FIELD)
+        """The network's `OUTPUT_FIELD` for one padded batch, its attention mask decided on the host (`masks.py`)."""
+        return getattr(self.model(**network_inputs(batch, self.prepared_masks)), self.OUTPUT_FIELD)
 
     def batch_step(self, out: np.ndarray) -> tuple[Callable[..., None], Callable[[], None]]:
         """`forward(indices, batch)` that computes a batch's outputs for `out`, and the `gather` that completes

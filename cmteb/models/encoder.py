@@ -112,7 +112,7 @@ class BGEEncoder(ModelCore):
         """The unpadded ids of `texts`, truncated to the core's max length."""
         return tokenize(self.tokenizer, texts, self.max_length)
 
-    def batch_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """One padded batch's embeddings, pooled (and normalised) in fp32."""
-        emb = pool(self.network(batch), batch.get("attention_mask"), self.pooling)
+    def head(self, output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One padded batch's embeddings from its last hidden states, pooled (and normalised) in fp32."""
+        emb = pool(output, batch.get("attention_mask"), self.pooling)
         return torch.nn.functional.normalize(emb, p=2, dim=1) if self.normalize else emb

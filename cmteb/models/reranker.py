@@ -92,7 +92,7 @@ class BGEReranker(ModelCore):
         encoded = tokenize(self.tokenizer, [q for q, _ in pairs], self.max_length, [p for _, p in pairs])
         return self.compute(encoded, batch_size=batch_size, on_batch=on_batch)
 
-    def batch_outputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """One padded batch's scores: the score head's output in fp32 (fp16 logits tie nearby scores)."""
-        logits = self.network(batch).view(-1).float()
+    def head(self, output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One padded batch's scores from its logits, in fp32 (fp16 logits tie nearby scores)."""
+        logits = output.view(-1).float()
         return torch.sigmoid(logits) if self.normalize else logits

@@ -1,4 +1,10 @@
-"""On a GPU the network's forward pass runs as a TorchScript trace: one call from Python per batch.
+"""On a GPU each batch's pass runs as a TorchScript trace: one call from Python per batch.
+
+The trace holds the whole pass from the padded batch on the device to its outputs: the attention mask
+decided on the host (`masks.py`), the network, and the head (pooling and normalisation, or the score
+head's logits). Every operator left outside, run eagerly from Python, would release the GIL and wait to
+take it back behind a thread of pure Python, up to the 5 ms switch interval (see "Why" and the figures in
+the README).
 
 Why. An eager pass of a bge-large-shaped BERT is about 600 operators, each dispatched from Python through
 transformers' module tree, and each releasing the GIL and taking it back. On a GPU that host work can be
@@ -8,9 +14,11 @@ evaluates the previous task on another) every operator also waits for the evalua
 GIL back: up to Python's 5 ms switch interval each time that thread runs pure Python. A traced pass
 runs the same recorded operators from C++ and releases the GIL once. Measured on 2 CPU cores with a
 network of bge-large's 24 layers at a width whose arithmetic costs next to nothing, so that the time is
-the host's (`python bench/traced_rate.py`: 16 batches of 4 short reviews): 35.0 ms a pass eager against
-25.6 ms traced, and beside a thread of pure-Python work 4,256 ms eager against 116 ms traced; the same
-embeddings to the last bit.
+the host's (`python bench/traced_rate.py`: 16 batches of 4 short reviews, torch on one thread so that the
+Python thread has the other core; medians of 5): 50.0 ms a pass eager, 36.5 ms with the network alone
+traced and the head eager, 35.7 ms with the whole pass traced; beside a thread of pure-Python work 4,534 ms
+eager, 108.4 ms with the head eager (its operators, about ten, each waited for the GIL), 61.0 ms with the whole
+pass traced. The same embeddings to the last bit.
 
 Why TorchScript, which PyTorch keeps in maintenance in favour of `torch.compile` and `torch.export`:
 compiled graphs specialise on shapes (every batch of length-sorted texts has its own) or capture CUDA
@@ -18,7 +26,7 @@ graphs per shape after a compile of minutes, and an exported program's module di
 from Python again. A trace replays the operators eager ran, with the JIT's optimisations off, so it
 computes what eager computes; each input signature's trace is checked against eager on a batch of
 another shape, and any failure or difference (a shape the trace baked in, a removed API) sends that
-core back to eager passes for good (`TracedNetwork`).
+core back to eager passes for good (`TracedPass`).
 
 On a CPU the passes stay eager: there the arithmetic dominates (m3e-small, 1,500 short texts, mean pooling,
 two rounds: 19.10 / 18.83 s eager, 19.13 / 18.72 s traced) and a CPU run does not pipeline by default. The
@@ -47,23 +55,28 @@ def traces_on(device: str) -> bool:
     return device.startswith("cuda")
 
 
-def traced_network(model: torch.nn.Module, output: str, device: str, prepared_masks: bool) -> TracedNetwork | None:
-    """The traced passes of `model` on `device`, or None for eager ones. Only networks that take the
-    host-decided mask are traced (transformers' own BERT, RoBERTa and XLM-R with SDPA: `masks.py`): with
-    the mask decided, no branch of their forward depends on a tensor's values, which a trace would
-    freeze at the first batch's branch without the check on another shape noticing."""
-    return TracedNetwork(model, output) if traces_on(device) and prepared_masks else None
+Step = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # a padded batch on the device -> its outputs
+
+
+def traced_pass(model: torch.nn.Module, step: Step, device: str, prepared_masks: bool) -> TracedPass | None:
+    """The traced passes of `step` (the core's eager pass, computed with `model`) on `device`, or None for
+    eager ones. Only networks that take the host-decided mask are traced (transformers' own BERT, RoBERTa
+    and XLM-R with SDPA: `masks.py`): with the mask decided, no branch of their forward depends on a
+    tensor's values, which a trace would freeze at the first batch's branch without the check on another
+    shape noticing."""
+    return TracedPass(model, step) if traces_on(device) and prepared_masks else None
 
 
 class _Replay(torch.nn.Module):
-    """The network as a function of positional tensors, returning one output field: what a trace takes."""
+    """The pass as a function of positional tensors: what a trace takes. `model` is registered so that the
+    trace reads its parameters as the module's own (shared, not copied)."""
 
-    def __init__(self, model: torch.nn.Module, names: tuple[str, ...], output: str) -> None:
+    def __init__(self, model: torch.nn.Module, step: Step, names: tuple[str, ...]) -> None:
         super().__init__()
-        self.model, self.names, self.output = model, names, output
+        self.model, self.step, self.names = model, step, names
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return getattr(self.model(**dict(zip(self.names, tensors, strict=True))), self.output)
+        return self.step(dict(zip(self.names, tensors, strict=True)))
 
 
 @dataclass
@@ -73,19 +86,19 @@ class _Trace:
     checked: bool = False  # equal to eager on a batch of another shape
 
 
-class TracedNetwork:
-    """`model`'s `output` field for a batch of named tensors, computed by a trace per input signature once
-    one is recorded and checked (see the module's docstring), else eagerly."""
+class TracedPass:
+    """`step`'s outputs for a batch of named tensors, computed by a trace per input signature once one is
+    recorded and checked (see the module's docstring), else eagerly."""
 
-    def __init__(self, model: torch.nn.Module, output: str) -> None:
-        self.model, self.output = model, output
+    def __init__(self, model: torch.nn.Module, step: Step) -> None:
+        self.model, self.step = model, step
         self.traces: dict[Signature, _Trace] = {}
         self.failed = False  # a trace failed or differed: eager from then on
         self._lock = threading.Lock()  # recording and checking happen once, whichever thread comes first
 
     def eager(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The output computed by the network's own forward."""
-        return getattr(self.model(**inputs), self.output)
+        """The outputs computed eagerly, operator by operator."""
+        return self.step(inputs)
 
     def __call__(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.failed:
@@ -106,7 +119,7 @@ class TracedNetwork:
         shape = tuple(inputs["input_ids"].shape)
         try:
             if trace is None:
-                self.traces[signature] = _Trace(_record(self.model, inputs, self.output), shape)
+                self.traces[signature] = _Trace(_record(_Replay(self.model, self.step, tuple(inputs)), inputs), shape)
             elif trace is not None and not trace.checked and shape != trace.shape:
                 trace.checked = self._same(_run(trace.module, inputs), outputs)
         except Exception as exc:  # any failure of the trace leaves the eager result standing
@@ -124,8 +137,7 @@ class TracedNetwork:
         self.failed = True
 
 
-def _record(model: torch.nn.Module, inputs: dict[str, torch.Tensor], output: str) -> Any:
-    replay = _Replay(model, tuple(inputs), output)
+def _record(replay: _Replay, inputs: dict[str, torch.Tensor]) -> Any:
     # The tracer reads every property of the modules, transformers' training-loss one included, which then
     # warns about a loss no pass computes.
     transformers_log = logging.getLogger("transformers.modeling_utils")
