@@ -174,8 +174,13 @@ def test_batches_are_padded_exactly_as_the_tokenizer_pads_them(side, m3e_dir):
         features = {k: list(v) for k, v in encoded.items()}
         expected = tokenizer.pad(features, padding=True, return_tensors="pt")
         padded = pad_batch(tokenizer, features)
-        assert padded.keys() == expected.keys()
+        assert list(padded) == list(expected)
         assert all(torch.equal(padded[k], expected[k]) for k in expected)
+    # single texts tokenised to their ids alone: the mask and token types are made, the same tensors
+    padded = pad_batch(tokenizer, {"input_ids": list(singles["input_ids"])})
+    expected = tokenizer.pad({k: list(v) for k, v in singles.items()}, padding=True, return_tensors="pt")
+    assert list(padded) == list(expected) == ["input_ids", "token_type_ids", "attention_mask"]
+    assert all(torch.equal(padded[k], expected[k]) for k in expected)
 
 
 def test_a_mirrors_fingerprint_reads_its_files_once_until_one_changes(tmp_path, monkeypatch):

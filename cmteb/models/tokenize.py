@@ -34,7 +34,8 @@ def tokenize(
     tokenizer: Any, texts: Sequence[str], max_length: int, pairs: Sequence[str] | None = None
 ) -> dict[str, list[list[int]]]:
     """Token ids of `texts` (each with its partner in `pairs` for a cross-encoder), unpadded and truncated
-    to `max_length`: what `tokenizer(texts, pairs, truncation=True, max_length=max_length)` returns.
+    to `max_length`: what `tokenizer(texts, pairs, truncation=True, max_length=max_length)` returns (for
+    single texts its `input_ids` alone: `batching.pad_batch` makes the rest).
 
     A text longer than `prefix_chars(max_length)` is tokenised from its prefix when the tokenizer has a
     cut rule (`truncation.py`), and again in full when the prefix's ids cannot be proven the same."""
@@ -71,11 +72,14 @@ def _in_threads(
     cores = usable_cores()
     size = chunk_size(len(texts), cores)
 
+    # Single texts: their ids alone (a mask of ones and token types of one segment, which `pad_batch` makes):
+    # a third of the Python lists, to hold in memory and hand to worker processes.
+    ids_only = {} if pairs is not None else {"return_attention_mask": False, "return_token_type_ids": False}
+
     def call(start: int) -> dict[str, list[list[int]]]:
         second = None if pairs is None else list(pairs[start : start + size])
-        encoding = tokenizer(
-            list(texts[start : start + size]), second, padding=False, truncation=True, max_length=max_length
-        )
+        chunk = list(texts[start : start + size])
+        encoding = tokenizer(chunk, second, padding=False, truncation=True, max_length=max_length, **ids_only)
         if inspect is not None:
             inspect(start, encoding)
         return dict(encoding)
