@@ -125,3 +125,12 @@ def test_the_benchmarks_prefix_lever_tokenises_whole_texts(m3e_dir: Path, monkey
     LEVERS["prefix"]()
     tokenize(tokenizer, texts, 64)
     assert seen[-1] == texts
+
+
+def test_finding_the_cut_rule_leaves_the_backends_truncation_alone(m3e_dir: Path) -> None:
+    """Another thread may be tokenising with the backend's truncation set: reading the rule must not reset it."""
+    tokenizer = AutoTokenizer.from_pretrained(m3e_dir)
+    tokenizer(["外卖"], truncation=True, max_length=24)
+    before = tokenizer.backend_tokenizer.truncation
+    assert before is not None and before["max_length"] == 24
+    assert cut_rule(tokenizer) is not None and tokenizer.backend_tokenizer.truncation == before

@@ -74,6 +74,8 @@ def cut_rule(tokenizer: Any) -> CutRule | None:
         content = added.content
         if not content or not boundaries.match(content) or boundaries.search(content[:-1], 1):
             return None  # an added token could join or split words at a cut
-    marks = tokenizer("a", return_special_tokens_mask=True)["special_tokens_mask"]  # BERT: [1, 0, 1]
+    # From the backend itself: a call through transformers would set the backend's truncation to its own
+    # arguments, under another thread's tokenising (the prefetch thread's, while this one encodes).
+    marks = backend.encode("a").special_tokens_mask  # BERT: [1, 0, 1]
     trailing = len(marks) - 1 - max(i for i, special in enumerate(marks) if not special)
     return CutRule(boundaries, trailing)
