@@ -13,7 +13,9 @@ LEVER is one of:
 - `prefix`: long texts are tokenised whole, never from the prefix truncation keeps
   (`cmteb/models/truncation.py`);
 - `tokenize-ahead`: a pipelined run tokenises each set when the model reaches it, not while the model
-  encodes the set before it (`cmteb/runner/prefetch.py`).
+  encodes the set before it (`cmteb/runner/prefetch.py`);
+- `ray-niceness`: a local Ray (`--ray`) runs its workers at Ray's default niceness of 15, below this
+  process, instead of beside it (`cmteb/workers/ray_backend.py`).
 
 The switches are patches applied here, in the benchmark, so that the product has no knobs that
 exist only to be measured.
@@ -71,6 +73,18 @@ def _no_tokenize_ahead() -> None:
     systems.Prefetcher = lambda plan, is_cached, encode_ahead, _tokenize: Prefetcher(plan, is_cached, encode_ahead)
 
 
+def _no_ray_niceness() -> None:
+    import ray
+
+    init = ray.init
+
+    def init_with_rays_defaults(*args, **kwargs):
+        kwargs.pop("_system_config", None)
+        return init(*args, **kwargs)
+
+    ray.init = init_with_rays_defaults
+
+
 LEVERS = {
     "none": lambda: None,
     "dedupe": _no_dedupe,
@@ -79,6 +93,7 @@ LEVERS = {
     "trace": _no_trace,
     "prefix": _no_prefix,
     "tokenize-ahead": _no_tokenize_ahead,
+    "ray-niceness": _no_ray_niceness,
 }
 
 

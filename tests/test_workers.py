@@ -157,4 +157,36 @@ def test_ray_workers_equal_one_process_even_when_an_actor_is_killed(single, m3e_
     assert len(record["workers"]["model"]) == 2 and all(w.startswith("ray ") for w in record["workers"]["model"])
     retried = [r for entry in record["tasks"].values() for r in entry["workers"]["model"]["retried"]]
     assert len(retried) == 1 and handed[2] in retried[0] and "ActorDiedError" in retried[0]
-    assert "is redone on another worker" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is redone on another worker" in err and "niceness" not in err
+
+
+def test_a_local_ray_runs_its_workers_beside_this_process_not_below_it():
+    """Ray's default niceness of 15 would give the CPU to anything else on the machine before the actors."""
+    from cmteb.workers.ray_backend import connect
+
+    def niceness() -> int:  # nested, so Ray ships it by value (workers cannot import this test module)
+        return os.nice(0)
+
+    ray = connect(None)
+    assert ray.get(ray.remote(num_cpus=0)(niceness).remote()) == os.nice(0)
+
+
+def test_actors_below_ordinary_processes_are_named_with_the_fix():
+    from cmteb.workers.ray_backend import niceness_warning
+
+    assert niceness_warning([0, 0]) is None
+    message = niceness_warning([0, 15])
+    assert message is not None and "niceness 15" in message and "RAY_worker_niceness=0 ray start" in message
+
+
+def test_the_niceness_lever_starts_ray_with_its_defaults(monkeypatch):
+    import ray
+
+    from bench.lever_off import LEVERS
+
+    calls = []
+    monkeypatch.setattr(ray, "init", lambda *args, **kwargs: calls.append(kwargs))
+    LEVERS["ray-niceness"]()  # wraps the ray.init above; monkeypatch restores the real one
+    ray.init(address=None, include_dashboard=False, _system_config={"worker_niceness": 0})
+    assert calls == [{"address": None, "include_dashboard": False}]

@@ -4,10 +4,16 @@ ends; an actor that dies (killed, out of memory, its node lost) has its shard re
 
 The model must be readable at the same path on every node (the Hugging Face cache of a hub id,
 or a shared folder), and cmteb installed there.
+
+Ray starts its workers at niceness 15 (its `worker_niceness`), below every ordinary process: on a
+machine where anything else runs (this run's own tokenising and evaluation, another job) the actors
+get the CPU last, and an actor waiting for a core leaves its GPU idle. A local Ray started here runs
+them at 0; the actors of a cluster started without `RAY_worker_niceness=0` are named in a warning.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from cmteb.errors import CmtebError, warn
@@ -23,9 +29,9 @@ class Replica:
         self.core = load_replica(spec.on(device))
         self.name = f"ray {worker_name(device)}"
 
-    def where(self) -> str:
-        """Where this actor runs."""
-        return self.name
+    def where(self) -> tuple[str, int]:
+        """Where this actor runs, and its process's niceness."""
+        return self.name, os.nice(0)
 
     def run(self, encoded: dict[str, list[Any]]) -> tuple[str, Any]:
         """One shard's reply, as a worker process sends it."""
@@ -41,14 +47,29 @@ def connect(address: str | None) -> Any:
     import ray
 
     if not ray.is_initialized():
+        # A cluster's settings are its own (`ray start`); a local instance's workers run at the driver's niceness.
+        system_config = {"_system_config": {"worker_niceness": 0}} if address is None else {}
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            ray.init(
+                address=address, include_dashboard=False, log_to_driver=False, configure_logging=False, **system_config
+            )
         except ConnectionError as exc:
             raise CmtebError(
                 f"cannot reach the Ray cluster at {address}: start it with `ray start --head` (or pass the head's "
                 f"address), or run --ray without an address for a local Ray ({exc})"
             ) from exc
     return ray
+
+
+def niceness_warning(levels: list[int]) -> str | None:
+    """The warning for actors that run below ordinary processes (see the module docstring), if any do."""
+    if max(levels, default=0) <= 0:
+        return None
+    return (
+        f"the Ray workers run at niceness {max(levels)} (Ray's default), so other work on their machines, this run's "
+        "tokenising and evaluation included, takes the CPU first and the workers wait: start the cluster with "
+        "`RAY_worker_niceness=0 ray start ...`"
+    )
 
 
 def actor_count(ray: Any, asked: int | None, on_gpu: bool) -> int:
@@ -73,10 +94,12 @@ class RayBackend:
         device = "cuda:0" if on_gpu else "cpu"  # Ray shows each actor only its own GPU
         self.actors = [actor.remote(spec, device) for _ in range(count)]
         try:
-            names = self.ray.get([a.where.remote() for a in self.actors])
+            names, levels = zip(*self.ray.get([a.where.remote() for a in self.actors]), strict=True)
         except self.ray.exceptions.RayError as exc:
             self.close()
             raise CmtebError(f"the Ray workers could not load the model: {str(exc).splitlines()[-1]}") from exc
+        if message := niceness_warning(list(levels)):
+            warn(message)
         self.names = [f"{name} #{k}" for k, name in enumerate(names)]
         self.by_name = dict(zip(self.names, self.actors, strict=True))
         self.pending: dict[Any, str] = {}
