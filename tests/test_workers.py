@@ -190,3 +190,35 @@ def test_the_niceness_lever_starts_ray_with_its_defaults(monkeypatch):
     LEVERS["ray-niceness"]()  # wraps the ray.init above; monkeypatch restores the real one
     ray.init(address=None, include_dashboard=False, _system_config={"worker_niceness": 0})
     assert calls == [{"address": None, "include_dashboard": False}]
+
+
+def test_ray_actors_take_the_cores_and_gpus_the_cluster_has():
+    from cmteb.workers.ray_backend import ActorPlan, plan_actors
+
+    assert plan_actors(4, [8, 8], None, on_gpu=True) == ActorPlan(count=4, gpus=1, cpus=0)
+    assert plan_actors(0, [16, 16], None, on_gpu=False) == ActorPlan(count=2, gpus=0, cpus=16), "one per node"
+    assert plan_actors(0, [16, 32], 3, on_gpu=False).cpus == 16  # one on the small node, two on the large
+    assert plan_actors(0, [16, 32], 4, on_gpu=False).cpus == 10  # 1 + 3 actors of 10 cores
+    assert plan_actors(0, [2], 2, on_gpu=False).cpus == 1
+    for args, expected in [
+        ((2, [8], 3, True), "--workers 3 asks for more GPU workers than the Ray cluster's 2 GPUs"),
+        ((0, [2], 3, False), "--workers 3 asks for more CPU workers than the Ray cluster's 2 CPUs"),
+        ((0, [8], None, True), "the Ray cluster has no GPU"),
+        ((0, [0], None, False), "the Ray cluster has no CPU"),
+    ]:
+        with pytest.raises(CmtebError, match=expected):
+            plan_actors(*args)
+
+
+def test_a_cpu_actor_runs_on_its_nodes_cores():
+    from cmteb.workers.ray_backend import connect, plan_actors
+
+    def torch_threads() -> int:  # nested, so Ray ships it by value
+        import torch
+
+        return torch.get_num_threads()
+
+    ray = connect(None)
+    cores = int(ray.cluster_resources()["CPU"])
+    plan = plan_actors(0, [cores], None, on_gpu=False)
+    assert ray.get(ray.remote(**plan.options())(torch_threads).remote()) == cores

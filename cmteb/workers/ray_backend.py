@@ -1,6 +1,7 @@
-"""Workers as Ray actors, across the machines of a Ray cluster: one per GPU, or one per CPU worker
-where the cluster has no GPU. Each actor loads its model replica once and runs shards until the run
-ends; an actor that dies (killed, out of memory, its node lost) has its shard redone by another.
+"""Workers as Ray actors, across the machines of a Ray cluster: one per GPU, or on a CPU run one per
+node, on its cores (Ray would otherwise give each actor one CPU, and so one torch thread). Each actor
+loads its model replica once and runs shards until the run ends; an actor that dies (killed, out of
+memory, its node lost) has its shard redone by another.
 
 The model must be readable at the same path on every node (the Hugging Face cache of a hub id,
 or a shared folder), and cmteb installed there.
@@ -14,6 +15,7 @@ them at 0; the actors of a cluster started without `RAY_worker_niceness=0` are n
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from cmteb.errors import CmtebError, warn
@@ -72,15 +74,39 @@ def niceness_warning(levels: list[int]) -> str | None:
     )
 
 
-def actor_count(ray: Any, asked: int | None, on_gpu: bool) -> int:
-    """How many actors: `asked`, else one per GPU of the cluster (GPU runs) or one per node (CPU runs)."""
-    gpus = int(ray.cluster_resources().get("GPU", 0))
-    if on_gpu and not gpus:
-        raise CmtebError("the Ray cluster has no GPU: run with --device cpu, or add GPU nodes with `ray start`")
-    if not on_gpu and gpus:
+@dataclass(frozen=True)
+class ActorPlan:
+    """How many actors a run starts and what each asks Ray for."""
+
+    count: int
+    gpus: int  # each: one on a GPU run
+    cpus: int  # each: none on a GPU run (the GPU does the work); on a CPU run, the cores its passes run on
+
+    def options(self) -> dict[str, Any]:
+        """The actor options: Ray sets a CPU actor's OMP_NUM_THREADS, and so torch's threads, to `cpus`."""
+        if self.gpus:
+            return {"num_gpus": self.gpus, "num_cpus": 0}
+        return {"num_gpus": 0, "num_cpus": self.cpus, "scheduling_strategy": "SPREAD"}
+
+
+def plan_actors(gpus: int, node_cpus: list[int], asked: int | None, on_gpu: bool) -> ActorPlan:
+    """`asked` actors, else one per GPU of the cluster (GPU runs) or one per node (CPU runs; `node_cpus`: the
+    CPUs of each live node). A CPU actor takes as many cores as still lets every actor find a node."""
+    if on_gpu:
+        if not gpus:
+            raise CmtebError("the Ray cluster has no GPU: run with --device cpu, or add GPU nodes with `ray start`")
+        if asked is not None and asked > gpus:
+            raise CmtebError(f"--workers {asked} asks for more GPU workers than the Ray cluster's {gpus} GPUs")
+        return ActorPlan(count=asked or gpus, gpus=1, cpus=0)
+    if gpus:
         warn(f"the Ray cluster's {gpus} GPUs stay unused: this run's device is cpu (pass --device cuda to use them)")
-    nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
-    return asked or (gpus if on_gpu else nodes)
+    count = asked or sum(1 for cpus in node_cpus if cpus)
+    if not count:
+        raise CmtebError("the Ray cluster has no CPU to run on: add nodes with `ray start`")
+    if count > sum(node_cpus):
+        raise CmtebError(f"--workers {count} asks for more CPU workers than the Ray cluster's {sum(node_cpus)} CPUs")
+    cores = max(c for c in range(1, max(node_cpus) + 1) if sum(n // c for n in node_cpus) >= count)
+    return ActorPlan(count=count, gpus=0, cpus=cores)
 
 
 class RayBackend:
@@ -89,10 +115,12 @@ class RayBackend:
     def __init__(self, spec: ReplicaSpec, address: str | None, count: int | None) -> None:
         self.ray = connect(address)
         on_gpu = spec.options.device == "cuda"
-        count = actor_count(self.ray, count, on_gpu)
-        actor = self.ray.remote(num_gpus=1 if on_gpu else 0, num_cpus=0 if on_gpu else 1)(Replica)
+        nodes = [node["Resources"] for node in self.ray.nodes() if node.get("Alive")]
+        gpus = int(self.ray.cluster_resources().get("GPU", 0))
+        plan = plan_actors(gpus, [int(node.get("CPU", 0)) for node in nodes], count, on_gpu)
+        actor = self.ray.remote(**plan.options())(Replica)
         device = "cuda:0" if on_gpu else "cpu"  # Ray shows each actor only its own GPU
-        self.actors = [actor.remote(spec, device) for _ in range(count)]
+        self.actors = [actor.remote(spec, device) for _ in range(plan.count)]
         try:
             names, levels = zip(*self.ray.get([a.where.remote() for a in self.actors]), strict=True)
         except self.ray.exceptions.RayError as exc:
