@@ -96,7 +96,10 @@ def plan_actors(gpus: int, node_cpus: list[int], asked: int | None, on_gpu: bool
         if not gpus:
             raise CmtebError("the Ray cluster has no GPU: run with --device cpu, or add GPU nodes with `ray start`")
         if asked is not None and asked > gpus:
-            raise CmtebError(f"--workers {asked} asks for more GPU workers than the Ray cluster's {gpus} GPUs")
+            raise CmtebError(
+                f"--workers {asked} asks for more GPU workers than the Ray cluster's {gpus} GPUs: pass "
+                f"--workers {gpus} or fewer (one GPU each), or add GPU nodes"
+            )
         return ActorPlan(count=asked or gpus, gpus=1, cpus=0)
     if gpus:
         warn(f"the Ray cluster's {gpus} GPUs stay unused: this run's device is cpu (pass --device cuda to use them)")
@@ -104,7 +107,10 @@ def plan_actors(gpus: int, node_cpus: list[int], asked: int | None, on_gpu: bool
     if not count:
         raise CmtebError("the Ray cluster has no CPU to run on: add nodes with `ray start`")
     if count > sum(node_cpus):
-        raise CmtebError(f"--workers {count} asks for more CPU workers than the Ray cluster's {sum(node_cpus)} CPUs")
+        raise CmtebError(
+            f"--workers {count} asks for more CPU workers than the Ray cluster's {sum(node_cpus)} CPUs: pass --workers "
+            f"{sum(node_cpus)} or fewer, or add nodes"
+        )
     cores = max(c for c in range(1, max(node_cpus) + 1) if sum(n // c for n in node_cpus) >= count)
     return ActorPlan(count=count, gpus=0, cpus=cores)
 
