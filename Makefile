@@ -31,8 +31,10 @@ demo: install
 	done
 	$(VENV)/bin/cmteb leaderboard --results results/demo --no-reference --out results/demo/leaderboard
 
-# One worker per core, each taking whole test files (their module fixtures are built once): on 2 cores
-# the suite ran in 287.7 s against 362.9 s in one process.
+# One worker per core, each taking whole test files (their module fixtures are built once) and its share
+# of the cores for torch and BLAS (tests/conftest.py). xdist sends files with the most tests first, so the
+# longest, tests/test_differential.py (a test per task), starts at once while the other worker drains the
+# short files.
 test: install
 	$(OFFLINE) $(VENV)/bin/pytest -n auto --dist loadfile
 

@@ -15,6 +15,18 @@ os.environ["CMTEB_CACHE"] = tempfile.mkdtemp(prefix="cmteb-test-cache-")  # neve
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Under `pytest -n N`, each worker gets its share of the cores for torch and BLAS; subprocesses inherit
+# it. N workers each running threads on every core oversubscribe them, and OpenMP threads spin while
+# they wait for each other: on 2 cores the suite took 535 s of CPU and 321-328 s that way, 462-466 s
+# and 269-270 s this way. A count the user set is kept. The environment reaches the libraries loaded from here
+# on; numpy's and scipy's BLAS are loaded already (pytest imports scikit-learn to resolve the
+# `filterwarnings` of pyproject.toml), so they are limited in place.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "OMP_NUM_THREADS" not in os.environ:
+    from threadpoolctl import threadpool_limits
+
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.environ["OMP_NUM_THREADS"] = str(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    threadpool_limits(int(os.environ["OMP_NUM_THREADS"]))
 
 import pytest
 
