@@ -15,7 +15,9 @@ One GPU, bge-base-shaped (random weights, m3e-small's tokenizer):
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,7 +46,13 @@ def parse() -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each task's real size")
     add_model_args(parser)
     parser.add_argument("--tasks", nargs="*", help="task names (default: the default protocol's 31)")
-    parser.add_argument("--work", type=Path, help="folder for the mirror, model and results (default: a temp one)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="folder for the mirror, model and results (default: a temp one); a mirror and "
+        "model already built there at the same scale and tasks are reused, the run's results and caches are not",
+    )
+    parser.add_argument("--build-only", action="store_true", help="build the mirror and model in --work, run nothing")
     parser.add_argument("--time-limit", type=float, help="stop the run after this many seconds; report what finished")
     parser.add_argument("--lever", default="none", help="run with this lever of bench/lever_off.py off (e.g. prefix)")
     return parser.parse_known_args()
@@ -59,6 +67,8 @@ def run_cmteb(
     still holds every task that finished.
     """
     out = work / "results"
+    for produced in (out, work / "cache", work / "hf"):  # a cold run: nothing of an earlier run in --work
+        shutil.rmtree(produced, ignore_errors=True)
     cmd = [sys.executable, str(ROOT / "bench" / "lever_off.py"), args.lever, "--", "--model", str(model)]
     cmd += ["--tasks", *names, "--data-dir", str(work / "mirror"), "--output-dir", str(out)]
     cmd += ["--cache-dir", str(work / "cache"), "--no-progress", *run_settings(args, extra), *extra]
@@ -94,14 +104,31 @@ def print_tasks(record: dict) -> float:
     return total
 
 
-def main() -> int:
-    args, extra = parse()
-    work = args.work or Path(tempfile.mkdtemp(prefix="cmteb-bench-full-"))
+def mirror(args: argparse.Namespace, work: Path) -> tuple[list[str], float]:
+    """The mirror's task names and its build seconds (0 where one built in `work` for the same request is reused).
+
+    A marker written after a complete build records the request, so a build cut short is never reused."""
+    marker = work / "mirror" / "built.json"
+    request = {"scale": args.scale, "tasks": args.tasks}
+    if marker.exists() and json.loads(marker.read_text())["request"] == request:
+        return json.loads(marker.read_text())["names"], 0.0
+    shutil.rmtree(work / "mirror", ignore_errors=True)
     started = time.perf_counter()
     names = build(work / "mirror", args.scale, args.tasks)
-    built = time.perf_counter() - started
+    marker.write_text(json.dumps({"request": request, "names": names}))
+    return names, time.perf_counter() - started
+
+
+def main() -> int:
+    args, extra = parse()
+    if args.build_only and not args.work:
+        sys.exit("--build-only needs --work: the folder a later run reuses")
+    work = args.work or Path(tempfile.mkdtemp(prefix="cmteb-bench-full-"))
+    names, built = mirror(args, work)
     model = bench_model(args, work)
-    print(f"mirror: {len(names)} tasks at scale {args.scale}, built in {built:.1f} s; model {model}")
+    print(f"mirror: {len(names)} tasks at scale {args.scale}, built in {built:.1f} s (0: reused); model {model}")
+    if args.build_only:
+        return 0
     device = run_device(args, extra)
     print(
         f"device {device}, {args.precision}, batch {args.batch_size}; {os.cpu_count()} CPU cores; flags {extra}"

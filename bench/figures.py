@@ -73,9 +73,13 @@ def bench_model(args: argparse.Namespace, work: Path) -> Path:
 
 
 def shaped_model(shape: str, tokenizer_dir: Path, out: Path) -> Path:
-    """Save a randomly initialised BERT of `shape` with the tokenizer of `tokenizer_dir` to `out`."""
+    """Save a randomly initialised BERT of `shape` with the tokenizer of `tokenizer_dir` to `out`. It is written
+    beside `out` and renamed into place, so an `out` that exists is complete and is kept (the seed is fixed: the
+    weights would be the same)."""
     from transformers import BertConfig, BertModel
 
+    if out.exists():
+        return out
     layers, hidden, heads, ffn = SHAPES[shape]
     torch.manual_seed(0)
     config = BertConfig(
@@ -86,10 +90,12 @@ def shaped_model(shape: str, tokenizer_dir: Path, out: Path) -> Path:
         intermediate_size=ffn,
         max_position_embeddings=512,
     )
-    BertModel(config).save_pretrained(out)
+    partial = out.with_name(out.name + ".partial")
+    BertModel(config).save_pretrained(partial)
     for name in TOKENIZER_FILES:
         if (tokenizer_dir / name).is_file():
-            (out / name).write_bytes((tokenizer_dir / name).read_bytes())
+            (partial / name).write_bytes((tokenizer_dir / name).read_bytes())
+    partial.rename(out)
     return out
 
 

@@ -51,7 +51,7 @@ def main() -> None:
     random.Random(1).shuffle(order)
     shuffled = [corpus[i] for i in order]
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = shaped_model("large", tokenizer_dir, Path(tmp))
+        model_dir = shaped_model("large", tokenizer_dir, Path(tmp) / "bge-large-shaped")
         print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {n} texts")
         for precision in ("fp16", "bf16", "fp32"):
             a, ta = encode(model_dir, precision, corpus, 256)

@@ -14,6 +14,11 @@ LEVER is one of:
   (`cmteb/models/truncation.py`);
 - `tokenize-ahead`: a pipelined run tokenises each set when the model reaches it, not while the model
   encodes the set before it (`cmteb/runner/prefetch.py`);
+- `parts`: a pipelined run encodes each set in one call, its tokens made whole before its first batch,
+  instead of in parts of `PART_TEXTS` texts (`cmteb/runner/prefetch.py`);
+- `pytrec-slices`: retrieval and reranking runs are scored by one pytrec_eval call, which holds the GIL
+  (and so stops the thread encoding ahead) until it returns, instead of a slice of queries at a time
+  (`cmteb/mteb_hooks.py: PytrecInSlices`);
 - `ray-niceness`: a local Ray (`--ray`) runs its workers at Ray's default niceness of 15, below this
   process, instead of beside it (`cmteb/workers/ray_backend.py`).
 
@@ -73,6 +78,18 @@ def _no_tokenize_ahead() -> None:
     systems.Prefetcher = lambda plan, is_cached, encode_ahead, _tokenize: Prefetcher(plan, is_cached, encode_ahead)
 
 
+def _no_parts() -> None:
+    from cmteb.runner import prefetch
+
+    prefetch.PART_TEXTS = sys.maxsize
+
+
+def _no_pytrec_slices() -> None:
+    from cmteb import mteb_hooks
+
+    mteb_hooks.PYTREC_SLICE_PAIRS = sys.maxsize
+
+
 def _no_ray_niceness() -> None:
     import ray
 
@@ -93,6 +110,8 @@ LEVERS = {
     "trace": _no_trace,
     "prefix": _no_prefix,
     "tokenize-ahead": _no_tokenize_ahead,
+    "parts": _no_parts,
+    "pytrec-slices": _no_pytrec_slices,
     "ray-niceness": _no_ray_niceness,
 }
 

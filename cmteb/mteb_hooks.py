@@ -24,6 +24,10 @@ written atomically). What is used here, and what breaks when mteb changes it:
   the corpus and queries are handed over with columns read into lists (mteb's document loader then
   maps each row through a view, `ColumnsInMemory.map`, instead of through `datasets`).
 
+- the name `pytrec_eval` in `mteb._evaluators.retrieval_metrics`, and its `RelevanceEvaluator(qrels, measures)`
+  and `.evaluate(run)`: where a retrieval or reranking task scores its run a slice of queries at a time
+  (`PytrecInSlices`).
+
 `tests/test_mteb_hooks.py` checks that each still exists with the arguments used, naming the one
 that broke.
 """
@@ -75,7 +79,11 @@ USED_INTERNALS = (
     ),
     ("mteb.abstasks.retrieval.RetrievalDatasetLoader", "_load_qrels", ("num_proc",)),
     ("mteb.abstasks.retrieval.RetrievalDatasetLoader", "_load_dataset_split", ("config", "num_proc")),
+    ("mteb._evaluators.retrieval_metrics.pytrec_eval", "RelevanceEvaluator", ()),
+    ("mteb._evaluators.retrieval_metrics", "calculate_retrieval_scores", ("results", "qrels", "k_values")),
 )
+#: Query-document pairs of a run that one pytrec_eval call scores (`PytrecInSlices`): about 0.1 s of a core.
+PYTREC_SLICE_PAIRS = 32_000
 
 
 def task_result_json(result: Any) -> dict[str, Any]:
@@ -296,3 +304,67 @@ def _retrieval_loader(loader: type) -> Iterator[None]:
         yield
     finally:
         retrieval.RetrievalDatasetLoader = mtebs
+
+
+class SlicedRelevanceEvaluator:
+    """pytrec_eval's `RelevanceEvaluator`, its `evaluate(run)` called on slices of the run's queries of about
+    PYTREC_SLICE_PAIRS query-document pairs each: the same scores in the same order (see `PytrecInSlices`)."""
+
+    def __init__(self, qrels: Any, measures: Any, *args: Any, **kwargs: Any) -> None:
+        import pytrec_eval
+
+        self._evaluator = pytrec_eval.RelevanceEvaluator(qrels, measures, *args, **kwargs)
+
+    def evaluate(self, run: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        """Per-query scores of `run`, as `RelevanceEvaluator.evaluate(run)` gives them."""
+        scores: dict[str, dict[str, float]] = {}
+        for part in self.slices(run):
+            scores.update(self._evaluator.evaluate(part))
+        return scores
+
+    @staticmethod
+    def slices(run: dict[str, dict[str, float]]) -> Iterator[dict[str, dict[str, float]]]:
+        """`run` cut, in its order, into runs of at least PYTREC_SLICE_PAIRS query-document pairs (the last
+        fewer), each ending with the query that reached it."""
+        part: dict[str, dict[str, float]] = {}
+        pairs = 0
+        for query, documents in run.items():
+            part[query] = documents
+            pairs += len(documents)
+            if pairs >= PYTREC_SLICE_PAIRS:
+                yield part
+                part, pairs = {}, 0
+        if part:
+            yield part
+
+
+class PytrecInSlices:
+    """Mixin for retrieval and reranking tasks: pytrec_eval scores their run a slice of queries at a time.
+
+    pytrec_eval's `evaluate` is C++ that holds the GIL for the whole call, so every other thread of the
+    process stops until it returns: at full size T2Retrieval's 22.8 million query-document pairs held it for
+    about 35 s, in which the thread encoding the next task's texts could launch nothing and the GPU sat idle
+    (one H200, `nvidia-smi dmon`). Between slices the other threads run. Each query's measures depend on that
+    query alone, and the scores come back in the run's order, as from one call, so mteb averages the same
+    numbers in the same order. mteb's scoring finds pytrec_eval by its name in
+    `mteb._evaluators.retrieval_metrics`; the name points at the sliced evaluator while this task evaluates
+    (and only then: a plain mteb task keeps pytrec_eval's own).
+    """
+
+    def _evaluate_subset(self, *args: Any, **kwargs: Any) -> Any:
+        with _sliced_pytrec_eval():
+            return super()._evaluate_subset(*args, **kwargs)  # type: ignore[misc]
+
+
+@contextmanager
+def _sliced_pytrec_eval() -> Iterator[None]:
+    from types import SimpleNamespace
+
+    from mteb._evaluators import retrieval_metrics
+
+    pytrec_eval = retrieval_metrics.pytrec_eval
+    retrieval_metrics.pytrec_eval = SimpleNamespace(RelevanceEvaluator=SlicedRelevanceEvaluator)
+    try:
+        yield
+    finally:
+        retrieval_metrics.pytrec_eval = pytrec_eval

@@ -10,7 +10,7 @@ import pytest
 
 from cmteb.errors import CmtebError
 from cmteb.results.files import read_run_record
-from cmteb.runner import run
+from cmteb.runner import prefetch, run
 from cmteb.runner.config import resolve_config
 from cmteb.runner.prefetch import Ahead, Prefetcher
 
@@ -90,12 +90,68 @@ def test_sets_are_fixed_before_anything_runs():
     ]
     recorder = _Recorder()
     prefetcher = Prefetcher(plan, lambda text: text == "cached", recorder).start()
+    prefetcher.planned.wait()
     assert prefetcher.sets == {"A": ["x", "y"], "B": ["z"], "C": [], "D": []}
     assert prefetcher.owner == {"x": "A", "y": "A", "z": "B"}
     assert [prefetcher.take(name).stats.texts for name in ("A", "B", "C", "D", "U")] == [2, 1, 0, 0, 0]
     assert prefetcher.take("A").stats.texts == 0, "counted once"
     assert recorder.sets == [["x", "y"], ["z"]]
     prefetcher.close()
+
+
+def test_the_first_set_is_encoded_while_later_tasks_are_still_planned():
+    """Tasks are planned as their data comes in: the first set does not wait for the last task's data, and the
+    later sets are what they would be had every task been planned at once."""
+    data_in = threading.Event()
+
+    def plan():
+        yield "A", ["a1", "a2"], []
+        data_in.wait(10)  # B's data still loading
+        yield "B", ["a2", "b1"], []
+
+    recorder = _Recorder()
+    prefetcher = Prefetcher(plan(), lambda text: False, recorder).start()
+    deadline = time.perf_counter() + 10
+    while "A" not in prefetcher.done and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert prefetcher.done["A"].wait(10)
+    assert recorder.sets == [["a1", "a2"]] and not prefetcher.planned.is_set()
+    data_in.set()
+    assert prefetcher.take("B").stats.texts == 1
+    assert recorder.sets == [["a1", "a2"], ["b1"]]
+    prefetcher.close()
+
+
+def test_a_planning_error_is_raised_where_a_task_left_unplanned_is_evaluated():
+    def plan():
+        yield "A", ["a1"], []
+        raise CmtebError("task B: its data broke while loading")
+
+    prefetcher = Prefetcher(plan(), lambda text: False, _Recorder()).start()
+    assert prefetcher.take("A").stats.texts == 1
+    with pytest.raises(CmtebError, match="its data broke"):
+        prefetcher.take("B")
+    prefetcher.close()
+
+
+def test_a_data_error_stops_the_encoding_ahead_that_began_beside_the_loading(
+    tiny_bert, samples_dir, tmp_path, monkeypatch
+):
+    from cmteb.runner import systems
+
+    load = systems.TaskLoader._load
+
+    def failing(self, spec):
+        if spec.name == "TNews":
+            raise CmtebError("task TNews: its data broke while loading")
+        return load(self, spec)
+
+    monkeypatch.setattr(systems.TaskLoader, "_load", failing)
+    with pytest.raises(CmtebError, match="its data broke"):
+        run(str(tiny_bert), tasks=TASKS, data_dir=samples_dir, output_dir=tmp_path / "out", pipeline="on",
+            show_progress=False)  # fmt: skip
+    assert not any(t.name in ("cmteb-prefetch", "cmteb-plan") for t in threading.enumerate())
+    assert not (tmp_path / "out").exists(), "nothing is written"
 
 
 def test_evaluation_waits_for_the_set_holding_its_texts():
@@ -160,6 +216,28 @@ def test_a_sets_tokens_are_made_while_the_set_before_it_encodes():
     assert encoder.tokens == [tokenizer(texts) for texts in encoder.sets]  # each set got its own tokens
 
 
+def test_a_large_set_is_encoded_in_parts_shortest_first(monkeypatch):
+    monkeypatch.setattr(prefetch, "PART_TEXTS", 3)
+    texts = ["aaaa", "b", "cc", "ddddd", "e", "ff", "ggg"]
+    encoder = _Recorder()
+    prefetcher = Prefetcher([("A", texts, []), ("B", ["h", "ii"], [])], lambda text: False, encoder, _Tokenizer(0))
+    assert prefetcher.start().take("A").stats.texts == 7 and prefetcher.take("B").stats.texts == 2
+    assert encoder.sets == [["b", "e", "cc"], ["ff", "ggg", "aaaa"], ["ddddd"], ["h", "ii"]]
+    assert encoder.tokens == [_Tokenizer(0)(part) for part in encoder.sets]
+    prefetcher.close()
+
+
+def test_a_sets_first_part_is_encoded_before_its_last_part_is_tokenised(monkeypatch):
+    monkeypatch.setattr(prefetch, "PART_TEXTS", 2)
+    encoder = _Recorder(delay=0.05)
+    tokenizer = _Tokenizer(delay=0.1)
+    prefetcher = Prefetcher([("A", ["a1", "a2", "a3", "a4", "a5", "a6"], [])], lambda t: False, encoder, tokenizer)
+    prefetcher.start().take("A")
+    first_encoded = encoder.spans[0][0]
+    assert first_encoded < tokenizer.spans["a5"][0], "the device does not wait for the whole set's tokens"
+    prefetcher.close()
+
+
 def test_a_tokenizing_error_is_raised_where_its_task_is_evaluated():
     encoder = _Recorder()
     prefetcher = Prefetcher(
@@ -215,3 +293,13 @@ def test_the_benchmarks_tokenize_ahead_lever_tokenises_in_turn(monkeypatch):
     assert systems.Prefetcher([], lambda text: False, _Recorder(), tokenizer)._tokenize is tokenizer
     LEVERS["tokenize-ahead"]()
     assert systems.Prefetcher([], lambda text: False, _Recorder(), tokenizer)._tokenize is None
+
+
+def test_the_benchmarks_parts_lever_encodes_each_set_in_one_call(monkeypatch):
+    from bench.lever_off import LEVERS
+
+    monkeypatch.setattr(prefetch, "PART_TEXTS", prefetch.PART_TEXTS)  # put back after the test
+    texts = [f"t{i}" for i in range(prefetch.PART_TEXTS + 1)]
+    assert len(prefetch.encoding_parts(texts)) == 2
+    LEVERS["parts"]()
+    assert prefetch.encoding_parts(texts) == [texts]

@@ -1,11 +1,12 @@
 """The encode phase ahead of the evaluate phase: the model encodes the next task's texts while the
 CPU evaluates the current task with mteb.
 
-Before the first task, the texts each pending task will encode are listed from its loaded data,
-exactly as mteb's own loaders present them to the model (retrieval and reranking: queries with the
-instruction and documents; STS and pair classification: both sentence columns). Each task's set
-holds only texts no earlier set and no cached embedding covers, so the sets and their batches are
-fixed before anything runs: a pipelined run computes the same embeddings whatever the timing. One
+As each pending task's data comes in, the texts it will encode are listed from it (on a planning
+thread, while later tasks still load), exactly as mteb's own loaders present them to the model
+(retrieval and reranking: queries with the instruction and documents; STS and pair classification:
+both sentence columns). Each task's set holds only texts no earlier set and no cached embedding
+covers, so a set depends on the tasks before it alone, never on timing, and evaluation starts only
+once every task is planned: a pipelined run computes the same embeddings whatever the timing. One
 thread encodes the sets in task order into the embedding cache; a task's evaluation waits for its
 own set, and any of its texts that a later set holds wait for that set, so a text is never encoded
 twice. Classification texts are known ahead too: mteb draws each experiment's training examples with
@@ -15,17 +16,20 @@ one label. So a classification or clustering task's texts are encoded in task or
 and its evaluation (CPU work: fits, k-means) runs while the model encodes the next task's set,
 instead of waiting for the model to finish a later task's set before encoding its own.
 
-A set's tokens are made on a second thread while the model encodes the set before it (one set ahead,
-so at most two sets' ids are held): tokenising is CPU work, and a GPU would otherwise wait for it at
-the start of every set.
+A set is encoded in parts (`encoding_parts`), whose tokens are made on a second thread while the model
+encodes the part before (at most three parts' ids are held): tokenising is CPU work, and a GPU would
+otherwise wait for it at the start of every set. At full size the first GPU batch so waits for the
+first task's data and the tokens of its first part, not for every task's data, plan and the first
+set's tokens (about a minute on one H200's host).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,9 +61,10 @@ def _retrieval_texts(task: Any, instruction: str | None) -> list[str]:
     texts: list[str] = []
     for subset in task.dataset.values():
         for split in (subset[name] for name in task.eval_splits if name in subset):
-            queries = loader_texts(
-                create_dataloader(split["queries"], task_metadata=task.metadata, prompt_type=PromptType.query)
-            )
+            # Read from lists, as the search reads them: `datasets`' lazy column took 11 s of one core for
+            # T2Retrieval's 22,812 queries at full size, added back row by row as mteb's "query" column.
+            rows = text_rows_in_memory(split["queries"], task.metadata, PromptType.query)
+            queries = loader_texts(create_dataloader(rows, task_metadata=task.metadata, prompt_type=PromptType.query))
             texts += [instruction + t for t in queries] if instruction else queries
             texts += _document_texts(task, split["corpus"])
     return texts
@@ -173,11 +178,42 @@ class _Stopped(Exception):
     """The run ended while a set was being encoded."""
 
 
+#: Texts of a set encoded in one call (`encoding_parts`): 64 batches of 256; at full size the largest set
+#: (T2Retrieval's, 141,261 texts) would otherwise be tokenised whole before its first batch.
+PART_TEXTS = 16_384
+
+
+def encoding_parts(texts: list[str]) -> list[list[str]]:
+    """`texts` in the parts encoded one call each: up to PART_TEXTS texts as they are; more sorted by length in
+    characters (shortest first, ties in their order) and cut every PART_TEXTS, so a part's texts lie close in
+    length and pad little. The cut depends on the texts alone, never on timing."""
+    if len(texts) <= PART_TEXTS:  # one part, as planned
+        return [texts]
+    ordered = sorted(texts, key=len)
+    return [ordered[start : start + PART_TEXTS] for start in range(0, len(ordered), PART_TEXTS)]
+
+
+@dataclass
+class _Part:
+    """One part of a set, its tokens made (None without a tokenizer); `last`: the set's last part."""
+
+    name: str
+    texts: list[str]
+    tokens: Any
+    last: bool
+
+
+_END = object()  # every planned set's parts were handed over
+
+
 class Prefetcher:
     """Encodes each task's planned texts ahead of its evaluation, on one thread, in task order.
 
-    `plan` holds, per task in run order, its planned texts (None when they are not known ahead) and
-    the texts it may encode (used when they are not).
+    `plan` yields, per task in run order, its planned texts (None when they are not known ahead) and the
+    texts it may encode (used when they are not). It is read on a planning thread of its own and may yield
+    each task as its data comes in: the first set is encoded while later tasks still load and are planned.
+    Each set holds only what no earlier task claimed, so the sets do not depend on when they were planned;
+    evaluation waits until every task is planned (`take`, `wait_for`), so nothing it encodes can change a set.
 
     `encode_ahead(texts, ahead, on_batch, tokens)` must embed texts into the cache, counting the work in
     `ahead` and calling `on_batch` after each batch; it is called on the prefetch thread, one set at a
@@ -186,70 +222,119 @@ class Prefetcher:
 
     def __init__(
         self,
-        plan: Sequence[tuple[str, list[str] | None, list[str]]],
+        plan: Iterable[tuple[str, list[str] | None, list[str]]],
         is_cached: Callable[[str], bool],
         encode_ahead: Callable[[list[str], Ahead, Callable[[int], None], Any], None],
         tokenize: Callable[[list[str]], Any] | None = None,
     ) -> None:
         self.sets: dict[str, list[str]] = {}
         self.owner: dict[str, str] = {}
-        claimed: set[str] = set()  # texts an earlier task encodes, ahead or in its evaluation
-        for name, texts, possible in plan:
-            if texts is None:  # its evaluation encodes them: later sets leave them to it, as in turn
-                claimed.update(possible)
-                continue
-            new = [t for t in dict.fromkeys(texts) if t not in claimed and not is_cached(t)]
-            self.sets[name] = new
-            self.owner.update(dict.fromkeys(new, name))
-            claimed.update(new)
-        self.work = {name: Ahead() for name in self.sets}
-        self.done = {name: threading.Event() for name in self.sets}
+        self.work: dict[str, Ahead] = {}
+        self.done: dict[str, threading.Event] = {}
         self.encoded: set[str] = set()  # sets encoded in full
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # what stopped the encoding
+        self.plan_error: BaseException | None = None  # what stopped the planning
+        self.planned = threading.Event()  # every task planned (or planning failed)
+        self._plan, self._is_cached = plan, is_cached
+        self._order: list[str] = []  # the sets planned so far, in run order
+        self._new_set = threading.Condition()
         self._stop = threading.Event()
         self._encode_ahead = encode_ahead
         self._tokenize = tokenize
+        self._planner = threading.Thread(target=self._plan_sets, name="cmteb-plan", daemon=True)
         self._thread = threading.Thread(target=self._run, name="cmteb-prefetch", daemon=True)
 
     def start(self) -> Prefetcher:
-        """Start encoding; returns self."""
+        """Start planning and encoding; returns self."""
+        self._planner.start()
         self._thread.start()
         return self
 
-    def _run(self) -> None:
-        tokenizing = ThreadPoolExecutor(1, thread_name_prefix="cmteb-tokenize-ahead") if self._tokenize else None
-        names = [name for name, texts in self.sets.items() if texts]
-        tokens: dict[str, Future] = {}
+    def _plan_sets(self) -> None:
+        claimed: set[str] = set()  # texts an earlier task encodes, ahead or in its evaluation
         try:
-            for name in self.sets:
+            for name, texts, possible in self._plan:
                 if self._stop.is_set():
                     break
-                if self.sets[name]:
-                    made = self._tokens_ahead(tokenizing, names, name, tokens)
-                    self._encode_ahead(self.sets[name], self.work[name], self._unless_stopped, made)
-                self.encoded.add(name)
-                self.done[name].set()
+                if texts is None:  # its evaluation encodes them: later sets leave them to it, as in turn
+                    claimed.update(possible)
+                    continue
+                new = [t for t in dict.fromkeys(texts) if t not in claimed and not self._is_cached(t)]
+                claimed.update(new)
+                with self._new_set:
+                    self.sets[name], self.work[name], self.done[name] = new, Ahead(), threading.Event()
+                    self.owner.update(dict.fromkeys(new, name))
+                    self._order.append(name)
+                    self._new_set.notify_all()
+        except BaseException as exc:  # handed to the evaluating thread, which raises it
+            self.plan_error = exc
+        finally:
+            with self._new_set:
+                self.planned.set()
+                self._new_set.notify_all()
+
+    def _next_set(self, k: int) -> str | None:
+        """The `k`-th set once planned; None when planning ended with fewer."""
+        with self._new_set:
+            self._new_set.wait_for(lambda: len(self._order) > k or self.planned.is_set() or self._stop.is_set())
+            return self._order[k] if len(self._order) > k and not self._stop.is_set() else None
+
+    def _run(self) -> None:
+        ready: queue.Queue[Any] = queue.Queue(maxsize=1)  # the part after the one on the device, its tokens made
+        maker = threading.Thread(target=self._make_parts, args=(ready,), name="cmteb-tokenize-ahead", daemon=True)
+        maker.start()
+        try:
+            while (part := self._take_part(ready)) is not _END:
+                if isinstance(part, BaseException):
+                    raise part
+                if part.texts:
+                    self._encode_ahead(part.texts, self.work[part.name], self._unless_stopped, part.tokens)
+                if part.last:
+                    self.encoded.add(part.name)
+                    self.done[part.name].set()
         except _Stopped:
             pass
         except BaseException as exc:  # handed to the evaluating thread, which raises it
             self.error = exc
         finally:
-            if tokenizing is not None:
-                tokenizing.shutdown(wait=False, cancel_futures=True)
+            self._halt()  # planning and tokenising end too: nothing more is encoded
+            maker.join()
+            self.planned.wait()
             for event in self.done.values():
                 event.set()
 
-    def _tokens_ahead(
-        self, tokenizing: ThreadPoolExecutor | None, names: list[str], name: str, tokens: dict[str, Future]
-    ) -> Any:
-        """`name`'s tokens (None without a tokenizer), once the next set's are being made."""
-        if tokenizing is None:
-            return None
-        following = names[names.index(name) : names.index(name) + 2]
-        for upcoming in following:
-            if upcoming not in tokens:
-                tokens[upcoming] = tokenizing.submit(self._tokenize, self.sets[upcoming])  # type: ignore[misc]
-        return tokens.pop(name).result()
+    def _make_parts(self, ready: queue.Queue[Any]) -> None:
+        """Cut each set, once planned, into its parts and make their tokens, in order, into `ready`: a set's
+        first part is encoded while its later parts are tokenised, so the device waits for one part, not a set."""
+        try:
+            k = 0
+            while (name := self._next_set(k)) is not None:
+                parts = encoding_parts(self.sets[name])
+                for i, texts in enumerate(parts):
+                    tokens = self._tokenize(texts) if self._tokenize is not None and texts else None
+                    self._put(ready, _Part(name, texts, tokens, last=i == len(parts) - 1))
+                k += 1
+            self._put(ready, _END)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # raised on the encoding thread, then handed to the evaluating one
+            with contextlib.suppress(_Stopped):
+                self._put(ready, exc)
+
+    def _take_part(self, ready: queue.Queue[Any]) -> Any:
+        """The next item of `ready`; raise _Stopped if the run stops first."""
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Empty):
+                return ready.get(timeout=0.05)
+        raise _Stopped
+
+    def _put(self, ready: queue.Queue[Any], item: Any) -> None:
+        """Hand `item` to the encoding thread once it has room; raise _Stopped if the run stops first."""
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                ready.put(item, timeout=0.05)
+                return
+        raise _Stopped
 
     def _unless_stopped(self, _texts: int) -> None:
         """After each batch: end the set being encoded when the run has stopped."""
@@ -264,18 +349,29 @@ class Prefetcher:
 
     def take(self, name: str) -> Ahead:
         """Wait until `name`'s set is encoded; the work it took (counted once: later calls get nothing)."""
+        self.planned.wait()
         if name not in self.sets:
+            if self.plan_error is not None:  # perhaps never planned: the run stops here
+                raise self.plan_error
             return Ahead()
         self._wait(name)
         return self.work.pop(name, Ahead())
 
     def wait_for(self, texts: Sequence[str]) -> None:
         """Wait until every planned set holding one of `texts` is encoded."""
+        self.planned.wait()
         for name in {self.owner[t] for t in texts if t in self.owner}:
             self._wait(name)
 
-    def close(self) -> None:
-        """Stop encoding (after the batch on the device) and wait for the thread to end."""
+    def _halt(self) -> None:
+        """Tell every thread to stop, one waiting for the next set to be planned too."""
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        with self._new_set:
+            self._new_set.notify_all()
+
+    def close(self) -> None:
+        """Stop planning and encoding (after the batch on the device) and wait for both threads to end."""
+        self._halt()
+        for thread in (self._thread, self._planner):
+            if thread.is_alive():
+                thread.join()

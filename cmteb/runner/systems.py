@@ -8,8 +8,9 @@ re-ranks its top k), stored as the system `M+R`, never in M's own folder.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,9 +83,25 @@ class TaskLoader:
         self.fingerprints = fingerprints
         self.unknown_qrels: dict[str, int] = {}
         self.ready: dict[str, Any] = {}
+        self._loading = threading.Condition()  # notified as each task's data comes in, and at the end
+        self._loading_over = False
 
     def preload(self, specs: list[TaskSpec], progress: RunProgress) -> None:
         """Load and check the data of `specs` now (see the class docstring)."""
+        try:
+            self._preload(specs, progress)
+        finally:
+            with self._loading:
+                self._loading_over = True
+                self._loading.notify_all()
+
+    def loaded(self, name: str) -> Any:
+        """`name`'s preloaded task once its data is in; None if preloading ended without it."""
+        with self._loading:
+            self._loading.wait_for(lambda: name in self.ready or self._loading_over)
+            return self.ready.get(name)
+
+    def _preload(self, specs: list[TaskSpec], progress: RunProgress) -> None:
         if specs and self.config.data_dir is None:  # hub data: cached data must not wait on retries
             offline_unless_reachable(specs[0].repo, specs[0].revision)
         missing: list[TaskSpec] = []  # every task is tried: one message names all data to fetch
@@ -92,7 +109,10 @@ class TaskLoader:
             progress.loading_data(k, len(specs), spec.name)
             try:
                 with mirror_dataset_cache(self.fingerprints[spec.name]):
-                    self.ready[spec.name] = self._load(spec)
+                    task = self._load(spec)
+                with self._loading:
+                    self.ready[spec.name] = task
+                    self._loading.notify_all()
             except HubUnreachable:
                 missing.append(spec)
         if missing:
@@ -205,18 +225,21 @@ def _reranker(config: RunConfig, progress: RunProgress) -> BGERerankerModel:
 
 
 def _prefetcher(embedder: BGEModel, load: TaskLoader, pending: list[TaskSpec]) -> Prefetcher:
-    """The encode phase ahead of evaluation for the pending tasks whose data is loaded (`runner/prefetch.py`)."""
-    plan = []
-    for spec in pending:
-        task = load.ready.get(spec.name)
-        if task is not None:
+    """The encode phase ahead of evaluation for the pending tasks (`runner/prefetch.py`), started at once: each
+    task is planned on the prefetcher's planning thread as soon as its data is loaded."""
+
+    def plans() -> Iterator[tuple[str, list[str] | None, list[str]]]:
+        for spec in pending:
+            task = load.loaded(spec.name)
+            if task is None:  # loading stopped (an error, raised where the data loads)
+                return
             planned = planned_texts(task, embedder.instruction_for(task.metadata, PromptType.query))
-            plan.append((spec.name, planned, possible_texts(task) if planned is None else []))
+            yield spec.name, planned, possible_texts(task) if planned is None else []
 
     def is_cached(text: str) -> bool:
         return embedder.cache.get(text_key(text)) is not None
 
-    return Prefetcher(plan, is_cached, embedder.encode_ahead, embedder.tokenize_ahead).start()
+    return Prefetcher(plans(), is_cached, embedder.encode_ahead, embedder.tokenize_ahead).start()
 
 
 def _while_loading_data(
@@ -235,8 +258,23 @@ def _while_loading_data(
         return load_models()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cmteb-load-models") as pool:
         models = pool.submit(load_models)
-        load.preload(pending, progress)  # a data error is raised once the models are loaded: nothing is written
+        try:
+            load.preload(pending, progress)  # a data error is raised once the models are loaded: nothing is written
+        except BaseException:
+            _stop_encoding_ahead(models)
+            raise
         return models.result()
+
+
+def _stop_encoding_ahead(models: Future) -> None:
+    """Once the models are loaded, stop the encoding ahead an embedder started (the run stops on an error)."""
+    try:
+        loaded = models.result()
+    except BaseException:  # the data error is the one reported
+        return
+    for model in loaded if isinstance(loaded, tuple) else (loaded,):
+        if getattr(model, "prefetcher", None) is not None:
+            model.prefetcher.close()
 
 
 def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> System:
@@ -256,7 +294,7 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
         pending,
         progress,
         lambda: (
-            _embedder(config, progress) if config.embedder is not None else None,
+            _embedder_encoding_ahead(config, load, pending, progress) if config.embedder is not None else None,
             _reranker(config, progress) if config.reranker is not None else None,
         ),
     )
@@ -264,7 +302,7 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
     header = {**config.settings(), "device": config.load.device, **config.identity(), **_workers_header(cores)}
     header["pipeline"] = config.pipeline  # encoding ran ahead of evaluation: speed only, never a score
     if cross is None:
-        return _embedder_system(config, embedder, load, pending, progress, header)  # type: ignore[arg-type]
+        return _embedder_system(config, embedder, load, progress, header)  # type: ignore[arg-type]
     rerank_core = cross.reranker
     if embedder is None:
         return System(
@@ -280,29 +318,38 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
     return _two_stage(config, embedder, cross, load, header, cores)
 
 
+def _embedder_encoding_ahead(
+    config: RunConfig, load: TaskLoader, pending: list[TaskSpec], progress: RunProgress
+) -> BGEModel:
+    """The embedder; in a pipelined run of an embedding model alone, encoding ahead from the moment it is
+    loaded, while the data of later tasks still loads."""
+    embedder = _embedder(config, progress)
+    if config.pipeline and config.reranker is None:
+        embedder.prefetcher = _prefetcher(embedder, load, pending)
+    return embedder
+
+
 def _embedder_system(
     config: RunConfig,
     embedder: BGEModel,
     load: TaskLoader,
-    pending: list[TaskSpec],
     progress: RunProgress,
     header: dict[str, Any],
 ) -> System:
     """An embedding model alone, its pending tasks' texts encoded ahead when the run is pipelined."""
     encoder, batch = embedder.encoder, config.load.batch_size
-    if config.pipeline:
-        embedder.prefetcher = _prefetcher(embedder, load, pending)
 
     def evaluate_embedder(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
-        task = load(spec)
         if embedder.prefetcher is not None:
-            # Its set was encoded ahead: counted as this task's work, as if encoded now.
+            # Its set was encoded ahead: counted as this task's work, as if encoded now. Taken before the task
+            # leaves the loader: every task has been planned by then.
             ahead = embedder.prefetcher.take(spec.name)
             encoder.stats.add(ahead.stats)
             if encoder.pool is not None:
                 encoder.pool.log.extend(ahead.log)
             progress.add_texts(ahead.stats.texts)
             progress.texts_done(ahead.stats.texts)
+        task = load(spec)
         result = evaluate(searchable(embedder, task), task, batch)
         return result, {"instruction_used": embedder.instructions_used.get(spec.name)}
 

@@ -11,7 +11,7 @@ from mteb.abstasks import AbsTask
 from cmteb.columns import column_values
 from cmteb.errors import CmtebError
 from cmteb.hub import network_errors_as
-from cmteb.mteb_hooks import CAPTURE_MIXINS, IN_MEMORY_MIXINS, QrelsInOnePass
+from cmteb.mteb_hooks import CAPTURE_MIXINS, IN_MEMORY_MIXINS, PytrecInSlices, QrelsInOnePass
 from cmteb.tasks.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.tasks.layouts import LAYOUT_MIXINS
 from cmteb.tasks.mirror import check_mirrors, mirror_path
@@ -77,6 +77,8 @@ def build_task(
         mixins.append(IN_MEMORY_MIXINS[spec.type])
     if in_memory and _mteb_retrieval_layout(spec, cls):
         mixins.append(QrelsInOnePass)
+    if in_memory and _scored_by_pytrec_eval(cls):
+        mixins.append(PytrecInSlices)
     if mixins:
         attrs = {"subsample_n": subsample or 0, "subsample_corpus_extra": subsample_corpus or 20 * (subsample or 0)}
         cls = type(cls.__name__, (*mixins, cls), attrs)
@@ -94,6 +96,13 @@ def _reads_rows(spec: TaskSpec, cls: type) -> bool:
 
         return issubclass(cls, AbsTaskClusteringLegacy)
     return spec.type in IN_MEMORY_MIXINS
+
+
+def _scored_by_pytrec_eval(cls: type) -> bool:
+    """Whether mteb scores the task's run with pytrec_eval (its retrieval and reranking tasks)."""
+    from mteb.abstasks.retrieval import AbsTaskRetrieval
+
+    return issubclass(cls, AbsTaskRetrieval)
 
 
 def _mteb_retrieval_layout(spec: TaskSpec, cls: type) -> bool:
