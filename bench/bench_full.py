@@ -110,8 +110,9 @@ def mirror(args: argparse.Namespace, work: Path) -> tuple[list[str], float]:
     A marker written after a complete build records the request, so a build cut short is never reused."""
     marker = work / "mirror" / "built.json"
     request = {"scale": args.scale, "tasks": args.tasks}
-    if marker.exists() and json.loads(marker.read_text())["request"] == request:
-        return json.loads(marker.read_text())["names"], 0.0
+    built = json.loads(marker.read_text()) if marker.exists() else {}
+    if built.get("request") == request:
+        return built["names"], 0.0
     shutil.rmtree(work / "mirror", ignore_errors=True)
     started = time.perf_counter()
     names = build(work / "mirror", args.scale, args.tasks)

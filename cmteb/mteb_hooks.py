@@ -22,11 +22,10 @@ written atomically). What is used here, and what breaks when mteb changes it:
   merges chunks with torch (`runner/search.py`), encoding each chunk as mteb does;
   `SearchEncoderWrapper.index(corpus, task_metadata=)` and `.search(queries, task_metadata=)`: where
   the corpus and queries are handed over with columns read into lists (mteb's document loader then
-  maps each row through a view, `ColumnsInMemory.map`, instead of through `datasets`).
-
-- the name `pytrec_eval` in `mteb._evaluators.retrieval_metrics`, and its `RelevanceEvaluator(qrels, measures)`
-  and `.evaluate(run)`: where a retrieval or reranking task scores its run a slice of queries at a time
-  (`PytrecInSlices`).
+  maps each row through a view, `ColumnsInMemory.map`, instead of through `datasets`);
+- the name `pytrec_eval` in `mteb._evaluators.retrieval_metrics`, its `RelevanceEvaluator(qrels, measures)`
+  and `.evaluate(run)`, and `calculate_retrieval_scores`: where a retrieval or reranking task scores its run
+  a slice of queries at a time (`PytrecInSlices`).
 
 `tests/test_mteb_hooks.py` checks that each still exists with the arguments used, naming the one
 that broke.

@@ -63,7 +63,8 @@ def build_task(
     `capture_items` keeps the per-query/per-item values behind the main score
     (`task.captured_items`); `subsample` keeps a deterministic subsample of N items per split.
     `in_memory` hands mteb's evaluators columns read into lists (`cmteb.mteb_hooks.IN_MEMORY_MIXINS`):
-    the same results, without row-by-row reads; off, the task evaluates as plain mteb's does.
+    the same results, without row-by-row reads, and retrieval runs scored in slices (`PytrecInSlices`); off,
+    the task evaluates as plain mteb's does.
     """
     check_mirrors(data_dir, [spec])  # a task object never points at a folder that is not there
     cls = _reading(_task_class(spec), spec, data_dir)
