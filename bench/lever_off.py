@@ -12,6 +12,8 @@ LEVER is one of:
   checked trace of `cmteb/models/traced.py` (a CPU's passes are eager either way);
 - `prefix`: long texts are tokenised whole, never from the prefix truncation keeps
   (`cmteb/models/truncation.py`);
+- `fill`: every pass holds --batch-size texts (fewer where the token budget is smaller), not as many
+  short texts as fill the pass's token budget (`cmteb/models/plan.py: FILL_ROWS`);
 - `tokenize-ahead`: a pipelined run tokenises each set when the model reaches it, not while the model
   encodes the set before it (`cmteb/runner/prefetch.py`);
 - `parts`: a pipelined run encodes each set in one call, its tokens made whole before its first batch,
@@ -71,6 +73,12 @@ def _no_prefix() -> None:
     tokenize.cut_rule = lambda _tokenizer: None
 
 
+def _no_fill() -> None:
+    from cmteb.models import plan
+
+    plan.FILL_ROWS = 1
+
+
 def _no_tokenize_ahead() -> None:
     from cmteb.runner import systems
     from cmteb.runner.prefetch import Prefetcher
@@ -109,6 +117,7 @@ LEVERS = {
     "result-store": _no_result_store,
     "trace": _no_trace,
     "prefix": _no_prefix,
+    "fill": _no_fill,
     "tokenize-ahead": _no_tokenize_ahead,
     "parts": _no_parts,
     "pytrec-slices": _no_pytrec_slices,

@@ -19,6 +19,7 @@ from cmteb.defaults import (
     DEFAULT_OUTPUT_DIR,
     DEFAULT_PROTOCOL,
     DEFAULT_RERANK_TOP_K,
+    FILL_ROWS,
     PIPELINE_CHOICES,
 )
 from cmteb.errors import CmtebError
@@ -78,12 +79,18 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--types", nargs="+", metavar="TYPE", help=f"task types: {', '.join(TASK_TYPES)}")
     p.add_argument("--data-dir", help="folder of local dataset copies, DATA_DIR/<org>/<repo> in the hub layout")
     p.add_argument("--output-dir", help=f"results root (default: {DEFAULT_OUTPUT_DIR})")
-    p.add_argument("--batch-size", type=int, help=f"texts per forward pass (default: {DEFAULT_BATCH_SIZE})")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"texts per forward pass at --max-length tokens; shorter texts fill the pass's --batch-tokens, "
+        f"up to {FILL_ROWS}x as many (default: {DEFAULT_BATCH_SIZE})",
+    )
     p.add_argument(
         "--batch-tokens",
         type=int,
         metavar="N",
-        help=f"cap each batch at N padded tokens, 0: no cap (default: {CPU_BATCH_TOKENS} on a CPU, none on a GPU)",
+        help=f"padded tokens per forward pass, 0: every pass --batch-size texts (default: {CPU_BATCH_TOKENS} on a "
+        "CPU, --batch-size x --max-length on a GPU)",
     )
     p.add_argument("--max-length", type=int, help=f"max tokens per text (default: {DEFAULT_MAX_LENGTH})")
     p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")

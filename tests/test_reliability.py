@@ -55,8 +55,10 @@ def run_args(model: Path, data: Path, out: Path, cache: Path | None = None) -> l
         str(data),
         "--output-dir",
         str(out),
-        "--batch-size",
+        "--batch-size",  # passes of 4 texts, whatever their length: enough batches to kill the run at
         "4",
+        "--batch-tokens",
+        "0",
         "--no-progress",
         "--model-name",
         "org/tiny",

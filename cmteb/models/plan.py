@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cmteb.defaults import FILL_ROWS
+
 
 def longest_first(lengths: np.ndarray) -> np.ndarray:
     """Input positions, longest first; equal lengths keep their input order."""
@@ -15,11 +17,12 @@ def longest_first(lengths: np.ndarray) -> np.ndarray:
 
 
 def batch_count(size: int, max_tokens: int | None, longest: int) -> int:
-    """How many inputs the next batch takes: `size`, fewer when `max_tokens` caps its padded tokens (its
-    first input is its longest, so the batch pads to `longest`)."""
+    """How many inputs the next batch takes (its first input is its longest, so it pads to `longest`):
+    `size` without a token budget; with one, as many as fill `max_tokens` padded tokens, from one up to
+    `FILL_ROWS` x `size`."""
     if max_tokens is None:
         return size
-    return max(1, min(size, max_tokens // max(1, longest)))
+    return max(1, min(size * FILL_ROWS, max_tokens // max(1, longest)))
 
 
 def plan_batches(lengths: np.ndarray, batch_size: int, max_tokens: int | None) -> list[np.ndarray]:

@@ -331,15 +331,18 @@ class RunOptions(RunFlags):
         )
 
     def tokens_per_pass(self, device: str) -> int | None:
-        """The padded-token cap of a forward pass: --batch-tokens (0: none), else CPU_BATCH_TOKENS on a CPU.
+        """The padded-token budget of a forward pass (`plan.batch_count` fills it): --batch-tokens (0: none,
+        every pass --batch-size texts), else CPU_BATCH_TOKENS on a CPU and --batch-size x --max-length on a GPU.
 
-        Why a cap on a CPU by default: a pass of a few thousand tokens spills its activations out of the
-        cache, and the element-wise work between the matmuls (GELU, bias, residual, layer norm) then waits
-        on memory. Passes of about 1,024 tokens ran 5-40 % faster on 2 cores (m3e-small and a bge-base
-        shape, texts of 32 to 512 tokens: `bench/pass_tokens.py`). A GPU wants its whole batch at once."""
+        Why 1,024 on a CPU: a pass of a few thousand tokens spills its activations out of the cache, and the
+        element-wise work between the matmuls (GELU, bias, residual, layer norm) then waits on memory. Passes
+        of about 1,024 tokens ran 5-40 % faster on 2 cores (m3e-small and a bge-base shape, texts of 32 to
+        512 tokens: `bench/pass_tokens.py`). Why the batch's longest case on a GPU: its memory is what
+        --batch-size already allows, and short texts then fill the GPU (256 texts of 38 tokens ran at 0.23 of
+        the matmul rate on an H200, 256 of 512 tokens at 0.51)."""
         if self.batch_tokens is not None:
             return self.batch_tokens or None
-        return CPU_BATCH_TOKENS if device.startswith("cpu") else None
+        return CPU_BATCH_TOKENS if device.startswith("cpu") else self.batch_size * self.max_length
 
     def reranker_choice(self, model: str | None) -> RerankerChoice | None:
         """The reranker resolved to its files (named by --model-name/--revision when it runs alone)."""
