@@ -79,22 +79,7 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--types", nargs="+", metavar="TYPE", help=f"task types: {', '.join(TASK_TYPES)}")
     p.add_argument("--data-dir", help="folder of local dataset copies, DATA_DIR/<org>/<repo> in the hub layout")
     p.add_argument("--output-dir", help=f"results root (default: {DEFAULT_OUTPUT_DIR})")
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        help=f"texts per forward pass at --max-length tokens; shorter texts fill the pass's --batch-tokens, "
-        f"up to {FILL_ROWS}x as many (default: {DEFAULT_BATCH_SIZE})",
-    )
-    p.add_argument(
-        "--batch-tokens",
-        type=int,
-        metavar="N",
-        help=f"padded tokens per forward pass, 0: every pass --batch-size texts (default: {CPU_BATCH_TOKENS} on a "
-        "CPU, --batch-size x --max-length on a GPU)",
-    )
-    p.add_argument("--max-length", type=int, help=f"max tokens per text (default: {DEFAULT_MAX_LENGTH})")
-    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")
+    _add_pass_args(p)
     _add_scale_out_args(p)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--instruction", help="query instruction for Retrieval/Reranking (default: the model's own)")
@@ -124,6 +109,26 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", help=f"protocol profile (default: {DEFAULT_PROTOCOL}; see `cmteb tasks --protocol`)")
     p.add_argument("--overwrite", action="store_true", help="rerun tasks whose results exist")
     p.add_argument("--no-progress", dest="show_progress", action="store_false", help="no progress bars")
+
+
+def _add_pass_args(p: argparse.ArgumentParser) -> None:
+    """How texts go through the model: batch size, token budget, length, precision, device."""
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"texts per forward pass at --max-length tokens; shorter texts fill the pass's --batch-tokens, "
+        f"up to {FILL_ROWS}x as many (default: {DEFAULT_BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--batch-tokens",
+        type=int,
+        metavar="N",
+        help=f"padded tokens per forward pass, 0: every pass --batch-size texts (default: {CPU_BATCH_TOKENS} on a "
+        "CPU, --batch-size x --max-length on a GPU)",
+    )
+    p.add_argument("--max-length", type=int, help=f"max tokens per text (default: {DEFAULT_MAX_LENGTH})")
+    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")
 
 
 def _add_scale_out_args(p: argparse.ArgumentParser) -> None:
