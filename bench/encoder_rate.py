@@ -69,20 +69,24 @@ def sentence_transformers_encoder(model: Path, args: argparse.Namespace) -> Call
     return lambda texts: st.encode(texts, batch_size=args.batch_size, show_progress_bar=False)
 
 
+def run_budget(args: argparse.Namespace) -> int:
+    """The padded tokens `cmteb run` gives a pass on this device at this batch size (texts cut at 512)."""
+    return RunOptions(batch_size=args.batch_size).tokens_per_pass(args.device, 512)
+
+
 def cmteb_encoder(model: Path, args: argparse.Namespace, compiled: bool, fill: bool) -> Callable[[list[str]], object]:
     """cmteb's encoder with the token budget `cmteb run` gives a pass on this device, eager or with its
     network compiled; without `fill`, every pass holds `--batch-size` texts (fewer where the budget is smaller)."""
     from cmteb.models import plan
     from cmteb.models.encoder import BGEEncoder
 
-    budget = RunOptions(batch_size=args.batch_size, max_length=512).tokens_per_pass(args.device)
     core = BGEEncoder.load(
         str(model),
         pooling="cls",
         device=args.device,
         precision=args.precision,
         batch_size=args.batch_size,
-        batch_tokens=budget,
+        batch_tokens=run_budget(args),
     )
     if compiled:
         core.model = torch.compile(core.model, dynamic=True)
@@ -115,8 +119,8 @@ def main() -> None:
         name: sum(map(len, tokenizer(t, truncation=True, max_length=512)["input_ids"])) for name, t in sets.items()
     }
     print(f"{model.name}: {config['num_hidden_layers']} x {config['hidden_size']}; {args.device} {args.precision}")
-    budget = RunOptions(batch_size=args.batch_size, max_length=512).tokens_per_pass(args.device)
-    print(f"batch {args.batch_size}, passes of up to {budget:,} padded tokens; matmul {peak / 1e12:.1f} TFLOP/s")
+    print(f"batch {args.batch_size}, passes of up to {run_budget(args):,} padded tokens")
+    print(f"matmul {peak / 1e12:.1f} TFLOP/s at the model's shapes")
     print(f"short: {len(short):,} texts, {tokens['short'] / len(short):.0f} tokens each; 512 tokens: {len(long):,}")
     variants = {"sentence-transformers": lambda: sentence_transformers_encoder(model, args)}
     variants["cmteb, no fill"] = lambda: cmteb_encoder(model, args, compiled=False, fill=False)

@@ -30,7 +30,13 @@ def test_a_cpu_run_caps_its_passes_by_default(tiny_bert, samples_dir):
 )
 def test_batch_tokens_as_asked_or_the_devices_default(asked, device, resolved):
     # A GPU's default is the batch's longest case: --batch-size texts of --max-length tokens.
-    assert RunOptions(batch_tokens=asked, batch_size=256, max_length=128).tokens_per_pass(device) == resolved
+    assert RunOptions(batch_tokens=asked, batch_size=256).tokens_per_pass(device, 128) == resolved
+
+
+def test_a_gpu_budget_counts_the_length_the_model_allows(tiny_bert, samples_dir):
+    # The tiny BERT has 128 positions: texts are cut there, so a pass of the longest texts is 32 x 128 tokens.
+    config = resolve_config(str(tiny_bert), tasks=["ATEC"], data_dir=samples_dir, device="cuda", max_length=4096)
+    assert (config.load.max_length, config.load.batch_size, config.load.batch_tokens) == (128, 32, 32 * 128)
 
 
 def test_short_inputs_fill_the_token_budget_of_a_pass():

@@ -170,12 +170,11 @@ def data_source(data_dir: Path | None) -> str:
     return "samples" if Path(data_dir).resolve() == SAMPLES_DIR.resolve() else "local"
 
 
-def _capped(options: LoadOptions, source: ModelSource) -> tuple[LoadOptions, int]:
-    """The options with max length capped at what the model's position embeddings allow, and the length the
+def _capped_lengths(asked: RunOptions, source: ModelSource) -> tuple[int, int]:
+    """The max length asked for, capped at what the model's position embeddings allow, and the length the
     model gets by default (the default max length, capped alike)."""
-    config = position_config(source, trust_remote_code=options.trust_remote_code)
-    default = usable_max_length(config, DEFAULT_MAX_LENGTH)
-    return replace(options, max_length=usable_max_length(config, options.max_length)), default
+    config = position_config(source, trust_remote_code=asked.trust_remote_code)
+    return usable_max_length(config, asked.max_length), usable_max_length(config, DEFAULT_MAX_LENGTH)
 
 
 def _variant(asked: RunOptions, embedder: EmbedderChoice | None, max_length: int, default_length: int) -> dict:
@@ -311,18 +310,18 @@ class RunOptions(RunFlags):
             )
         return "embedder" if self.reranker is None else ("reranker" if model is None else "two-stage")
 
-    def load_options(self, invariant: bool, workers: WorkerOptions) -> LoadOptions:
-        """How the cores load and batch; one text per forward pass when batch-invariant. The device is
-        the listed devices' kind with --devices; with Ray, what --device says (the cluster's GPUs need
-        not be this machine's), else this machine's."""
+    def load_options(self, invariant: bool, workers: WorkerOptions, max_length: int) -> LoadOptions:
+        """How the cores load and batch, texts cut at `max_length` (--max-length as the model allows it); one
+        text per forward pass when batch-invariant. The device is the listed devices' kind with --devices;
+        with Ray, what --device says (the cluster's GPUs need not be this machine's), else this machine's."""
         if workers.ray:
             device = device_kind(self.device) or name_device(None)
         else:
             device = name_device(workers.device_kind or self.device)
         return LoadOptions(
-            max_length=self.max_length,
+            max_length=max_length,
             batch_size=1 if invariant else self.batch_size,  # its float result then depends on the text alone
-            batch_tokens=None if invariant else self.tokens_per_pass(device),
+            batch_tokens=None if invariant else self.tokens_per_pass(device, max_length),
             precision=self.precision,
             device=device,
             cpu_streams=self.cpu_streams,
@@ -330,9 +329,10 @@ class RunOptions(RunFlags):
             allow_missing_weights=self.allow_missing_weights,
         )
 
-    def tokens_per_pass(self, device: str) -> int | None:
+    def tokens_per_pass(self, device: str, max_length: int) -> int | None:
         """The padded-token budget of a forward pass (`plan.batch_count` fills it): --batch-tokens (0: none,
-        every pass --batch-size texts), else CPU_BATCH_TOKENS on a CPU and --batch-size x --max-length on a GPU.
+        every pass --batch-size texts), else CPU_BATCH_TOKENS on a CPU and --batch-size x `max_length` (the
+        longest a text is cut at) on a GPU.
 
         Why 1,024 on a CPU: a pass of a few thousand tokens spills its activations out of the cache, and the
         element-wise work between the matmuls (GELU, bias, residual, layer norm) then waits on memory. Passes
@@ -342,7 +342,7 @@ class RunOptions(RunFlags):
         the matmul rate on an H200, 256 of 512 tokens at 0.51)."""
         if self.batch_tokens is not None:
             return self.batch_tokens or None
-        return CPU_BATCH_TOKENS if device.startswith("cpu") else self.batch_size * self.max_length
+        return CPU_BATCH_TOKENS if device.startswith("cpu") else self.batch_size * max_length
 
     def reranker_choice(self, model: str | None) -> RerankerChoice | None:
         """The reranker resolved to its files (named by --model-name/--revision when it runs alone)."""
@@ -377,11 +377,11 @@ def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
     embedder = _embedder(model, asked) if model is not None else None
     cross = asked.reranker_choice(model)
     root = Path(asked.output_dir)
-    load = asked.load_options(invariant, workers)
     if embedder is None or embedder.lexical is None:  # a lexical baseline has no position embeddings
-        load, default_length = _capped(load, (embedder or cross).source)  # type: ignore[union-attr]
+        max_length, default_length = _capped_lengths(asked, (embedder or cross).source)  # type: ignore[union-attr]
     else:
-        default_length = load.max_length
+        max_length = default_length = asked.max_length
+    load = asked.load_options(invariant, workers, max_length)
     return RunConfig(
         protocol=protocol,
         specs=specs,
