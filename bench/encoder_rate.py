@@ -28,7 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from figures import add_model_args, bench_model, forward_flops, matmul_rate, model_config, non_embedding_parameters  # noqa: E402
+from figures import (  # noqa: E402
+    add_model_args,
+    bench_model,
+    fill_rows,
+    forward_flops,
+    matmul_rate,
+    model_config,
+    non_embedding_parameters,
+)
 
 from cmteb.models.first_token import pays_on  # noqa: E402
 from cmteb.runner.config import RunOptions  # noqa: E402
@@ -77,7 +85,6 @@ def run_budget(args: argparse.Namespace) -> int:
 def cmteb_encoder(model: Path, args: argparse.Namespace, compiled: bool, fill: bool) -> Callable[[list[str]], object]:
     """cmteb's encoder with the token budget `cmteb run` gives a pass on this device, eager or with its
     network compiled; without `fill`, every pass holds `--batch-size` texts (fewer where the budget is smaller)."""
-    from cmteb.models import plan
     from cmteb.models.encoder import BGEEncoder
 
     core = BGEEncoder.load(
@@ -92,11 +99,8 @@ def cmteb_encoder(model: Path, args: argparse.Namespace, compiled: bool, fill: b
         core.model = torch.compile(core.model, dynamic=True)
 
     def encode(texts: list[str]) -> object:
-        fill_rows, plan.FILL_ROWS = plan.FILL_ROWS, plan.FILL_ROWS if fill else 1
-        try:
+        with fill_rows(fill):
             return core.encode(texts)
-        finally:
-            plan.FILL_ROWS = fill_rows
 
     return encode
 

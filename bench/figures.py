@@ -13,11 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from cmteb.models import plan
 from cmteb.models.first_token import pays_on
 from cmteb.models.streams import parallel_passes
 
@@ -34,6 +37,17 @@ SHAPES = {  # (layers, hidden, heads, feed-forward) of bge-base-zh-v1.5 and bge-
 }
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@contextmanager
+def fill_rows(fill: bool) -> Iterator[None]:
+    """While the block runs, passes filled to their token budget as cmteb fills them, or (`fill` false) every
+    pass `--batch-size` texts, as the `fill` lever of `bench/lever_off.py` has it."""
+    shipped, plan.FILL_ROWS = plan.FILL_ROWS, plan.FILL_ROWS if fill else 1
+    try:
+        yield
+    finally:
+        plan.FILL_ROWS = shipped
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from figures import fill_rows  # noqa: E402
 from full_mirror import Texts  # noqa: E402
 
 from cmteb.defaults import DEFAULT_MAX_LENGTH  # noqa: E402
@@ -53,11 +54,8 @@ def task_lengths(name: str) -> np.ndarray:
 
 def passes(lengths: np.ndarray, batch_size: int, fill: bool) -> tuple[int, int]:
     """The number of passes and padded tokens of cmteb's plan on a GPU (budget: the batch's longest case)."""
-    fill_rows, plan.FILL_ROWS = plan.FILL_ROWS, plan.FILL_ROWS if fill else 1
-    try:
+    with fill_rows(fill):
         batches = plan.plan_batches(lengths, batch_size, batch_size * DEFAULT_MAX_LENGTH)
-    finally:
-        plan.FILL_ROWS = fill_rows
     return len(batches), sum(len(b) * int(lengths[b].max()) for b in batches)
 
 
