@@ -178,8 +178,9 @@ class _Stopped(Exception):
     """The run ended while a set was being encoded."""
 
 
-#: Texts of a set encoded in one call (`encoding_parts`): 64 batches of 256; at full size the largest set
-#: (T2Retrieval's, 141,261 texts) would otherwise be tokenised whole before its first batch.
+#: Texts of a set encoded in one call (`encoding_parts`): 64 passes of 256 long texts (fewer, fuller passes of
+#: short ones); at full size the largest set (T2Retrieval's, 141,261 texts) would otherwise be tokenised
+#: whole before its first batch.
 PART_TEXTS = 16_384
 
 
