@@ -7,6 +7,7 @@
 #     bash bench/gpu_kit.sh [KIT_DIR]
 # then copy the repo with KIT_DIR to the GPU machine and run there, from the repo root:
 #     bash KIT_DIR/run.sh OUT_DIR        (environment variables of bench/gpu.sh pass through)
+# or, for the full-size run in two device calls: bash bench/gpu_full.sh prep OUT_DIR, then ... run OUT_DIR.
 # polars stays at 1.33: from 2.0 it adds a runtime wheel of over 50 MB.
 set -euo pipefail
 KIT=${1:-.gpu}
