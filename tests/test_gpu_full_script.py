@@ -29,4 +29,4 @@ def test_the_run_call_refuses_a_machine_without_the_prepared_mirror(tmp_path):
 def test_an_unknown_step_names_the_two_calls(tmp_path):
     done = _call("build", tmp_path)
     assert done.returncode == 2
-    assert "prep (device call 1) or run (call 2" in done.stdout
+    assert "prep (device call 1), run (call 2" in done.stdout
