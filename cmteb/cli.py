@@ -20,6 +20,7 @@ from cmteb.defaults import (
     DEFAULT_PROTOCOL,
     DEFAULT_RERANK_TOP_K,
     FILL_ROWS,
+    NOISE_DRAWS,
     PIPELINE_CHOICES,
 )
 from cmteb.errors import CmtebError
@@ -49,6 +50,13 @@ def _add_quick_mode_args(p: argparse.ArgumentParser) -> None:
         dest="batch_invariant",
         action="store_false",
         help="shared batches even with --subsample",
+    )
+    p.add_argument(
+        "--noise-draws",
+        type=int,
+        metavar="N",
+        help=f"evaluate each task N more times with its embeddings moved by float noise, to measure how far noise "
+        f"moves its score (`cmteb compare` reads it; default: {NOISE_DRAWS} with --subsample, else 0)",
     )
     p.add_argument(
         "--subsample-corpus",
@@ -317,14 +325,16 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from cmteb.report.compare import compare_results, resolve_folder, to_json, to_markdown
+    from cmteb.report.noise import judge_noise
 
     if args.tolerance < 0 or not 0 < args.alpha < 1:
         raise CmtebError("--tolerance must be >= 0 and --alpha between 0 and 1")
     base = resolve_folder(Path(args.baseline), args.model)
     cand = resolve_folder(Path(args.candidate), args.model)
-    rows = compare_results(base, cand, tolerance=args.tolerance, alpha=args.alpha, tasks=args.tasks)
+    noise = judge_noise(base, cand)
+    rows = compare_results(base, cand, tolerance=args.tolerance, alpha=args.alpha, tasks=args.tasks, noise=noise)
     render = to_json if args.format == "json" else to_markdown
-    print(render(rows, base, cand, args.tolerance, args.alpha))
+    print(render(rows, base, cand, args.tolerance, args.alpha, noise))
     regressed = any(r.status == "regressed" for r in rows)
     missing = args.fail_on_missing and any(r.status == "missing" for r in rows)
     return 1 if regressed or missing else 0

@@ -12,3 +12,4 @@ DEFAULT_RERANK_TOP_K = 100
 DEFAULT_PROTOCOL = "mteb-cmn-v1"
 DEFAULT_OUTPUT_DIR = "results"
 PIPELINE_CHOICES = ("auto", "on", "off")  # --pipeline: encode the next task ahead of evaluation
+NOISE_DRAWS = 4  # perturbed evaluations per task that measure its float noise, by default with --subsample

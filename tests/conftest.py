@@ -1,4 +1,8 @@
-"""Shared fixtures. Every test session gets a fresh `datasets` cache and runs offline."""
+"""Shared fixtures. Every test session runs offline, with every cache a test can touch of its own: the Hugging
+Face hub cache, `datasets`' cache, cmteb's embedding cache, result store and fingerprint memo, and the caches of
+the libraries below them. A user's own caches (a BGE model downloaded into ~/.cache/huggingface, say) neither
+reach a test nor get written by one. Each test also runs in a folder of its own, so none depends on where pytest
+was started."""
 
 from __future__ import annotations
 
@@ -8,10 +12,21 @@ import shutil
 import tempfile
 from pathlib import Path
 
-# Set before anything imports `datasets`: it reads these at import time. A fresh cache per
+# Set before anything imports `datasets` or `huggingface_hub`: they read these at import time. A fresh cache per
 # session, because `datasets` caches local files by path and can serve stale content.
-os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="cmteb-test-datasets-")
-os.environ["CMTEB_CACHE"] = tempfile.mkdtemp(prefix="cmteb-test-cache-")  # never the user's embedding cache
+os.environ["CMTEB_TEST_SESSION"] = tempfile.mkdtemp(prefix="cmteb-test-session-")
+os.environ.update(
+    {
+        "HF_HOME": os.path.join(os.environ["CMTEB_TEST_SESSION"], "hf"),  # the hub cache, tokens and settings
+        "HF_HUB_CACHE": os.path.join(os.environ["CMTEB_TEST_SESSION"], "hf", "hub"),
+        "HF_DATASETS_CACHE": os.path.join(os.environ["CMTEB_TEST_SESSION"], "datasets"),
+        "SENTENCE_TRANSFORMERS_HOME": os.path.join(os.environ["CMTEB_TEST_SESSION"], "sentence-transformers"),
+        "XDG_CACHE_HOME": os.path.join(os.environ["CMTEB_TEST_SESSION"], "xdg-cache"),
+        "MPLCONFIGDIR": os.path.join(os.environ["CMTEB_TEST_SESSION"], "matplotlib"),
+        # Never the user's embedding cache (each test then gets its own: `own_cache`).
+        "CMTEB_CACHE": os.path.join(os.environ["CMTEB_TEST_SESSION"], "cmteb"),
+    }
+)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -32,8 +47,7 @@ import pytest
 
 from cmteb.assets import SAMPLES_DIR
 
-for _session_dir in (os.environ["HF_DATASETS_CACHE"], os.environ["CMTEB_CACHE"]):
-    atexit.register(shutil.rmtree, _session_dir, ignore_errors=True)  # gone with the session
+atexit.register(shutil.rmtree, os.environ["CMTEB_TEST_SESSION"], ignore_errors=True)  # gone with the session
 
 
 def build_tiny_bert(target: Path, *, seed: int = 0, num_labels: int | None = None) -> Path:
@@ -76,8 +90,10 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test its own embedding cache and result store (outside its tmp_path, which tests scan)."""
+    """Each test its own embedding cache and result store (outside its tmp_path, which tests scan), and a
+    working folder of its own (outside its tmp_path too): no test depends on where pytest was started."""
     monkeypatch.setenv("CMTEB_CACHE", str(tmp_path_factory.mktemp("cmteb-cache")))
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(scope="session")

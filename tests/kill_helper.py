@@ -1,6 +1,9 @@
-"""Run `cmteb` in this process and SIGKILL it after a number of encoded batches (crash tests).
+"""Run `cmteb` in this process and SIGKILL it at a given point of the run (crash tests).
 
-Usage: python tests/kill_helper.py N_BATCHES cmteb-args...   (N_BATCHES 0: never)
+Usage: python tests/kill_helper.py POINT cmteb-args...
+
+POINT is `batches:N` (after N encoded batches) or `writes:N` (at the N-th atomic write, its temp file written
+and not yet renamed into place); N 0: never. Either lands inside the run whatever the machine's speed.
 """
 
 from __future__ import annotations
@@ -9,11 +12,16 @@ import os
 import signal
 import sys
 
+from cmteb import io
 from cmteb.cli import main
 from cmteb.models import encoder
 
-if __name__ == "__main__":
-    limit = int(sys.argv[1])
+
+def _kill() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_after_batches(limit: int) -> None:
     real_encode = encoder.BGEEncoder.encode
     seen = [0]
 
@@ -25,9 +33,37 @@ if __name__ == "__main__":
                 user_on_batch(n)
             seen[0] += 1
             if limit and seen[0] >= limit:
-                os.kill(os.getpid(), signal.SIGKILL)
+                _kill()
 
         return real_encode(self, texts, on_batch=on_batch, **kwargs)
 
     encoder.BGEEncoder.encode = encode
+
+
+def kill_at_write(limit: int) -> None:
+    real_replace = io.os.replace
+    seen = [0]
+
+    def replace(source, target):
+        seen[0] += 1
+        if limit and seen[0] >= limit:
+            _kill()
+        real_replace(source, target)
+
+    io.os = _Proxy(replace)
+
+
+class _Proxy:
+    """`os` as cmteb.io sees it, with `replace` swapped."""
+
+    def __init__(self, replace) -> None:
+        self.replace = replace
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+
+if __name__ == "__main__":
+    kind, count = sys.argv[1].split(":")
+    {"batches": kill_after_batches, "writes": kill_at_write}[kind](int(count))
     sys.exit(main(sys.argv[2:]))

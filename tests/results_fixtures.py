@@ -62,3 +62,21 @@ def write_protocol_model(root: Path, model: str, protocol_name: str, value: floa
         }
         (folder / f"{ran}.json").write_text(json.dumps(data))
     return folder
+
+
+def write_run_record(folder: Path, tasks: dict[str, dict], **header) -> Path:
+    """A run record (`cmteb/run.json`) for a hand-made result folder: one entry per task, and `header`."""
+    from cmteb.io import atomic_write_json
+    from cmteb.results.files import RUN_RECORD
+
+    atomic_write_json(folder / RUN_RECORD, {**header, "tasks": tasks})
+    return folder
+
+
+def arithmetic(**changes) -> dict:
+    """An arithmetic record as a run writes it, with `changes` to its CPU block."""
+    return {
+        "cpu": {"model": "Some CPU", "flags": ["avx2"], "torch_capability": "AVX2", "mkl": "2024.2", **changes},
+        "gpu": None,
+        "packages": {"torch": "2.13.0", "transformers": "5.25.0"},
+    }

@@ -206,8 +206,8 @@ def test_batch_invariant_encoding_is_bit_identical_whatever_else_is_encoded(m3e_
 
 
 def test_quick_runs_differing_in_cache_batch_size_and_order_are_identical(tiny_bert, samples_dir, tmp_path, capsys):
-    """Only cache state, batch size and task order differ: bit-identical scores, never a regression; a band of 0
-    names evaluations on different BLAS thread counts."""
+    """Only cache state, batch size and task order differ: bit-identical scores and probes, never a regression;
+    evaluations on different BLAS thread counts are named as an arithmetic difference."""
     tasks = ["CLSClusteringS2S", "TNews", "AFQMC", "T2Reranking"]
     common = dict(data_dir=samples_dir, show_progress=False, subsample=20)
     first = run(str(tiny_bert), tasks=tasks, output_dir=tmp_path / "a", cache_dir=tmp_path / "cache-a", **common)
@@ -231,9 +231,10 @@ def test_quick_runs_differing_in_cache_batch_size_and_order_are_identical(tiny_b
     assert _scores_of(first.output_dir) == _scores_of(second.output_dir)
     assert main(["compare", str(first.output_dir), str(second.output_dir)]) == 0
     report = capsys.readouterr().out
-    assert "0 regressed" in report and "noise band 0" in report and "BLAS threads" not in report
+    assert "0 regressed" in report and "Arithmetic: the same on both sides" in report
+    assert "Probe: same model, same arithmetic (largest drift 0.00e+00" in report
 
-    # scikit-learn's classification fits differ in their last digits with the BLAS thread count: the band
+    # scikit-learn's classification fits differ in their last digits with the BLAS thread count: the report
     # says so when the two runs evaluated with different counts (each task records its own).
     record = read_run_record(second.output_dir)
     threads = record["tasks"]["TNews"]["blas_threads"]
@@ -243,4 +244,6 @@ def test_quick_runs_differing_in_cache_batch_size_and_order_are_identical(tiny_b
     atomic_write_json(second.output_dir / RUN_RECORD, record)
     assert main(["compare", str(first.output_dir), str(second.output_dir)]) == 0
     report = capsys.readouterr().out
-    assert "noise band 0" in report and f"{threads} and {threads + 1} BLAS threads" in report
+    assert f"Arithmetic differs in 1: tasks.blas_threads: {threads} -> {threads + 1}" in report
+    assert "Probe: same model, float noise under the same recorded arithmetic" not in report  # the probes are equal
+    assert "Probe: same model, different arithmetic: largest drift 0.00e+00" in report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tolerances import reordered
 
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.first_token import FirstTokenLayer, compute_first_token_only, first_token_ready, pays_on
@@ -29,7 +30,10 @@ def test_first_token_layer_gives_the_full_layers_cls_row(m3e_dir, kernel):
         batch = tokenizer(texts, padding=True, return_tensors="pt")
         expected, ours = _cls_rows(full, batch), _cls_rows(short, batch)
         assert short(**batch).last_hidden_state.shape[1] == 1  # the other rows are never computed
-        torch.testing.assert_close(ours, expected, rtol=0, atol=2e-6)
+        # Only the last layer differs, in the shapes of its matmuls: its longest sum is the feed-forward's
+        # (2.1e-6 measured at most at AVX-512, AVX2 and default arithmetic, for a bound of 2.0e-5).
+        tolerance = reordered(full.config.intermediate_size, float(expected.abs().max()))
+        torch.testing.assert_close(ours, expected, rtol=0, atol=tolerance)
 
 
 def test_the_encoder_uses_it_for_cls_pooling_only(m3e_dir):
@@ -72,4 +76,5 @@ def test_a_cross_encoder_scores_as_with_its_full_last_layer(tiny_cross_encoder):
     batch = tokenizer([q for q, _ in pairs], [p for _, p in pairs], padding=True, return_tensors="pt")
     with torch.inference_mode():
         expected = full(**batch).logits.view(-1)
-    torch.testing.assert_close(torch.from_numpy(reranker.score(pairs)), expected, rtol=0, atol=2e-6)
+    tolerance = reordered(full.config.intermediate_size, float(expected.abs().max()))
+    torch.testing.assert_close(torch.from_numpy(reranker.score(pairs)), expected, rtol=0, atol=tolerance)

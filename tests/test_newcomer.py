@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import huggingface_hub
 import pytest
 
@@ -79,7 +81,10 @@ def test_uncached_hub_data_offline_is_checked_before_the_model_and_leaves_nothin
     assert not out.exists(), "no empty result folder, no lock file"
 
 
-@pytest.mark.parametrize("command", [["tasks"], ["compare", "results/baselines", "results/baselines"]])
+BASELINES = str(Path(__file__).resolve().parents[1] / "results" / "baselines")
+
+
+@pytest.mark.parametrize("command", [["tasks"], ["compare", BASELINES, BASELINES]])
 def test_a_closed_pipe_ends_a_command_quietly(command):
     import subprocess
     import sys

@@ -59,25 +59,21 @@ def test_pipeline_auto_follows_the_device(tiny_bert, samples_dir):
 
 
 class _Recorder:
-    """An encode_ahead that records the sets it gets, optionally slowly or failing."""
+    """An encode_ahead that records the sets it gets (and their tokens), optionally failing on one text."""
 
-    def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
+    def __init__(self, fail_on: str | None = None) -> None:
         self.sets: list[list[str]] = []
         self.tokens: list[object] = []
-        self.spans: list[tuple[float, float]] = []  # when each set encoded
-        self.delay, self.fail_on = delay, fail_on
+        self.fail_on = fail_on
 
     def __call__(self, texts: list[str], ahead: Ahead, on_batch, tokens=None) -> None:
         self.tokens.append(tokens)
-        started = time.perf_counter()
         for text in texts:
-            time.sleep(self.delay)
             if text == self.fail_on:
                 raise CmtebError("model m produced NaN or inf embeddings: try --precision fp32")
             on_batch(1)
         ahead.stats.texts += len(texts)
         self.sets.append(list(texts))
-        self.spans.append((started, time.perf_counter()))
 
 
 def test_sets_are_fixed_before_anything_runs():
@@ -111,10 +107,10 @@ def test_the_first_set_is_encoded_while_later_tasks_are_still_planned():
 
     recorder = _Recorder()
     prefetcher = Prefetcher(plan(), lambda text: False, recorder).start()
-    deadline = time.perf_counter() + 10
+    deadline = time.perf_counter() + 60  # a bound on a wait, never on how fast anything runs
     while "A" not in prefetcher.done and time.perf_counter() < deadline:
         time.sleep(0.01)
-    assert prefetcher.done["A"].wait(10)
+    assert prefetcher.done["A"].wait(60)
     assert recorder.sets == [["a1", "a2"]] and not prefetcher.planned.is_set()
     data_in.set()
     assert prefetcher.take("B").stats.texts == 1
@@ -155,7 +151,7 @@ def test_a_data_error_stops_the_encoding_ahead_that_began_beside_the_loading(
 
 
 def test_evaluation_waits_for_the_set_holding_its_texts():
-    recorder = _Recorder(delay=0.05)
+    recorder = _Recorder()
     prefetcher = Prefetcher([("A", ["a1", "a2"], []), ("B", ["b1", "b2"], [])], lambda text: False, recorder).start()
     prefetcher.wait_for(["unplanned", "b2"])  # B's text: waits for B, which comes after A
     assert prefetcher.done["A"].is_set() and prefetcher.done["B"].is_set()
@@ -163,7 +159,7 @@ def test_evaluation_waits_for_the_set_holding_its_texts():
 
 
 def test_an_error_ahead_is_raised_where_the_task_is_evaluated():
-    recorder = _Recorder(fail_on="b1", delay=0.01)
+    recorder = _Recorder(fail_on="b1")
     plan = [("A", ["a1"], []), ("B", ["b1"], []), ("C", ["c1"], [])]
     prefetcher = Prefetcher(plan, lambda text: False, recorder).start()
     prefetcher.done["C"].wait()  # the thread has stopped: A was encoded before B failed
@@ -175,73 +171,106 @@ def test_an_error_ahead_is_raised_where_the_task_is_evaluated():
     prefetcher.close()
 
 
-def test_close_stops_within_a_batch():
-    recorder = _Recorder(delay=0.05)
-    prefetcher = Prefetcher([("A", [f"t{i}" for i in range(200)], [])], lambda text: False, recorder).start()
-    time.sleep(0.1)
-    started = time.perf_counter()
-    prefetcher.close()
-    assert time.perf_counter() - started < 1.0 and not any(t.name == "cmteb-prefetch" for t in threading.enumerate())
-    assert prefetcher.error is None and recorder.sets == []
+def test_close_stops_after_the_batch_on_the_device():
+    """close() lets the batch being encoded finish, starts no other, and ends both threads."""
+    in_batch, release, batches = threading.Event(), threading.Event(), []
+
+    def encode(texts, ahead, on_batch, tokens=None):
+        for text in texts:
+            batches.append(text)
+            in_batch.set()
+            assert release.wait(60), "the test never released the batch"
+            on_batch(1)
+
+    prefetcher = Prefetcher([("A", [f"t{i}" for i in range(200)], [])], lambda text: False, encode).start()
+    assert in_batch.wait(60)
+    closing = threading.Thread(target=prefetcher.close)
+    closing.start()
+    assert prefetcher._stop.wait(60)  # close() has asked the threads to stop: now the batch on the device ends
+    release.set()
+    closing.join(60)
+    assert not closing.is_alive() and batches == ["t0"]
+    assert not any(t.name == "cmteb-prefetch" for t in threading.enumerate())
+    assert prefetcher.error is None and "A" not in prefetcher.encoded
 
 
 class _Tokenizer:
-    """A slow `tokenize` that records when each set's tokens were made, optionally failing on one set."""
+    """A `tokenize` that records each set it makes tokens of (by its first text), optionally failing on one set;
+    `before` maps a text to an event the tokenizer waits for before it makes that text's set."""
 
-    def __init__(self, delay: float, fail_on: str | None = None) -> None:
-        self.delay, self.fail_on = delay, fail_on
-        self.spans: dict[str, tuple[float, float]] = {}
+    def __init__(self, fail_on: str | None = None, before: dict[str, threading.Event] | None = None) -> None:
+        self.fail_on, self.before = fail_on, before or {}
+        self.made: dict[str, threading.Event] = {}  # first text of a set -> set once its tokens are made
+
+    def made_event(self, text: str) -> threading.Event:
+        return self.made.setdefault(text, threading.Event())
 
     def __call__(self, texts: list[str]) -> dict[str, list[list[int]]]:
-        started = time.perf_counter()
-        time.sleep(self.delay)
+        for text in texts:
+            if text in self.before:
+                self.before[text].wait(60)
         if self.fail_on in texts:
             raise CmtebError("tokenizer t failed")
-        self.spans[texts[0]] = (started, time.perf_counter())
-        return {"input_ids": [[ord(c) for c in text] for text in texts]}
+        tokens = {"input_ids": [[ord(c) for c in text] for text in texts]}
+        self.made_event(texts[0]).set()
+        return tokens
 
 
 def test_a_sets_tokens_are_made_while_the_set_before_it_encodes():
-    encoder = _Recorder(delay=0.1)
-    tokenizer = _Tokenizer(delay=0.15)
+    """While A encodes, B's tokens are made (A's encoding waits for them: made only after it, it would wait in
+    vain); while B encodes, D's (C has no texts)."""
+    tokenizer = _Tokenizer()
+    seen_while_encoding: dict[str, bool] = {}
+    waits = {"a1": "b1", "b1": "d1"}  # while this set encodes, that set's tokens must come
+
+    def encode(texts, ahead, on_batch, tokens=None):
+        if texts[0] in waits:
+            seen_while_encoding[texts[0]] = tokenizer.made_event(waits[texts[0]]).wait(30)
+        recorder(texts, ahead, on_batch, tokens)
+
+    recorder = _Recorder()
     plan = [("A", ["a1", "a2"], []), ("B", ["b1"], []), ("C", [], []), ("D", ["d1", "d2"], [])]
-    prefetcher = Prefetcher(plan, lambda text: False, encoder, tokenizer).start()
+    prefetcher = Prefetcher(plan, lambda text: False, encode, tokenizer).start()
     prefetcher.done["D"].wait()
-    assert prefetcher.error is None and encoder.sets == [["a1", "a2"], ["b1"], ["d1", "d2"]]
-    (a_encoded, a_done), (b_encoded, b_done), _ = encoder.spans
-    assert tokenizer.spans["a1"][1] <= a_encoded  # the first set waits for its tokens
-    overlaps = lambda tokens, encoding: tokens[0] < encoding[1] and tokens[1] > encoding[0]  # noqa: E731
-    assert overlaps(tokenizer.spans["b1"], (a_encoded, a_done))  # B's tokens made while A encodes
-    assert overlaps(tokenizer.spans["d1"], (b_encoded, b_done))  # D's while B encodes (C has no texts)
-    assert encoder.tokens == [tokenizer(texts) for texts in encoder.sets]  # each set got its own tokens
+    assert prefetcher.error is None and recorder.sets == [["a1", "a2"], ["b1"], ["d1", "d2"]]
+    assert seen_while_encoding == {"a1": True, "b1": True}
+    assert recorder.tokens == [_Tokenizer()(texts) for texts in recorder.sets]  # each set got its own tokens
 
 
 def test_a_large_set_is_encoded_in_parts_shortest_first(monkeypatch):
     monkeypatch.setattr(prefetch, "PART_TEXTS", 3)
     texts = ["aaaa", "b", "cc", "ddddd", "e", "ff", "ggg"]
     encoder = _Recorder()
-    prefetcher = Prefetcher([("A", texts, []), ("B", ["h", "ii"], [])], lambda text: False, encoder, _Tokenizer(0))
+    prefetcher = Prefetcher([("A", texts, []), ("B", ["h", "ii"], [])], lambda text: False, encoder, _Tokenizer())
     assert prefetcher.start().take("A").stats.texts == 7 and prefetcher.take("B").stats.texts == 2
     assert encoder.sets == [["b", "e", "cc"], ["ff", "ggg", "aaaa"], ["ddddd"], ["h", "ii"]]
-    assert encoder.tokens == [_Tokenizer(0)(part) for part in encoder.sets]
+    assert encoder.tokens == [_Tokenizer()(part) for part in encoder.sets]
     prefetcher.close()
 
 
 def test_a_sets_first_part_is_encoded_before_its_last_part_is_tokenised(monkeypatch):
+    """The last part's tokens wait until the first part is encoded: were every part tokenised before any is
+    encoded, that wait would end in vain."""
     monkeypatch.setattr(prefetch, "PART_TEXTS", 2)
-    encoder = _Recorder(delay=0.05)
-    tokenizer = _Tokenizer(delay=0.1)
-    prefetcher = Prefetcher([("A", ["a1", "a2", "a3", "a4", "a5", "a6"], [])], lambda t: False, encoder, tokenizer)
+    first_part_encoded = threading.Event()
+    tokenizer = _Tokenizer(before={"a5": first_part_encoded})
+
+    def encode(texts, ahead, on_batch, tokens=None):
+        recorder(texts, ahead, on_batch, tokens)
+        first_part_encoded.set()
+
+    recorder = _Recorder()
+    prefetcher = Prefetcher([("A", ["a1", "a2", "a3", "a4", "a5", "a6"], [])], lambda t: False, encode, tokenizer)
     prefetcher.start().take("A")
-    first_encoded = encoder.spans[0][0]
-    assert first_encoded < tokenizer.spans["a5"][0], "the device does not wait for the whole set's tokens"
+    assert recorder.sets == [["a1", "a2"], ["a3", "a4"], ["a5", "a6"]]
+    assert tokenizer.made_event("a5").is_set() and first_part_encoded.is_set()
     prefetcher.close()
 
 
 def test_a_tokenizing_error_is_raised_where_its_task_is_evaluated():
     encoder = _Recorder()
     prefetcher = Prefetcher(
-        [("A", ["a1"], []), ("B", ["b1"], []), ("C", ["c1"], [])], lambda text: False, encoder, _Tokenizer(0, "b1")
+        [("A", ["a1"], []), ("B", ["b1"], []), ("C", ["c1"], [])], lambda text: False, encoder, _Tokenizer(fail_on="b1")
     ).start()
     assert prefetcher.take("A").stats.texts == 1
     with pytest.raises(CmtebError, match="tokenizer t failed"):
@@ -289,7 +318,7 @@ def test_the_benchmarks_tokenize_ahead_lever_tokenises_in_turn(monkeypatch):
     from cmteb.runner import systems
 
     monkeypatch.setattr(systems, "Prefetcher", systems.Prefetcher)  # put back after the test
-    tokenizer = _Tokenizer(delay=0)
+    tokenizer = _Tokenizer()
     assert systems.Prefetcher([], lambda text: False, _Recorder(), tokenizer)._tokenize is tokenizer
     LEVERS["tokenize-ahead"]()
     assert systems.Prefetcher([], lambda text: False, _Recorder(), tokenizer)._tokenize is None

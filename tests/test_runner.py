@@ -44,10 +44,11 @@ def test_writes_mteb_layout_and_run_record(first_run):
     for name in TASKS:
         entry = record["tasks"][name]
         assert entry["texts_encoded"] > 0 and entry["seconds"] > 0
-        assert 0 < entry["model_seconds"] < entry["seconds"], "time in the model's forward passes is part of the task's"
+        assert 0 <= entry["model_seconds"] <= entry["seconds"], "time in the model's forward passes is the task's"
         assert entry["data_fingerprint"]
+    rounding = 0.0005 * len(record["tasks"])  # each task's seconds are recorded to the millisecond
     assert sum(e["model_seconds"] for e in record["tasks"].values()) == pytest.approx(
-        record["stats"]["encoder"]["seconds"], abs=2e-3
+        record["stats"]["encoder"]["seconds"], abs=rounding
     ), "each task's model seconds add up to the encoder's"
     assert "gpu_peak_memory_bytes" not in record["stats"], "no GPU was used"
     assert not list(folder.glob(".*.tmp")), "no temp files left behind"

@@ -100,6 +100,7 @@ class BGEModel(CosineScores, AbsEncoder):
         self.instructions_used: dict[str, str | None] = {}
         self.lock = threading.Lock()
         self.prefetcher: Any = None
+        self.probe: Any = None  # a `runner.probe.ProbeChoice` shown every text the model is asked for
 
     def instruction_for(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> str | None:
         """The text put in front of each input for this task and input kind, or None."""
@@ -124,6 +125,8 @@ class BGEModel(CosineScores, AbsEncoder):
             self.instructions_used[task_metadata.name] = instruction
         if instruction:
             texts = [instruction + t for t in texts]
+        if self.probe is not None:
+            self.probe.offer_texts(texts)
 
         if self.prefetcher is not None:  # planned texts come from their set, never from a second encoding
             self.prefetcher.wait_for(texts)
@@ -165,6 +168,7 @@ class BGERerankerModel:
         self.on_texts = on_texts
         self.on_batch = on_batch
         self.mteb_model_meta = build_model_meta(reranker, uses_instruction=False)
+        self.probe: Any = None  # a `runner.probe.ProbeChoice` shown every pair the model scores
 
     def predict(
         self,
@@ -179,6 +183,8 @@ class BGERerankerModel:
     ) -> np.ndarray:
         """One relevance score per (query, passage) row of the two loaders."""
         pairs = list(zip(loader_texts(inputs1), loader_texts(inputs2), strict=True))
+        if self.probe is not None:
+            self.probe.offer_pairs(pairs)
         if self.on_texts is not None:
             self.on_texts(len(pairs))
         return self.reranker.score(pairs, batch_size=kwargs.get("batch_size"), on_batch=self.on_batch)

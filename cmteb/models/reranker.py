@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from cmteb.errors import CmtebError
+from cmteb.models.batching import BatchStats
 from cmteb.models.core import LoadOptions, ModelCore
 from cmteb.models.first_token import compute_first_token_only, pays_on
 from cmteb.models.loading import ModelSource
@@ -85,12 +86,15 @@ class BGEReranker(ModelCore):
         *,
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
+        stats: BatchStats | None = None,
+        log: Any = None,
     ) -> np.ndarray:
-        """Score `[query, passage]` pairs; float32 scores in input order."""
+        """Score `[query, passage]` pairs; float32 scores in input order (the work counted in `stats`, else in
+        the core's own counters, and a worker pool's shards in `log`, else in the pool's own log)."""
         if len(pairs) == 0:
             return self.empty_outputs(0)
         encoded = tokenize(self.tokenizer, [q for q, _ in pairs], self.max_length, [p for _, p in pairs])
-        return self.compute(encoded, batch_size=batch_size, on_batch=on_batch)
+        return self.compute(encoded, batch_size=batch_size, on_batch=on_batch, stats=stats, log=log)
 
     def head(self, output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One padded batch's scores from its logits, in fp32 (fp16 logits tie nearby scores)."""

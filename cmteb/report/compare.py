@@ -1,15 +1,17 @@
 """`cmteb compare`: did quality drop, for real? A per-task report and an exit status for CI.
 
-A task regressed when its score dropped by more than the tolerance (in points) and, where
-both sides kept per-query/per-item values, the paired test finds the drop significant at
-alpha. Without per-item values the tolerance alone decides, and the report says so.
+A task regressed when its score dropped by more than its smallest detectable drop (the tolerance, or
+the task's measured float noise where that is larger: `report/noise.py`) and, where both sides kept
+per-query/per-item values, the paired test finds the drop significant at alpha. Without per-item values
+the drop alone decides, and the report says so. Before the tasks, the report names every difference in
+the two runs' arithmetic and what the embedding probes say of the model.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import pandas as pd
 
 from cmteb.errors import CmtebError
 from cmteb.report.averages import Averages, protocol_averages, task_points
+from cmteb.report.noise import NoiseJudgement, judge_noise
 from cmteb.report.significance import METRIC_FUNCTIONS, paired_test
 from cmteb.results.files import read_run_record
 from cmteb.results.items import read_items
@@ -44,6 +47,8 @@ class TaskComparison:
     ci_low: float | None = None
     ci_high: float | None = None
     test: str = "tolerance only"
+    noise: float | None = None  # float noise measured for the task, points (None: not measured)
+    detectable: float = 0.0  # the smallest drop called a regression: the tolerance, or the noise if larger
 
 
 def resolve_folder(path: Path, model: str | None) -> ModelResults:
@@ -61,8 +66,13 @@ def resolve_folder(path: Path, model: str | None) -> ModelResults:
 
 
 def _subsample_of(results: ModelResults) -> dict[str, int | None]:
+    """Per task, the items `--subsample` kept (a run recorded before types scaled it: the N asked for)."""
     tasks = read_run_record(results.folder)["tasks"]
-    return {name: tasks.get(name, {}).get("subsample") for name in results.tasks}
+    return {name: _items_kept(tasks.get(name, {})) for name in results.tasks}
+
+
+def _items_kept(entry: dict) -> int | None:
+    return entry.get("subsample_items", entry.get("subsample"))
 
 
 def _items_problem(spec: TaskSpec, parsed: ParsedResult, items: pd.DataFrame) -> str | None:
@@ -135,14 +145,16 @@ def compare_results(
     tolerance: float = 0.5,
     alpha: float = 0.05,
     tasks: list[str] | None = None,
+    noise: NoiseJudgement | None = None,
 ) -> list[TaskComparison]:
-    """Compare two result folders task by task (regressions first)."""
+    """Compare two result folders task by task (regressions first); `noise`: `judge_noise(base, cand)`."""
     if base.protocol != cand.protocol:
         raise CmtebError(
             f"baseline was produced under protocol {base.protocol} and candidate under {cand.protocol}: "
             "compare results of the same protocol (`cmteb run --protocol`)"
         )
     base_sub, cand_sub = _subsample_of(base), _subsample_of(cand)
+    noise = noise or judge_noise(base, cand)
     protocol = base.resolved
     known = protocol.registry()
     names = (
@@ -155,29 +167,49 @@ def compare_results(
         spec = protocol.get(name)
         if name in base.tasks and name in cand.tasks and base_sub.get(name) != cand_sub.get(name):
             raise CmtebError(
-                f"{name}: baseline was run with --subsample {base_sub.get(name)} and candidate with "
-                f"--subsample {cand_sub.get(name)}; compare results of the same subsample"
+                f"{name}: the baseline's subsample kept {base_sub.get(name)} items and the candidate's "
+                f"{cand_sub.get(name)}: compare results of the same --subsample (rerun the baseline with this cmteb "
+                "when its version changed how many items a subsample keeps)"
             )
         b, c = base.task_score(name), cand.task_score(name)
         _refuse_unusable(name, spec, ("baseline", base, b), ("candidate", cand, c))
+        task_noise = noise.noise.get(name)
+        detectable = max(tolerance, task_noise or 0.0)
         if b is None or c is None:
-            rows.append(TaskComparison(name, spec.type, spec.metric, _pts(b), _pts(c), None, "missing", test="—"))
+            row = TaskComparison(name, spec.type, spec.metric, _pts(b), _pts(c), None, "missing", test="—")
+            rows.append(replace(row, noise=task_noise, detectable=detectable))
             continue
-        delta = 100 * (c - b)
-        row = TaskComparison(name, spec.type, spec.metric, 100 * b, 100 * c, delta, "ok")
-        paired = _paired(spec, base, cand, alpha)
-        significant = True
-        if paired is not None:
-            test, row.test = paired
-            row.p_value, row.ci_low, row.ci_high = test.p_value, 100 * test.ci_low, 100 * test.ci_high
-            significant = test.p_value < alpha
-        if delta < -tolerance and significant:
-            row.status = "regressed"
-        elif delta > tolerance and significant:
-            row.status = "improved"
-        rows.append(row)
+        rows.append(_judged(spec, base, cand, (b, c), alpha, task_noise, detectable))
     order = {"regressed": 0, "missing": 1, "improved": 2, "ok": 3}
     return sorted(rows, key=lambda r: order[r.status])
+
+
+def _judged(
+    spec: TaskSpec,
+    base: ModelResults,
+    cand: ModelResults,
+    scores: tuple[float, float],
+    alpha: float,
+    noise: float | None,
+    detectable: float,
+) -> TaskComparison:
+    """One task's row: its change against its smallest detectable drop, and the paired test where both sides
+    kept per-item values."""
+    b, c = scores
+    delta = 100 * (c - b)
+    row = TaskComparison(spec.name, spec.type, spec.metric, 100 * b, 100 * c, delta, "ok")
+    row.noise, row.detectable = noise, detectable
+    paired = _paired(spec, base, cand, alpha)
+    significant = True
+    if paired is not None:
+        test, row.test = paired
+        row.p_value, row.ci_low, row.ci_high = test.p_value, 100 * test.ci_low, 100 * test.ci_high
+        significant = test.p_value < alpha
+    if delta < -detectable and significant:
+        row.status = "regressed"
+    elif delta > detectable and significant:
+        row.status = "improved"
+    return row
 
 
 def _refuse_unusable(name: str, spec: TaskSpec, *sides: tuple[str, ModelResults, float | None]) -> None:
@@ -199,37 +231,6 @@ def compare_averages(base: ModelResults, cand: ModelResults) -> tuple[Averages, 
     )
 
 
-def noise_band(base: ModelResults, cand: ModelResults) -> str:
-    """What float noise the two runs' scores can differ by, from their run records."""
-    records = [read_run_record(side.folder) for side in (base, cand)]
-    if all(record.get("batch_invariant") for record in records):
-        band = (
-            "noise band 0: both sides encoded each text in a forward pass of its own (batch-invariant), so equal "
-            "settings give bit-identical embeddings whatever the cache state, batch size or task order"
-        )
-        threads = [_blas_threads(record) for record in records]
-        if all(threads) and threads[0] != threads[1]:
-            band += (
-                f"; but the sides evaluated with {_listed(threads[0])} and {_listed(threads[1])} BLAS threads, "
-                "and scikit-learn's classification fits can then differ in their last digits"
-            )
-        return band
-    return (
-        "noise band not controlled: a side encoded texts in shared batches, where an embedding can move by about "
-        "1e-7 with batch composition and cache state, and small clustering or classification samples can turn that "
-        "into points; run both with --batch-invariant (the default with --subsample) for a band of 0"
-    )
-
-
-def _blas_threads(record: dict) -> set[int]:
-    """The BLAS thread counts a run record's evaluated tasks ran with (none recorded: empty)."""
-    return {n for entry in record["tasks"].values() if isinstance(n := entry.get("blas_threads"), int)}
-
-
-def _listed(counts: set[int]) -> str:
-    return "/".join(str(n) for n in sorted(counts))
-
-
 def _pts(value: float | None) -> float | None:
     return None if value is None else 100 * value
 
@@ -241,9 +242,14 @@ def _fmt(value: float | None, signed: bool = False) -> str:
 
 
 def to_markdown(
-    rows: list[TaskComparison], base: ModelResults, cand: ModelResults, tolerance: float, alpha: float
+    rows: list[TaskComparison],
+    base: ModelResults,
+    cand: ModelResults,
+    tolerance: float,
+    alpha: float,
+    noise: NoiseJudgement,
 ) -> str:
-    """A report fit for a pull-request comment: verdict, then regressions first."""
+    """A report fit for a pull-request comment: verdict, float noise, then regressions first."""
     counts = {s: sum(r.status == s for r in rows) for s in ("regressed", "improved", "missing", "ok")}
     verdict = "❌ quality dropped" if counts["regressed"] else "✅ no regression"
     base_avg, cand_avg = compare_averages(base, cand)
@@ -252,27 +258,37 @@ def to_markdown(
         "",
         f"Baseline `{base.model}` ({base.revision}) vs candidate `{cand.model}` ({cand.revision}). "
         f"{len(rows)} tasks: {counts['regressed']} regressed, {counts['improved']} improved, "
-        f"{counts['missing']} missing, {counts['ok']} ok. A regression is a drop of more than {tolerance} points "
-        f"that the paired test finds significant at alpha={alpha}; tasks without per-item values on both "
-        "sides are judged by the tolerance alone (column test).",
+        f"{counts['missing']} missing, {counts['ok']} ok. A regression is a drop of more than the task's smallest "
+        f"detectable drop (the tolerance, {tolerance} points, or the task's measured float noise where larger) "
+        f"that the paired test finds significant at alpha={alpha}; tasks without per-item values on both sides "
+        "are judged by the drop alone (column test).",
         "",
-        f"Avg ({base.protocol}): baseline {base_avg.avg.cell()}, candidate {cand_avg.avg.cell()}. "
-        f"Float noise: {noise_band(base, cand)}.",
+        f"Avg ({base.protocol}): baseline {base_avg.avg.cell()}, candidate {cand_avg.avg.cell()}.",
         "",
-        "| task | type | metric | baseline | candidate | delta | status | p-value | CI of delta | test |",
-        "|:--|:--|:--|--:|--:|--:|:--|--:|:--|:--|",
+        *[f"- {line}" for line in noise.lines],
+        "",
+        "| task | type | metric | baseline | candidate | delta | status | noise | detectable drop | p-value "
+        "| CI of delta | test |",
+        "|:--|:--|:--|--:|--:|--:|:--|--:|--:|--:|:--|:--|",
     ]
     for r in rows:
         ci = f"[{_fmt(r.ci_low, True)}, {_fmt(r.ci_high, True)}]" if r.ci_low is not None else "—"
         p = f"{r.p_value:.4f}" if r.p_value is not None else "—"
         lines.append(
             f"| {r.task} | {r.type} | {r.metric} | {_fmt(r.baseline)} | {_fmt(r.candidate)} | "
-            f"{_fmt(r.delta, True)} | {r.status} | {p} | {ci} | {r.test} |"
+            f"{_fmt(r.delta, True)} | {r.status} | {_fmt(r.noise)} | {_fmt(r.detectable)} | {p} | {ci} | {r.test} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def to_json(rows: list[TaskComparison], base: ModelResults, cand: ModelResults, tolerance: float, alpha: float) -> str:
+def to_json(
+    rows: list[TaskComparison],
+    base: ModelResults,
+    cand: ModelResults,
+    tolerance: float,
+    alpha: float,
+    noise: NoiseJudgement,
+) -> str:
     """The report for machines."""
     return json.dumps(
         {
@@ -280,7 +296,13 @@ def to_json(rows: list[TaskComparison], base: ModelResults, cand: ModelResults, 
             "candidate": {"model": cand.model, "revision": cand.revision, "folder": str(cand.folder)},
             "tolerance": tolerance,
             "alpha": alpha,
-            "noise_band": noise_band(base, cand),
+            "noise": {
+                "model": noise.model,
+                "arithmetic_differences": list(noise.differences),
+                "probe_drift": asdict(noise.drift) if noise.drift is not None else None,
+                "probe_threshold": noise.threshold,
+                "lines": list(noise.lines),
+            },
             "avg": dict(
                 zip(("baseline", "candidate"), (a.avg.value for a in compare_averages(base, cand)), strict=True)
             ),

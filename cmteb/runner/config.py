@@ -22,6 +22,7 @@ from cmteb.defaults import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_OUTPUT_DIR,
     DEFAULT_RERANK_TOP_K,
+    NOISE_DRAWS,
     PIPELINE_CHOICES,
 )
 from cmteb.errors import CmtebError
@@ -94,6 +95,7 @@ class RunConfig(RunFlags):
     model_argument: str | None = None  # `--model` as given ("m3e-small", a path, a hub id), for finding results
     workers: WorkerOptions = field(default_factory=WorkerOptions)  # where the model work runs: changes speed, no score
     pipeline: bool = False  # the next task's texts are encoded while a task is evaluated (`runner/prefetch.py`)
+    noise_draws: int = 0  # perturbed evaluations per task measuring its float noise (`runner/noise.py`)
 
     @property
     def result_folder(self) -> Path:
@@ -153,6 +155,7 @@ class RunConfig(RunFlags):
             "batch_size": self.load.batch_size,
             "batch_tokens": self.load.batch_tokens,
             "batch_invariant": self.batch_invariant,
+            "noise_draws": self.noise_draws,  # changes no score, but what the record holds of each task
         }
         if self.embedder is not None:
             common |= {"pooling": self.embedder.pooling, "instruction": self.embedder.instruction}
@@ -289,6 +292,7 @@ class RunOptions(RunFlags):
     ray: str | None = None  # a Ray cluster's address, or "local" for a Ray instance of this run
     workers: int | None = None  # Ray workers
     pipeline: str = "auto"  # encode ahead of evaluation: on, off, or auto (on with a GPU or workers)
+    noise_draws: int | None = None  # None: NOISE_DRAWS with subsample, else none
 
     def check(self, model: str | None) -> str:
         """Refuse contradictory or out-of-range choices; the kind of run asked for."""
@@ -300,6 +304,8 @@ class RunOptions(RunFlags):
             raise CmtebError(f"--batch-tokens must be a number of tokens, or 0 for no cap; got {self.batch_tokens}")
         if self.subsample is not None and self.subsample < 1:
             raise CmtebError(f"--subsample must be a positive number of items, got {self.subsample}")
+        if self.noise_draws is not None and self.noise_draws < 0:
+            raise CmtebError(f"--noise-draws must be 0 or more, got {self.noise_draws}")
         if self.subsample_corpus is not None and self.subsample_corpus < 0:
             raise CmtebError(f"--subsample-corpus must be 0 or more documents, got {self.subsample_corpus}")
         if self.cache_dir is not None and Path(self.cache_dir).exists() and not Path(self.cache_dir).is_dir():
@@ -363,6 +369,14 @@ def _pipelined(choice: str, load: LoadOptions, workers: WorkerOptions) -> bool:
     return choice == "on"
 
 
+def _noise_draws(asked: RunOptions) -> int:
+    """Perturbed evaluations per task: as asked, else NOISE_DRAWS in a quick (`--subsample`) run, which `cmteb
+    compare` judges against its noise, and none in a full run, where they would double the evaluation time."""
+    if asked.noise_draws is not None:
+        return asked.noise_draws
+    return NOISE_DRAWS if asked.subsample is not None else 0
+
+
 def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
     """Resolve every setting of a run once; bad input fails here, before any data or weights are read.
 
@@ -396,5 +410,6 @@ def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
         model_argument=model,
         workers=workers,
         pipeline=_pipelined(asked.pipeline, load, workers),
+        noise_draws=_noise_draws(asked),
         **{f.name: getattr(asked, f.name) for f in fields(RunFlags)},
     )

@@ -149,6 +149,7 @@ def _evaluate(plan: Plan, system: System, spec: TaskSpec) -> dict[str, Any]:
     system.tasks_evaluated.clear()
     with mirror_dataset_cache(plan.fingerprints[spec.name]):
         result, extra = system.evaluate(spec)
+    probe = extra.pop("probe", [])
     stats = {**system.stats(), **_device_memory()}
     # The last task object evaluated holds the scores of the result (two-stage: the reranker's).
     last = system.tasks_evaluated[-1]
@@ -159,6 +160,7 @@ def _evaluate(plan: Plan, system: System, spec: TaskSpec) -> dict[str, Any]:
         "model_seconds": _model_seconds(stats) - model_before,
         "texts": system.counted() - counted_before,
         "items": list(getattr(last, "captured_items", [])),
+        "probe": probe,
         "unknown_qrels": system.unknown_qrels.get(spec.name, 0),
         "meta": system.meta,
         "header": system.header,

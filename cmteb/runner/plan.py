@@ -14,6 +14,12 @@ from typing import Any
 from cmteb.runner.config import RunConfig
 from cmteb.runner.store import ResultStore, StoredResult
 from cmteb.tasks.mirror import check_mirrors, mirror_fingerprint, mirror_revisions
+from cmteb.tasks.types import task_type
+
+
+def subsample_items(subsample: int | None, type_name: str) -> int | None:
+    """Items a task of `type_name` keeps under `--subsample` (its type may keep more: `TaskType.quick_scale`)."""
+    return None if subsample is None else subsample * task_type(type_name).quick_scale
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class Plan:
             "data_fingerprint": self.fingerprints[name],
             "settings": self.config.settings(),
             "subsample": self.config.subsample,
+            "subsample_items": subsample_items(self.config.subsample, spec.type),
         }
 
 
@@ -74,6 +81,7 @@ def make_plan(config: RunConfig) -> Plan:
     keys = {}
     if store is not None:
         keys = {
-            s.name: store.key(s, config.protocol.name, fingerprints[s.name], config.subsample) for s in config.specs
+            s.name: store.key(s, config.protocol.name, fingerprints[s.name], subsample_items(config.subsample, s.type))
+            for s in config.specs
         }
     return Plan(config, fingerprints, this_run, store, keys)

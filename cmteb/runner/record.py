@@ -26,9 +26,11 @@ from cmteb.results.files import (
     read_run_record,
     write_task_result,
 )
-from cmteb.results.items import experiment_items, items_path, write_items
+from cmteb.results.items import ITEMS_SUFFIX, experiment_items, items_path, write_items
 from cmteb.results.outcome import TaskOutcome
+from cmteb.results.probe import PROBE_SUFFIX, probe_path, write_probe
 from cmteb.results.reader import parse_result_file, result_file_score
+from cmteb.runner.arithmetic import blas_threads
 from cmteb.runner.plan import Plan
 from cmteb.runner.store import StoredResult
 from cmteb.tasks.registry import TaskSpec
@@ -36,25 +38,12 @@ from cmteb.tasks.registry import TaskSpec
 #: Packages whose versions go into the run record.
 RECORDED_PACKAGES = ("cmteb", "mteb", "torch", "transformers", "datasets", "huggingface_hub", "numpy", "scikit-learn")
 #: Run-record fields a stored or existing result must match to stand for a new evaluation.
-RESUME_FIELDS = ("protocol", "dataset_revision", "data_fingerprint", "settings", "subsample")
+RESUME_FIELDS = ("protocol", "dataset_revision", "data_fingerprint", "settings", "subsample", "subsample_items")
 
 
 def now() -> str:
     """The current UTC time, as the run record writes it."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def blas_threads() -> int | None:
-    """The thread count of the BLAS libraries this process has loaded, or None when none is.
-
-    scikit-learn's fits in mteb's classification (LogisticRegression, lbfgs) come out different in their
-    last digits with a different count: on the same embeddings, TNews' experiments moved in the fifth
-    decimal between one and two OpenBLAS threads. `cmteb compare` reads it to say what noise to expect.
-    """
-    from threadpoolctl import threadpool_info
-
-    counts = [lib["num_threads"] for lib in threadpool_info() if lib.get("user_api") == "blas"]
-    return max(counts) if counts else None
 
 
 def check_writable(folder: Path) -> None:
@@ -124,8 +113,7 @@ def reuse(plan: Plan, spec: TaskSpec, folder: Path, path: Path, stored: StoredRe
     """Make `stored`, the stored result of `spec`, this task's result in `folder`, recorded as reused."""
     started = time.perf_counter()
     for name in stored.entry["files"]:  # each copied atomically
-        target = folder / MODEL_META if name == MODEL_META else items_path(path) if name.endswith(".parquet") else path
-        atomic_write_bytes(target, stored.file(name).read_bytes())
+        atomic_write_bytes(_stored_target(folder, path, name), stored.file(name).read_bytes())
     record = stored.entry["record"]
     seconds = time.perf_counter() - started
     entry = {
@@ -135,7 +123,7 @@ def reuse(plan: Plan, spec: TaskSpec, folder: Path, path: Path, stored: StoredRe
         "evaluated_seconds": record.get("seconds"),
         "texts_encoded": 0,
         "reused_result": plan.keys[spec.name],
-        CHECKSUMS: file_checksums([path, items_path(path)]),
+        CHECKSUMS: file_checksums(task_files(path)),
         "finished": now(),
     }
     record_task(folder, spec.name, entry, {**stored.entry["header"], **plan.config.identity()})
@@ -143,10 +131,26 @@ def reuse(plan: Plan, spec: TaskSpec, folder: Path, path: Path, stored: StoredRe
     return TaskOutcome(spec, "reused", score, seconds, path, None, record.get("first_stage_score"))
 
 
+def task_files(path: Path) -> list[Path]:
+    """A task's files beside its result file `path`: the result, its per-item values, its probe."""
+    return [path, items_path(path), probe_path(path)]
+
+
+def _stored_target(folder: Path, path: Path, name: str) -> Path:
+    """Where a stored file named `name` goes when the stored result of the task at `path` is reused."""
+    if name == MODEL_META:
+        return folder / MODEL_META
+    for suffix, target in ((ITEMS_SUFFIX, items_path(path)), (PROBE_SUFFIX, probe_path(path))):
+        if name.endswith(suffix):
+            return target
+    return path
+
+
 def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evaluated: dict[str, Any]) -> None:
     """Write what an evaluation produced (result, items, metadata), then its run-record and store entries."""
     config, result, extra = plan.config, evaluated["result"], evaluated["extra"]
     write_items(path, evaluated["items"] + experiment_items(result, spec.type))
+    write_probe(path, evaluated["probe"])
     provenance = {
         "protocol": config.protocol.name,
         "dataset_repo": spec.repo,
@@ -170,12 +174,12 @@ def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evalua
         "texts_encoded": evaluated["texts"],
         "blas_threads": blas_threads(),
         **evaluated["placement"],
-        CHECKSUMS: file_checksums([path, items_path(path)]),
+        CHECKSUMS: file_checksums(task_files(path)),
         "finished": now(),
     }
     record_task(folder, spec.name, entry, {**evaluated["header"], "stats": evaluated["stats"]})
     if plan.store is not None:
-        files = [f for f in (path, items_path(path), folder / MODEL_META) if f.is_file()]
+        files = [f for f in (*task_files(path), folder / MODEL_META) if f.is_file()]
         stored = {
             "record": entry,
             "score": result_file_score(config.protocol, spec, path),

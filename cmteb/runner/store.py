@@ -58,7 +58,7 @@ class ResultStore:
         self._verified: dict[str, StoredResult] = {}  # an entry is immutable once in place: checked once a run
 
     def key(self, spec: TaskSpec, protocol: str, fingerprint: str | None, subsample: int | None) -> str:
-        """The key of one task's result under this system."""
+        """The key of one task's result under this system; `subsample`: the items a subsample keeps."""
         fields = {
             "system": self.system,
             "protocol": protocol,

@@ -25,10 +25,13 @@ from cmteb.models.encoder import BGEEncoder
 from cmteb.models.reranker import BGEReranker
 from cmteb.mteb_hooks import task_result_json
 from cmteb.results.reader import LEXICAL_KIND, parse_result_data
+from cmteb.runner.arithmetic import arithmetic_record
+from cmteb.runner.checks import embedder_probe, reranker_probe, task_noise
 from cmteb.runner.config import RunConfig
 from cmteb.runner.evaluate import evaluate, searchable
 from cmteb.runner.plan import Plan
 from cmteb.runner.prefetch import Prefetcher, planned_texts, possible_texts
+from cmteb.runner.probe import ProbeChoice, probe_header
 from cmteb.runner.progress import RunProgress
 from cmteb.tasks.build import build_task, load_task_data
 from cmteb.tasks.mirror import mirror_dataset_cache
@@ -126,7 +129,12 @@ class TaskLoader:
         self.evaluated.append(task)
         return task
 
-    def _load(self, spec: TaskSpec) -> Any:
+    def fresh(self, spec: TaskSpec) -> Any:
+        """A new task object with its data, for another evaluation of a task already evaluated (its items are
+        not the result's, so it is not listed in `evaluated`)."""
+        return self._build(spec)[0]
+
+    def _build(self, spec: TaskSpec) -> tuple[Any, int]:
         config = self.config
         task = build_task(
             spec,
@@ -135,7 +143,10 @@ class TaskLoader:
             subsample=config.subsample,
             subsample_corpus=config.subsample_corpus,
         )
-        unknown = load_task_data(task, spec, config.data_dir)
+        return task, load_task_data(task, spec, config.data_dir)
+
+    def _load(self, spec: TaskSpec) -> Any:
+        task, unknown = self._build(spec)
         if unknown:
             warn(
                 f"{spec.name}: {unknown} qrels name documents missing from the corpus; they count as not "
@@ -301,13 +312,17 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
     cores = [m.encoder for m in (embedder,) if m] + [m.reranker for m in (cross,) if m]
     header = {**config.settings(), "device": config.load.device, **config.identity(), **_workers_header(cores)}
     header["pipeline"] = config.pipeline  # encoding ran ahead of evaluation: speed only, never a score
+    header |= {"arithmetic": arithmetic_record(config.load.device or "cpu"), "probe": probe_header(cores)}
+    for model in (embedder, cross):
+        if model is not None:
+            model.probe = ProbeChoice()
     if cross is None:
         return _embedder_system(config, embedder, load, progress, header)  # type: ignore[arg-type]
     rerank_core = cross.reranker
     if embedder is None:
         return System(
             header={**core_header(rerank_core), **header, "kind": "reranker"},
-            evaluate=lambda spec: (evaluate(cross, load(spec), config.load.batch_size), {}),
+            evaluate=_reranker_evaluation(config, cross, load, header["probe"]["threshold"]),
             counted=lambda: rerank_core.stats.texts,
             stats=lambda: {"reranker": rerank_core.stats.as_dict()},
             meta=cross.mteb_model_meta,
@@ -316,6 +331,20 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
             cores=cores,
         )
     return _two_stage(config, embedder, cross, load, header, cores)
+
+
+def _reranker_evaluation(
+    config: RunConfig, cross: BGERerankerModel, load: TaskLoader, threshold: float
+) -> Callable[[TaskSpec], tuple[Any, dict[str, Any]]]:
+    """A reranker alone scoring each query's given candidates, with its probe and measured noise."""
+
+    def evaluate_reranker(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
+        cross.probe.take()  # only this task's pairs
+        result = evaluate(cross, load(spec), config.load.batch_size)
+        noise = task_noise(config, load.fresh, spec, cross, result, threshold)
+        return result, {"probe": reranker_probe(cross)} | ({"noise": noise} if noise else {})
+
+    return evaluate_reranker
 
 
 def _embedder_encoding_ahead(
@@ -349,9 +378,12 @@ def _embedder_system(
                 encoder.pool.log.extend(ahead.log)
             progress.add_texts(ahead.stats.texts)
             progress.texts_done(ahead.stats.texts)
+        embedder.probe.take()  # only this task's texts
         task = load(spec)
         result = evaluate(searchable(embedder, task), task, batch)
-        return result, {"instruction_used": embedder.instructions_used.get(spec.name)}
+        extra = {"instruction_used": embedder.instructions_used.get(spec.name), "probe": embedder_probe(embedder)}
+        noise = task_noise(config, load.fresh, spec, embedder, result, header["probe"]["threshold"])
+        return result, extra | ({"noise": noise} if noise else {})
 
     return System(
         header={**core_header(encoder), **header, "normalize": encoder.normalize},
@@ -416,6 +448,8 @@ def _two_stage(
     encoder, rerank_core, batch = embedder.encoder, cross.reranker, config.load.batch_size
 
     def two_stage(spec: TaskSpec) -> tuple[Any, dict[str, Any]]:
+        embedder.probe.take()  # only this task's texts and pairs
+        cross.probe.take()
         with tempfile.TemporaryDirectory(prefix="cmteb-first-stage-") as predictions:
             first_task = load(spec)
             first = evaluate(searchable(embedder, first_task), first_task, batch, prediction_folder=predictions)
@@ -426,6 +460,7 @@ def _two_stage(
         return second, {
             "first_stage_score": config.protocol.task_score(spec, first_scores),
             "instruction_used": embedder.instructions_used.get(spec.name),
+            "probe": embedder_probe(embedder) + reranker_probe(cross),
         }
 
     return System(

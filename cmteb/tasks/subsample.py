@@ -3,7 +3,8 @@
 - Retrieval: N queries that have qrels, every document their qrels name, and a deterministic
   sample of the rest of the corpus (`corpus_extra` documents, default 20 x N).
 - Reranking: N queries and every candidate document of theirs.
-- STS, PairClassification, Classification (eval splits), Clustering (each clustering run): N items.
+- STS, PairClassification, Classification (eval splits): N items; Clustering (each clustering run): N x its
+  type's `quick_scale` (5) texts, since k-means on a few texts turns float noise into points.
 The same N and data always give the same subsample; a result records its N, and `cmteb compare`
 refuses to compare a subsampled result with a full one.
 """
@@ -94,7 +95,8 @@ class Subsampled:
                 if kind.searches:
                     splits[split] = subsample_retrieval(splits[split], n, self.subsample_corpus_extra, "/".join(seed))
                 else:
-                    splits[split] = subsample_rows(splits[split], n, "/".join(seed), kind.list_columns)
+                    rows = n * kind.quick_scale
+                    splits[split] = subsample_rows(splits[split], rows, "/".join(seed), kind.list_columns)
 
     def _has_subsets(self) -> bool:
         return "default" in self.dataset and isinstance(self.dataset["default"], dict)
