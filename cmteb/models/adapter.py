@@ -16,16 +16,16 @@ from torch.utils.data import DataLoader, SequentialSampler
 
 from cmteb.columns import ColumnsInMemory, column_values
 from cmteb.models.cache import EmbeddingCache, text_key
-from cmteb.models.defaults import INSTRUCTED_TASK_TYPES
 from cmteb.models.encoder import BGEEncoder
-from cmteb.models.reranker import BGEReranker
+from cmteb.models.instructions import TaskInstructions
 from cmteb.models.similarity import CosineScores
 
 
-def build_model_meta(core: BGEEncoder | BGEReranker, *, uses_instruction: bool) -> ModelMeta:
-    """A ModelMeta filled from the loaded model: name, revision, width, parameters, max tokens."""
+def build_model_meta(core: Any, *, uses_instruction: bool) -> ModelMeta:
+    """A ModelMeta filled from the loaded model (an encoder or a reranker core): name, revision, width,
+    parameters, max tokens."""
     net = core.model
-    is_reranker = isinstance(core, BGEReranker)
+    is_reranker = core.KIND == "reranker"
     return ModelMeta(
         loader=None,
         name=core.source.name,
@@ -71,9 +71,8 @@ def loader_texts(inputs: DataLoader) -> list[str]:
 class BGEModel(CosineScores, AbsEncoder):
     """mteb encoder over `BGEEncoder`.
 
-    Queries of Retrieval and Reranking tasks get `instruction` in front; passages and texts of
-    all other task types are encoded as they are. The instruction each task's queries received
-    is kept in `instructions_used` for the run record. Texts go through `cache`: each distinct
+    Each input gets in front what `instructions` (the run's plan, per task: `models/instructions.py`) says for
+    its task and kind: a query, a document, or a text of a task without queries. Texts go through `cache`: each distinct
     text is encoded once, across tasks and (with a disk cache) across runs. With a `prefetcher`
     (`runner/prefetch.py`) another thread encodes planned texts into the cache ahead of their task;
     the model runs one call at a time under `lock`.
@@ -83,7 +82,7 @@ class BGEModel(CosineScores, AbsEncoder):
         self,
         encoder: BGEEncoder,
         *,
-        instruction: str | None,
+        instructions: dict[str, TaskInstructions],
         cache: EmbeddingCache | None = None,
         on_texts: Callable[[int], None] | None = None,
         on_batch: Callable[[int], None] | None = None,
@@ -93,20 +92,19 @@ class BGEModel(CosineScores, AbsEncoder):
         self.cache = cache if cache is not None else EmbeddingCache({"model": encoder.source.name})
         self.model = encoder.model
         self.score_device = encoder.device  # the CPU when workers hold the model: this process keeps a copy there
-        self.instruction = instruction or None
+        self.instructions = instructions
         self.on_texts = on_texts
         self.on_batch = on_batch
-        self.mteb_model_meta = build_model_meta(encoder, uses_instruction=self.instruction is not None)
-        self.instructions_used: dict[str, str | None] = {}
+        used = any((i.query, i.document, i.text) != (None, None, None) for i in instructions.values())
+        self.mteb_model_meta = build_model_meta(encoder, uses_instruction=used)
         self.lock = threading.Lock()
         self.prefetcher: Any = None
         self.probe: Any = None  # a `runner.probe.ProbeChoice` shown every text the model is asked for
 
     def instruction_for(self, task_metadata: TaskMetadata, prompt_type: PromptType | None) -> str | None:
         """The text put in front of each input for this task and input kind, or None."""
-        if prompt_type == PromptType.query and task_metadata.type in INSTRUCTED_TASK_TYPES:
-            return self.instruction
-        return None
+        planned = self.instructions.get(task_metadata.name, TaskInstructions())
+        return planned.for_input(prompt_type.value if prompt_type is not None else None)
 
     def encode(
         self,
@@ -121,8 +119,6 @@ class BGEModel(CosineScores, AbsEncoder):
         """Encode every text of `inputs`, in order."""
         texts = loader_texts(inputs)
         instruction = self.instruction_for(task_metadata, prompt_type)
-        if prompt_type == PromptType.query:
-            self.instructions_used[task_metadata.name] = instruction
         if instruction:
             texts = [instruction + t for t in texts]
         if self.probe is not None:
@@ -154,11 +150,11 @@ class BGEModel(CosineScores, AbsEncoder):
 
 
 class BGERerankerModel:
-    """mteb cross-encoder (CrossEncoderProtocol) over `BGEReranker`: scores aligned query/passage rows."""
+    """mteb cross-encoder (CrossEncoderProtocol) over a reranker core: scores aligned query/passage rows."""
 
     def __init__(
         self,
-        reranker: BGEReranker,
+        reranker: Any,
         *,
         on_texts: Callable[[int], None] | None = None,
         on_batch: Callable[[int], None] | None = None,

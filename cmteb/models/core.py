@@ -67,11 +67,13 @@ class ModelCore:
         revision: str | None = None,
         check_config: Callable[[Any, ModelSource], None] | None = None,
         harmless: re.Pattern[str] = HARMLESS_BUFFERS,
+        decoder: bool = False,
         **extra: Any,
     ) -> Any:
-        """Load `model` (a hub id, a folder, or an already resolved source) with `auto_class`."""
+        """Load `model` (a hub id, a folder, or an already resolved source) with `auto_class`; `decoder`: a causal
+        language model's network is what the core runs."""
         source = model if isinstance(model, ModelSource) else resolve_model(model, name=name, revision=revision)
-        m = load_model(auto_class, source, options, check_config=check_config, harmless=harmless)
+        m = load_model(auto_class, source, options, check_config=check_config, harmless=harmless, decoder=decoder)
         core = cls(
             model=m.net,
             tokenizer=m.tokenizer,

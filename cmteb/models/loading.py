@@ -78,21 +78,6 @@ def _files_hash(model_dir: Path, files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def pooling_from_sentence_transformers(model_dir: Path | None) -> str | None:
-    """The pooling a sentence-transformers model declares in `1_Pooling/config.json`, if any."""
-    if model_dir is None:
-        return None
-    config_file = model_dir / "1_Pooling" / "config.json"
-    if not config_file.is_file():
-        return None
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    if config.get("pooling_mode_cls_token"):
-        return "cls"
-    if config.get("pooling_mode_mean_tokens"):
-        return "mean"
-    return None
-
-
 def _looks_like_path(model: str) -> bool:
     """Hub ids are `name` or `org/name`; anything else is meant as a filesystem path."""
     return model.startswith((".", "/", "~")) or model.count("/") > 1
@@ -277,15 +262,17 @@ def usable_max_length(config: Any, requested: int) -> int:
 NOT_ENCODER_HEADS = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
 
 
-def check_text_encoder(config: Any, name: str) -> None:
-    """Refuse models that are not text encoders (decoders, encoder-decoders, non-text models)."""
+def check_text_encoder(config: Any, name: str, *, decoder: bool = False) -> None:
+    """Refuse models that are not text models of the kind asked: a decoder (a causal language model) only where
+    its family runs one (`decoder`), never an encoder-decoder or a non-text model."""
     archs = list(getattr(config, "architectures", None) or [])
-    is_generator = getattr(config, "is_encoder_decoder", False) or any(a.endswith(NOT_ENCODER_HEADS) for a in archs)
+    generates = any(a.endswith(NOT_ENCODER_HEADS) for a in archs) and not decoder
+    is_generator = getattr(config, "is_encoder_decoder", False) or generates
     if is_generator or not hasattr(config, "vocab_size"):
         kind = ", ".join(archs) or getattr(config, "model_type", "unknown")
         raise CmtebError(
-            f"model {name} ({kind}) is not a text encoder: cmteb evaluates BERT/XLM-R-style embedding models "
-            "and cross-encoders; pass one of those"
+            f"model {name} ({kind}) is not a model cmteb runs this way: a decoder is run only as a family that "
+            "knows it (`cmteb families` lists them), never an encoder-decoder"
         )
 
 
@@ -359,6 +346,7 @@ def load_model(
     *,
     check_config: Any = None,
     harmless: re.Pattern[str] = HARMLESS_BUFFERS,
+    decoder: bool = False,
 ) -> LoadedModel:
     """Load a resolved text encoder with `auto_class` as `options` say (a `LoadOptions`), failing with clear errors.
 
@@ -367,7 +355,7 @@ def load_model(
     `options.allow_missing_weights`.
     """
     config = load_config(source, trust_remote_code=options.trust_remote_code)
-    check_text_encoder(config, source.name)
+    check_text_encoder(config, source.name, decoder=decoder)
     if check_config is not None:
         check_config(config, source)
     max_length = usable_max_length(config, options.max_length)

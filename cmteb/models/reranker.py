@@ -13,6 +13,7 @@ import torch
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats
 from cmteb.models.core import LoadOptions, ModelCore
+from cmteb.models.families import CROSS_ENCODER, ModelRecipe
 from cmteb.models.first_token import compute_first_token_only, pays_on
 from cmteb.models.loading import ModelSource
 from cmteb.models.tokenize import tokenize
@@ -100,3 +101,14 @@ class BGEReranker(ModelCore):
         """One padded batch's scores from its logits, in fp32 (fp16 logits tie nearby scores)."""
         logits = output.view(-1).float()
         return torch.sigmoid(logits) if self.normalize else logits
+
+
+def load_reranker(
+    source: ModelSource, *, recipe: ModelRecipe, normalize: bool = False, cutoff: int | None = None, **options: Any
+) -> Any:
+    """The reranker core `recipe` names: a cross-encoder, or a decoder reranker (`llm_reranker.py`)."""
+    if recipe.core == CROSS_ENCODER:
+        return BGEReranker.load(source, normalize=normalize, **options)
+    from cmteb.models.llm_reranker import LLMReranker
+
+    return LLMReranker.load(source, recipe=recipe, normalize=normalize, cutoff_layer=cutoff, **options)

@@ -45,7 +45,8 @@ def _title(summary: RunSummary) -> str:
 def _caption(summary: RunSummary, protocol: Protocol) -> str:
     """Where results went, under which name and why, how averages are taken; the samples note last."""
     samples = f". {SAMPLES_NOTE}" if summary.data == "samples" else ""
-    return f"results in {summary.output_dir}; {summary.naming}; {protocol.averaging.text}{samples}"
+    recipe = f"{summary.recipe}; " if summary.recipe else ""
+    return f"results in {summary.output_dir}; {summary.naming}; {recipe}{protocol.averaging.text}{samples}"
 
 
 def summary_table(summary: RunSummary) -> Table:

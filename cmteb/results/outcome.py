@@ -45,3 +45,4 @@ class RunSummary:
     naming: str = ""  # which name the results are filed under, and why
     data: str = "hub"  # where the data came from: "hub", a "local" mirror, or the bundled "samples"
     settings: str = ""  # the non-default settings that change scores, in words
+    recipe: str = ""  # how the model runs: its family, what recognised it, pooling, instructions (in words)

@@ -9,7 +9,6 @@ downstream derives a setting again; the run record stores `settings` as it is he
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from cmteb.assets import BUNDLED_MODEL_HUB_ID, BUNDLED_MODEL_NAME, SAMPLES_DIR, 
 from cmteb.defaults import (
     CPU_BATCH_TOKENS,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_CUTOFF_LAYER,
     DEFAULT_MAX_LENGTH,
     DEFAULT_OUTPUT_DIR,
     DEFAULT_RERANK_TOP_K,
@@ -27,19 +27,22 @@ from cmteb.defaults import (
 )
 from cmteb.errors import CmtebError
 from cmteb.models.cache import default_cache_dir
-from cmteb.models.defaults import default_instruction, default_pooling
 from cmteb.models.devices import name_device
-from cmteb.models.lexical import LEXICAL_ARGUMENT, LEXICAL_NAME, LexicalSettings
-from cmteb.models.loading import (
-    ModelSource,
-    pooling_from_sentence_transformers,
-    position_config,
-    resolve_model,
-    usable_max_length,
+from cmteb.models.families import (
+    EMBEDDER,
+    LAYERWISE,
+    RERANKER,
+    ModelFiles,
+    ModelRecipe,
+    read_model_files,
+    resolve_recipe,
 )
+from cmteb.models.instructions import AskedInstructions, TaskInstructions, plan_fingerprint, plan_instructions
+from cmteb.models.lexical import LEXICAL_ARGUMENT, LEXICAL_NAME, LexicalSettings
+from cmteb.models.loading import ModelSource, position_config, resolve_model, usable_max_length
 from cmteb.models.options import LoadOptions
 from cmteb.results.files import NO_REVISION, result_dir
-from cmteb.tasks.protocols import DEFAULT_PROTOCOL, Protocol, resolve_protocol
+from cmteb.tasks.protocols import DEFAULT_PROTOCOL, Protocol, known_tasks, resolve_protocol
 from cmteb.tasks.registry import TaskSpec
 from cmteb.workers.options import WorkerOptions, device_kind, resolve_workers
 
@@ -49,20 +52,27 @@ class EmbedderChoice:
     """The embedding model as the run uses it."""
 
     source: ModelSource
-    pooling: str
-    instruction: str | None  # what Retrieval and Reranking queries get
-    documented_instruction: str | None  # what the model is documented with (None: none known)
-    default_pooling: str = "cls"  # what the model gets without --pooling
+    recipe: ModelRecipe | None  # how its family runs it (None: the lexical baseline)
+    instructions: dict[str, TaskInstructions] = field(default_factory=dict)  # per task name (and mteb's run_as)
+    documented: bool = True  # the instructions are the family's own (no --instruction/--instructions/--no-...)
+    default_pooling: str | None = None  # with --pooling, what the model's family or files would pool by
     lexical: LexicalSettings | None = None  # the `bm25` baseline: no network, these settings instead
+
+    @property
+    def pooling(self) -> str:
+        """cls, mean, lasttoken, or none (the lexical baseline)."""
+        return self.recipe.pooling if self.recipe is not None else "none"  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
 class RerankerChoice:
-    """The cross-encoder as the run uses it."""
+    """The reranker as the run uses it."""
 
     source: ModelSource
+    recipe: ModelRecipe
     normalize: bool  # scores through a sigmoid (rankings unchanged)
     top_k: int  # candidates re-ranked in a two-stage run
+    cutoff_layer: int | None = None  # the layerwise reranker's scoring layer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +151,17 @@ class RunConfig(RunFlags):
         revisions = [c.source.revision for c in (self.embedder, self.reranker) if c is not None]
         return None if None in revisions else "+".join(revisions)  # type: ignore[arg-type]
 
+    def recipe_text(self) -> str:
+        """How the run's models run, in words: family, what recognised it, pooling, instruction sources."""
+        parts = []
+        for choice in (self.embedder, self.reranker):
+            if choice is not None and choice.recipe is not None:
+                parts.append(f"{choice.source.name}: {choice.recipe.describe()}")
+        if self.embedder is not None and self.embedder.instructions:
+            sources = sorted({i.source for i in self.embedder.instructions.values() if i.source != "none"})
+            parts.append(f"instructions from {'; '.join(sources)}" if sources else "no instructions")
+        return "; ".join(parts)
+
     def identity(self) -> dict[str, Any]:
         """What the run record says of how results were asked for: `--model` as given, non-default settings."""
         return {"model_argument": self.model_argument, "variant": self.variant}
@@ -157,10 +178,19 @@ class RunConfig(RunFlags):
             "batch_invariant": self.batch_invariant,
             "noise_draws": self.noise_draws,  # changes no score, but what the record holds of each task
         }
-        if self.embedder is not None:
-            common |= {"pooling": self.embedder.pooling, "instruction": self.embedder.instruction}
-        if self.reranker is not None:
-            common |= {"normalize_scores": self.reranker.normalize}
+        embedder, reranker = self.embedder, self.reranker
+        if embedder is not None:
+            recipe = embedder.recipe
+            common |= {
+                "family": recipe.family if recipe else "lexical",
+                "pooling": embedder.pooling,
+                "normalize": recipe.normalize if recipe else None,
+                "instructions": plan_fingerprint(embedder.instructions),
+            }
+        if reranker is not None:
+            common |= {"reranker_family": reranker.recipe.family, "normalize_scores": reranker.normalize}
+            if reranker.cutoff_layer is not None:
+                common |= {"cutoff_layer": reranker.cutoff_layer}
         if self.kind == "two-stage":
             common |= {"rerank_top_k": self.reranker.top_k}  # type: ignore[union-attr]
         return common
@@ -173,11 +203,12 @@ def data_source(data_dir: Path | None) -> str:
     return "samples" if Path(data_dir).resolve() == SAMPLES_DIR.resolve() else "local"
 
 
-def _capped_lengths(asked: RunOptions, source: ModelSource) -> tuple[int, int]:
-    """The max length asked for, capped at what the model's position embeddings allow, and the length the
-    model gets by default (the default max length, capped alike)."""
+def _capped_lengths(asked: RunOptions, source: ModelSource, recipe: ModelRecipe) -> tuple[int, int]:
+    """The max length asked for (the family's default when none is), capped at what the model's position
+    embeddings allow, and the length the model gets by default (its family's, capped alike)."""
     config = position_config(source, trust_remote_code=asked.trust_remote_code)
-    return usable_max_length(config, asked.max_length), usable_max_length(config, DEFAULT_MAX_LENGTH)
+    default = usable_max_length(config, recipe.max_length)
+    return (default if asked.max_length is None else usable_max_length(config, asked.max_length)), default
 
 
 def _variant(asked: RunOptions, embedder: EmbedderChoice | None, max_length: int, default_length: int) -> dict:
@@ -185,13 +216,13 @@ def _variant(asked: RunOptions, embedder: EmbedderChoice | None, max_length: int
     name the result folder, the leaderboard row and the model card entry). Precision, device and batching
     move scores by float noise only: the run record keeps them."""
     variant: dict[str, Any] = {}
-    if embedder is not None and embedder.pooling != embedder.default_pooling:
-        variant["pooling"] = embedder.pooling
+    if embedder is not None and asked.pooling is not None and embedder.default_pooling != asked.pooling:
+        variant["pooling"] = asked.pooling
     if max_length != default_length:
         variant["max_length"] = max_length
-    if embedder is not None and embedder.instruction != embedder.documented_instruction:
-        given = embedder.instruction
-        variant["instruction"] = "none" if given is None else hashlib.sha256(given.encode()).hexdigest()[:8]
+    if embedder is not None and not embedder.documented:
+        given = [i for i in embedder.instructions.values() if (i.query, i.document, i.text) != (None, None, None)]
+        variant["instruction"] = plan_fingerprint(embedder.instructions)[:8] if given else "none"
     if asked.subsample is not None:
         variant["subsample"] = asked.subsample
     if asked.subsample_corpus is not None:
@@ -205,7 +236,7 @@ def _lexical(asked: RunOptions) -> EmbedderChoice:
     """The `bm25` baseline, named by its settings' hash; settings of a network are refused."""
     given = [
         f"--{k.replace('_', '-')}"
-        for k in ("reranker", "pooling", "instruction", "devices", "ray")
+        for k in ("reranker", "pooling", "instruction", "instructions", "devices", "ray")
         if getattr(asked, k)
     ]
     if given:
@@ -219,26 +250,55 @@ def _lexical(asked: RunOptions) -> EmbedderChoice:
         named_by="the reserved name bm25",
         revision_is="a hash of its settings: tokenizer, k1, b, n-gram range, width",
     )
-    return EmbedderChoice(source, "none", None, None, "none", lexical=settings)
+    return EmbedderChoice(source, None, lexical=settings)
 
 
-def _embedder(model: str, asked: RunOptions) -> EmbedderChoice:
-    """The embedding model resolved to its files, with its pooling and query instruction."""
-    if model == LEXICAL_ARGUMENT:
-        return _lexical(asked)
-    name, pooling = asked.model_name, asked.pooling
+def _model_source(model: str, asked: RunOptions, name: str | None, revision: str | None) -> ModelSource:
+    """`model` (a hub id, a folder, or the bundled model's name) resolved to its files."""
     bundled = model == BUNDLED_MODEL_NAME
     if bundled:
         model, name = str(bundled_model_dir()), name or BUNDLED_MODEL_HUB_ID
-    source = resolve_model(model, name=name, revision=asked.revision)
-    if bundled and not asked.model_name:
-        source = replace(source, named_by="the bundled model's hub id")
-    # M3E is trained with mean pooling and ships no pooling file; others say it in their files, else CLS.
-    files_say = default_pooling(name or model) or pooling_from_sentence_transformers(source.local_dir)
-    default = "mean" if bundled else files_say or "cls"
-    documented = default_instruction(source.name)
-    given = asked.instruction if asked.instruction is not None else documented
-    return EmbedderChoice(source, pooling or default, None if asked.no_instruction else given, documented, default)
+    source = resolve_model(model, name=name, revision=revision)
+    return replace(source, named_by="the bundled model's hub id") if bundled and not asked.model_name else source
+
+
+def _refuse_remote_code(files: ModelFiles, asked: RunOptions) -> None:
+    """A model that maps its classes to code of its own runs only with --trust-remote-code (never silently on
+    the stock class)."""
+    if files.remote_code and not asked.trust_remote_code:
+        raise CmtebError(
+            f"model {files.name} ships its own code (an auto_map in its config): rerun with --trust-remote-code "
+            "if you trust it"
+        )
+
+
+def _embedder(model: str, asked: RunOptions, specs: Sequence[TaskSpec]) -> EmbedderChoice:
+    """The embedding model resolved to its files, its family's recipe, and each task's instructions."""
+    if model == LEXICAL_ARGUMENT:
+        return _lexical(asked)
+    source = _model_source(model, asked, asked.model_name, asked.revision)
+    files = read_model_files(source.name, source.local_dir)
+    _refuse_remote_code(files, asked)
+    recipe = resolve_recipe(EMBEDDER, files, asked.pooling)
+    wanted = AskedInstructions(asked.instruction, _path(asked.instructions), asked.no_instruction)
+    plan = plan_instructions(
+        recipe.instructions,
+        (files.st.prompts, files.st.default_prompt_name),
+        specs,
+        list(known_tasks()),
+        wanted,
+    )
+    default_pooling = None
+    if asked.pooling is not None:
+        try:
+            default_pooling = resolve_recipe(EMBEDDER, files).pooling
+        except CmtebError:  # no family covers it: the pooling is the one asked for
+            default_pooling = None
+    return EmbedderChoice(source, recipe, plan, not wanted.overrides, default_pooling=default_pooling)
+
+
+def _path(value: Path | str | None) -> Path | None:
+    return None if value is None else Path(value)
 
 
 def _select(protocol: Protocol, tasks: Sequence[str] | None, types: Sequence[str] | None, kind: str) -> list[TaskSpec]:
@@ -278,14 +338,16 @@ class RunOptions(RunFlags):
     batch_tokens: int | None = None  # None: the device's default (CPU_BATCH_TOKENS on a CPU); 0: no cap
     cpu_streams: int | None = None  # forward passes at once on a CPU; None: one per core torch uses
     batch_invariant: bool | None = None  # None: on with subsample
-    max_length: int = DEFAULT_MAX_LENGTH
-    precision: str = "fp32"
+    max_length: int | None = None  # None: the model family's default (512 for BERTs, 8192 for bge-m3, decoders)
+    precision: str | None = None  # None: fp32, or the family's precision on a GPU (bf16 for Gemma)
     device: str | None = None
     trust_remote_code: bool = False
     allow_missing_weights: bool = False
     instruction: str | None = None
+    instructions: Path | str | None = None  # a JSON file of per-task instructions
     no_instruction: bool = False
     pooling: str | None = None
+    cutoff_layers: int | None = None  # the layerwise reranker's scoring layer
     model_name: str | None = None
     revision: str | None = None
     devices: str | None = None  # "cuda:0,cuda:1": one worker process per device
@@ -316,19 +378,23 @@ class RunOptions(RunFlags):
             )
         return "embedder" if self.reranker is None else ("reranker" if model is None else "two-stage")
 
-    def load_options(self, invariant: bool, workers: WorkerOptions, max_length: int) -> LoadOptions:
+    def load_options(
+        self, invariant: bool, workers: WorkerOptions, max_length: int, recipe: ModelRecipe | None
+    ) -> LoadOptions:
         """How the cores load and batch, texts cut at `max_length` (--max-length as the model allows it); one
         text per forward pass when batch-invariant. The device is the listed devices' kind with --devices;
-        with Ray, what --device says (the cluster's GPUs need not be this machine's), else this machine's."""
+        with Ray, what --device says (the cluster's GPUs need not be this machine's), else this machine's. The
+        precision is --precision, else the family's on a GPU (`recipe.gpu_precision`), else fp32."""
         if workers.ray:
             device = device_kind(self.device) or name_device(None)
         else:
             device = name_device(workers.device_kind or self.device)
+        on_gpu = recipe is not None and recipe.gpu_precision and not device.startswith("cpu")
         return LoadOptions(
             max_length=max_length,
             batch_size=1 if invariant else self.batch_size,  # its float result then depends on the text alone
             batch_tokens=None if invariant else self.tokens_per_pass(device, max_length),
-            precision=self.precision,
+            precision=self.precision or (recipe.gpu_precision if on_gpu else "fp32"),  # type: ignore[union-attr]
             device=device,
             cpu_streams=self.cpu_streams,
             trust_remote_code=self.trust_remote_code,
@@ -351,12 +417,19 @@ class RunOptions(RunFlags):
         return CPU_BATCH_TOKENS if device.startswith("cpu") else self.batch_size * max_length
 
     def reranker_choice(self, model: str | None) -> RerankerChoice | None:
-        """The reranker resolved to its files (named by --model-name/--revision when it runs alone)."""
+        """The reranker resolved to its files and family (named by --model-name/--revision when it runs
+        alone)."""
         if self.reranker is None:
             return None
         name, revision = (self.model_name, self.revision) if model is None else (None, None)
         source = resolve_model(self.reranker, name=name, revision=revision)
-        return RerankerChoice(source, self.normalize_scores, self.rerank_top_k)
+        files = read_model_files(source.name, source.local_dir)
+        _refuse_remote_code(files, self)
+        recipe = resolve_recipe(RERANKER, files)
+        if self.cutoff_layers is not None and recipe.core != LAYERWISE:
+            raise CmtebError(f"--cutoff-layers is for layerwise rerankers; {source.name} is a {recipe.core} reranker")
+        cutoff = (self.cutoff_layers or DEFAULT_CUTOFF_LAYER) if recipe.core == LAYERWISE else None
+        return RerankerChoice(source, recipe, self.normalize_scores, self.rerank_top_k, cutoff)
 
 
 def _pipelined(choice: str, load: LoadOptions, workers: WorkerOptions) -> bool:
@@ -388,14 +461,15 @@ def resolve_config(model: str | None = None, **options: Any) -> RunConfig:
     specs = tuple(_select(protocol, asked.tasks, asked.types, kind))  # task errors before model errors
     invariant = asked.subsample is not None if asked.batch_invariant is None else asked.batch_invariant
     workers = resolve_workers(asked.devices, asked.ray, asked.workers, asked.device)
-    embedder = _embedder(model, asked) if model is not None else None
+    embedder = _embedder(model, asked, specs) if model is not None else None
     cross = asked.reranker_choice(model)
     root = Path(asked.output_dir)
-    if embedder is None or embedder.lexical is None:  # a lexical baseline has no position embeddings
-        max_length, default_length = _capped_lengths(asked, (embedder or cross).source)  # type: ignore[union-attr]
+    network = embedder if embedder is not None and embedder.lexical is None else cross
+    if network is not None:  # a lexical baseline has no position embeddings
+        max_length, default_length = _capped_lengths(asked, network.source, network.recipe)  # type: ignore[arg-type]
     else:
-        max_length = default_length = asked.max_length
-    load = asked.load_options(invariant, workers, max_length)
+        max_length = default_length = asked.max_length or DEFAULT_MAX_LENGTH
+    load = asked.load_options(invariant, workers, max_length, network.recipe if network else None)
     return RunConfig(
         protocol=protocol,
         specs=specs,

@@ -85,6 +85,7 @@ def _new_summary(config: RunConfig, folder: Path, embedding_dim: int | None) -> 
         embedding_dim,
         protocol=config.protocol.name,
         naming=config.naming,
+        recipe=config.recipe_text(),
         data=config.data_source,
         settings=settings_text(config.variant),
     )
@@ -104,14 +105,15 @@ def _pending(plan: Plan, folder: Path) -> list[TaskSpec]:
 
 
 def _warn_about_instruction(config: RunConfig) -> None:
+    """Instructions other than the model family's own make scores incomparable with the published ones."""
     choice = config.embedder
-    if choice is None or choice.documented_instruction in (None, choice.instruction):
+    if choice is None or choice.documented or choice.recipe is None:
         return
-    if any(s.instruction for s in config.specs):
-        warn(
-            f"{choice.source.name} is documented with the query instruction {choice.documented_instruction!r}; "
-            f"this run uses {choice.instruction!r}, so its retrieval scores are not comparable with the published ones"
-        )
+    family = choice.recipe.family or "this model"
+    warn(
+        f"{choice.source.name} runs with other instructions than {family}'s own (--instruction, --instructions or "
+        "--no-instruction): its scores are not comparable with the published ones"
+    )
 
 
 def _task(plan: Plan, system: System, folder: Path, spec: TaskSpec) -> TaskOutcome:

@@ -61,7 +61,6 @@ class PerturbedEmbedder(BGEModel):
         self.__dict__.update(model.__dict__)
         self.prefetcher = None  # every text of the task is cached by its own evaluation
         self.probe = None  # the probe is the unperturbed model's
-        self.instructions_used = {}
         self.size, self.draw = size, draw
 
     def encode(self, inputs: Any, **kwargs: Any) -> np.ndarray:

@@ -56,8 +56,16 @@ def _document_texts(task: Any, corpus: Any) -> list[str]:
     return loader_texts(create_dataloader(corpus, task_metadata=task.metadata, prompt_type=PromptType.document))
 
 
-def _retrieval_texts(task: Any, instruction: str | None) -> list[str]:
-    """Queries (with `instruction` in front) and documents of every evaluated split, as mteb loads them."""
+#: The text put in front of an input of a kind (`PromptType.query`, `PromptType.document`, or None).
+Prefix = Callable[[Any], "str | None"]
+
+
+def _prefixed(texts: list[str], prefix: str | None) -> list[str]:
+    return [prefix + t for t in texts] if prefix else texts
+
+
+def _retrieval_texts(task: Any, prefix: Prefix) -> list[str]:
+    """Queries and documents of every evaluated split, as mteb loads them, with what each kind gets in front."""
     texts: list[str] = []
     for subset in task.dataset.values():
         for split in (subset[name] for name in task.eval_splits if name in subset):
@@ -65,8 +73,8 @@ def _retrieval_texts(task: Any, instruction: str | None) -> list[str]:
             # T2Retrieval's 22,812 queries at full size, added back row by row as mteb's "query" column.
             rows = text_rows_in_memory(split["queries"], task.metadata, PromptType.query)
             queries = loader_texts(create_dataloader(rows, task_metadata=task.metadata, prompt_type=PromptType.query))
-            texts += [instruction + t for t in queries] if instruction else queries
-            texts += _document_texts(task, split["corpus"])
+            texts += _prefixed(queries, prefix(PromptType.query))
+            texts += _prefixed(_document_texts(task, split["corpus"]), prefix(PromptType.document))
     return texts
 
 
@@ -133,8 +141,9 @@ def _clustering_texts(task: Any) -> list[str]:
     return texts
 
 
-def planned_texts(task: Any, instruction: str | None) -> list[str] | None:
-    """The texts `task`'s evaluation will hand the model, where they are known before it runs; else None.
+def planned_texts(task: Any, prefix: Prefix) -> list[str] | None:
+    """The texts `task`'s evaluation will hand the model, where they are known before it runs, each with what
+    `prefix(kind)` says its kind of input gets in front; else None.
 
     Data laid out otherwise than these task types' (a task registered with other columns) gives None:
     its evaluation then encodes its texts in turn.
@@ -142,13 +151,13 @@ def planned_texts(task: Any, instruction: str | None) -> list[str] | None:
     kind = task.metadata.type
     try:
         if kind in ("Retrieval", "Reranking"):
-            return _retrieval_texts(task, instruction)
+            return _retrieval_texts(task, prefix)
         if kind in ("STS", "PairClassification"):
-            return _pair_texts(task)
+            return _prefixed(_pair_texts(task), prefix(None))
         if kind == "Classification" and task.metadata.modalities == ["text"]:
-            return _classification_texts(task)
+            return _prefixed(_classification_texts(task), prefix(None))
         if isinstance(task, AbsTaskClusteringLegacy) and task.metadata.modalities == ["text"]:
-            return _clustering_texts(task)
+            return _prefixed(_clustering_texts(task), prefix(None))
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         logger.debug("%s: texts not planned ahead (%s)", task.metadata.name, exc)
     return None

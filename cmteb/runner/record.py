@@ -158,7 +158,7 @@ def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evalua
         "splits": list(spec.splits),
         "metric": spec.metric,
         "data_source": config.data_source,
-        **{k: v for k, v in extra.items() if k == "instruction_used"},
+        **{k: v for k, v in extra.items() if k == "instructions"},
     }
     write_task_result(folder, result, provenance)
     if evaluated["meta"] is not None:  # with the first result: a folder never holds metadata alone

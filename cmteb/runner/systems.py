@@ -12,17 +12,16 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
-
-from mteb.types import PromptType
 
 from cmteb.errors import warn
 from cmteb.hub import HubUnreachable, offline_unless_reachable, unreachable
 from cmteb.models.adapter import BGEModel, BGERerankerModel
 from cmteb.models.cache import EmbeddingCache, text_key
 from cmteb.models.encoder import BGEEncoder
-from cmteb.models.reranker import BGEReranker
+from cmteb.models.reranker import load_reranker
 from cmteb.mteb_hooks import task_result_json
 from cmteb.results.reader import LEXICAL_KIND, parse_result_data
 from cmteb.runner.arithmetic import arithmetic_record
@@ -193,19 +192,20 @@ def _loaded(config: RunConfig, load: Callable[..., Any], spec: Callable[[Any], R
 
 def _embedder(config: RunConfig, progress: RunProgress) -> BGEModel:
     choice = config.embedder
+    recipe = choice.recipe  # type: ignore[union-attr]
     encoder = _loaded(
         config,
-        lambda **load: BGEEncoder.load(choice.source, pooling=choice.pooling, **load),  # type: ignore[union-attr]
-        lambda core: ReplicaSpec("encoder", core.source, config.load, core.normalize, core.pooling),
+        lambda **load: BGEEncoder.load(choice.source, recipe=recipe, **load),  # type: ignore[union-attr]
+        lambda core: ReplicaSpec("encoder", core.source, config.load, recipe),
     )
     namespace = {
         "model": encoder.source.name,
         "revision": encoder.source.revision,
-        "pooling": encoder.pooling,
-        "normalize": encoder.normalize,
+        # What the network's outputs go through; a text's instruction is part of the text the cache keys on.
+        **{k: v for k, v in recipe.as_record().items() if k not in ("recognised_by", "instructions", "reference")},
         "max_length": encoder.max_length,
         "precision": encoder.precision,
-        "format": 1,
+        "format": 2,
         # One text per forward pass gives other float noise than shared batches: never mix the two.
         **({"batch_invariant": True} if config.batch_invariant else {}),
     }
@@ -218,7 +218,7 @@ def _embedder(config: RunConfig, progress: RunProgress) -> BGEModel:
         )
     return BGEModel(
         encoder,
-        instruction=choice.instruction,  # type: ignore[union-attr]
+        instructions=choice.instructions,  # type: ignore[union-attr]
         cache=cache,
         on_texts=progress.add_texts,
         on_batch=progress.texts_done,
@@ -229,8 +229,21 @@ def _reranker(config: RunConfig, progress: RunProgress) -> BGERerankerModel:
     choice = config.reranker
     core = _loaded(
         config,
-        lambda **load: BGEReranker.load(choice.source, normalize=choice.normalize, **load),  # type: ignore[union-attr]
-        lambda core: ReplicaSpec("reranker", core.source, config.load, normalize=core.normalize),
+        lambda **load: load_reranker(
+            choice.source,  # type: ignore[union-attr]
+            recipe=choice.recipe,  # type: ignore[union-attr]
+            normalize=choice.normalize,  # type: ignore[union-attr]
+            cutoff=choice.cutoff_layer,  # type: ignore[union-attr]
+            **load,
+        ),
+        lambda core: ReplicaSpec(
+            "reranker",
+            core.source,
+            config.load,
+            choice.recipe,
+            choice.normalize,
+            choice.cutoff_layer,  # type: ignore[union-attr]
+        ),
     )
     return BGERerankerModel(core, on_texts=progress.add_texts, on_batch=progress.texts_done)
 
@@ -244,7 +257,7 @@ def _prefetcher(embedder: BGEModel, load: TaskLoader, pending: list[TaskSpec]) -
             task = load.loaded(spec.name)
             if task is None:  # loading stopped (an error, raised where the data loads)
                 return
-            planned = planned_texts(task, embedder.instruction_for(task.metadata, PromptType.query))
+            planned = planned_texts(task, partial(embedder.instruction_for, task.metadata))
             yield spec.name, planned, possible_texts(task) if planned is None else []
 
     def is_cached(text: str) -> bool:
@@ -313,6 +326,7 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
     header = {**config.settings(), "device": config.load.device, **config.identity(), **_workers_header(cores)}
     header["pipeline"] = config.pipeline  # encoding ran ahead of evaluation: speed only, never a score
     header |= {"arithmetic": arithmetic_record(config.load.device or "cpu"), "probe": probe_header(cores)}
+    header |= _recipes(config)
     for model in (embedder, cross):
         if model is not None:
             model.probe = ProbeChoice()
@@ -331,6 +345,22 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
             cores=cores,
         )
     return _two_stage(config, embedder, cross, load, header, cores)
+
+
+def _recipes(config: RunConfig) -> dict[str, Any]:
+    """What the run record says of how each model runs: its family's recipe (`models/families.py`)."""
+    recipes = {}
+    if config.embedder is not None and config.embedder.recipe is not None:
+        recipes["model_recipe"] = config.embedder.recipe.as_record()
+    if config.reranker is not None:
+        recipes["reranker_recipe"] = config.reranker.recipe.as_record()
+    return recipes
+
+
+def _planned(embedder: BGEModel, spec: TaskSpec) -> dict[str, Any] | None:
+    """What the run record keeps of a task's instructions (None: none at all)."""
+    planned = embedder.instructions.get(spec.name)
+    return planned.as_record() if planned is not None and planned.source != "none" else None
 
 
 def _reranker_evaluation(
@@ -381,7 +411,7 @@ def _embedder_system(
         embedder.probe.take()  # only this task's texts
         task = load(spec)
         result = evaluate(searchable(embedder, task), task, batch)
-        extra = {"instruction_used": embedder.instructions_used.get(spec.name), "probe": embedder_probe(embedder)}
+        extra = {"instructions": _planned(embedder, spec), "probe": embedder_probe(embedder)}
         noise = task_noise(config, load.fresh, spec, embedder, result, header["probe"]["threshold"])
         return result, extra | ({"noise": noise} if noise else {})
 
@@ -459,7 +489,7 @@ def _two_stage(
         first_scores = parse_result_data(task_result_json(first), Path(f"{spec.name}.json")).splits
         return second, {
             "first_stage_score": config.protocol.task_score(spec, first_scores),
-            "instruction_used": embedder.instructions_used.get(spec.name),
+            "instructions": _planned(embedder, spec),
             "probe": embedder_probe(embedder) + reranker_probe(cross),
         }
 

@@ -10,19 +10,21 @@ from typing import Any
 
 import numpy as np
 
+from cmteb.models.families import ModelRecipe
 from cmteb.models.loading import ModelSource
 from cmteb.models.options import LoadOptions
 
 
 @dataclass(frozen=True)
 class ReplicaSpec:
-    """How to load the run's core in a worker: the resolved source and options of the parent's core."""
+    """How to load the run's core in a worker: the resolved source, recipe and options of the parent's core."""
 
     kind: str  # "encoder" or "reranker"
     source: ModelSource
     options: LoadOptions
-    normalize: bool  # encoder: L2; reranker: sigmoid (no default: the two kinds default differently)
-    pooling: str | None = None  # encoder
+    recipe: ModelRecipe
+    normalize: bool = False  # reranker: scores through a sigmoid
+    cutoff_layer: int | None = None  # the layerwise reranker's scoring layer
 
     def on(self, device: str) -> ReplicaSpec:
         """The same replica on `device`."""
@@ -42,10 +44,11 @@ def load_replica(spec: ReplicaSpec, threads: int | None = None) -> Any:
     if spec.kind == "encoder":
         from cmteb.models.encoder import BGEEncoder
 
-        return BGEEncoder.load(spec.source, pooling=spec.pooling, normalize=spec.normalize, **vars(spec.options))
-    from cmteb.models.reranker import BGEReranker
+        return BGEEncoder.load(spec.source, recipe=spec.recipe, **vars(spec.options))
+    from cmteb.models.reranker import load_reranker
 
-    return BGEReranker.load(spec.source, normalize=spec.normalize, **vars(spec.options))
+    options = vars(spec.options)
+    return load_reranker(spec.source, recipe=spec.recipe, normalize=spec.normalize, cutoff=spec.cutoff_layer, **options)
 
 
 def run_shard(core: Any, encoded: dict[str, list[Any]]) -> tuple[np.ndarray, dict[str, float]]:
