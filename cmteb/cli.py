@@ -263,7 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     vf = sub.add_parser("verify", help="check a mirror against its manifest and the registry's revisions")
     vf.add_argument("--data-dir", required=True, help="mirror folder made by `cmteb download`")
     vf.add_argument("--protocol", help=f"the protocol whose revisions to check against (default: {DEFAULT_PROTOCOL})")
-    ins = sub.add_parser("instructions", help="what each task's inputs get in front for a model, and where it comes from")
+    ins = sub.add_parser(
+        "instructions", help="what each task's inputs get in front for a model, and where it comes from"
+    )
     ins.add_argument("--model", required=True, help="hub id, local directory, or m3e-small")
     ins.add_argument("--protocol", help=f"whose tasks (default: {DEFAULT_PROTOCOL})")
     ins.add_argument("--instructions", metavar="FILE.json", help="your own per-task instructions, as `run` takes them")

@@ -44,7 +44,6 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "OMP_NUM_THREADS" not in os.env
     threadpool_limits(int(os.environ["OMP_NUM_THREADS"]))
 
 import pytest
-
 from model_builders import build_tiny_bert
 
 from cmteb.assets import SAMPLES_DIR

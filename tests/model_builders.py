@@ -17,6 +17,9 @@ def sample_chars() -> list[str]:
     text = (SAMPLES_DIR / "source.yaml").read_text(encoding="utf-8")
     text += "Instruct: Given a query A and passage B, <instruct>\n<query>|_<>'.?!\"0123456789"
     text += "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    text += (
+        "今天北京的天气怎么样？这家外卖送得很快吗如何更换手机电池晴，气温二十度。半小时就到了味道不错可以在售后好长段落"
+    )
     return sorted({c for c in text if not c.isspace()} | {" ", "\n"})
 
 
@@ -86,7 +89,9 @@ def _decoder_tokenizer(target: Path, *, eos: bool, bos: bool, padding_side: str)
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {token: k for k, token in enumerate(DECODER_SPECIALS + [c for c in sample_chars() if c not in DECODER_SPECIALS])}
+    vocab = {
+        token: k for k, token in enumerate(DECODER_SPECIALS + [c for c in sample_chars() if c not in DECODER_SPECIALS])
+    }
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), "isolated")
     single = " ".join([*(["<s>"] if bos else []), "$A", *(["<|endoftext|>"] if eos else [])])
@@ -122,7 +127,14 @@ def decoder_config(arch: str, vocab_size: int):
         bos_token_id=3,
     )
     extra = {"head_dim": 16} if arch in ("qwen3", "gemma2", "gemma") else {}
-    name = {"qwen2": "Qwen2", "qwen3": "Qwen3", "gemma2": "Gemma2", "gemma": "Gemma", "mistral": "Mistral", "llama": "Llama"}
+    name = {
+        "qwen2": "Qwen2",
+        "qwen3": "Qwen3",
+        "gemma2": "Gemma2",
+        "gemma": "Gemma",
+        "mistral": "Mistral",
+        "llama": "Llama",
+    }
     return getattr(transformers, f"{name[arch]}Config")(**common, **extra)
 
 
@@ -165,4 +177,135 @@ def real_model_folder(source: Path, target: Path, st: dict) -> Path:
             (target / path.name).symlink_to(path)
     width = _json.loads((source / "config.json").read_text())["hidden_size"]
     write_sentence_transformers_files(target, width=width, **st)
+    return target
+
+
+SENTENCE_TRANSFORMERS_FILES = (
+    "modules.json",
+    "1_Pooling",
+    "2_Normalize",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+)
+
+
+def copy_sentence_transformers_files(source: Path, target: Path) -> None:
+    """The sentence-transformers files of `source` into `target` (a model folder assembled from parts)."""
+    import shutil
+
+    for name in SENTENCE_TRANSFORMERS_FILES:
+        path = source / name
+        if path.is_dir():
+            shutil.copytree(path, target / name, dirs_exist_ok=True)
+        elif path.is_file():
+            shutil.copy(path, target / name)
+
+
+def _xlmr_tokenizer(target: Path):
+    """A character-level XLM-R tokenizer: `<s> A </s>` and `<s> A </s></s> B </s>`, as XLM-R's own."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
+    from transformers import XLMRobertaTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    pieces = specials + ["▁"] + [c for c in sample_chars() if c not in specials and not c.isspace()]
+    # A unigram model of single characters: what XLM-R's tokenizer class is built on.
+    backend = Tokenizer(models.Unigram([(piece, 0.0) for piece in pieces], unk_id=3))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), "isolated")
+    backend.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    tokenizer = XLMRobertaTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+    )  # fmt: skip
+    tokenizer.save_pretrained(target)
+    return tokenizer
+
+
+def build_tiny_xlmr_cross_encoder(target: Path, *, seed: int = 2) -> Path:
+    """A randomly initialised 2-layer XLM-R sequence classifier with one output (bge-reranker-v2-m3's
+    architecture), with a character-level XLM-R tokenizer."""
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
+
+    target.mkdir(parents=True, exist_ok=True)
+    tokenizer = _xlmr_tokenizer(target)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        num_labels=1,
+        pad_token_id=1,
+    )
+    torch.manual_seed(seed)
+    XLMRobertaForSequenceClassification(config).save_pretrained(target)
+    return target
+
+
+LAYERWISE_CODE = '''
+"""A tiny layerwise reranker: a decoder whose last `heads` layers each have a one-logit head, scored at the layers
+`cutoff_layers` names (the interface of bge-reranker-v2-minicpm-layerwise's own code)."""
+import torch
+from transformers import LlamaConfig, LlamaModel, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+
+class LayerwiseConfig(LlamaConfig):
+    model_type = "minicpm"
+
+
+class LayerwiseReranker(PreTrainedModel):
+    config_class = LayerwiseConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.model = LlamaModel(config)
+        self.heads = torch.nn.ModuleList(
+            [torch.nn.Linear(config.hidden_size, 1, bias=False) for _ in range(config.num_hidden_layers + 1)]
+        )
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, cutoff_layers=None, **kwargs):
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        layers = cutoff_layers or [self.config.num_hidden_layers]
+        return CausalLMOutputWithPast(logits=[self.heads[k](out.hidden_states[k]) for k in layers])
+'''
+
+
+def build_tiny_layerwise(target: Path, *, seed: int = 4) -> Path:
+    """A folder with remote code of the layerwise reranker interface (`LAYERWISE_CODE`), mapped by auto_map."""
+    import importlib.util
+    import sys
+
+    import torch
+
+    target.mkdir(parents=True, exist_ok=True)
+    tokenizer = _decoder_tokenizer(target, eos=False, bos=True, padding_side="left")
+    (target / "modeling_layerwise.py").write_text(LAYERWISE_CODE)
+    spec = importlib.util.spec_from_file_location("tiny_layerwise_code", target / "modeling_layerwise.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["tiny_layerwise_code"] = module
+    spec.loader.exec_module(module)
+    config = module.LayerwiseConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        bos_token_id=3,
+        eos_token_id=2,
+    )
+    config.auto_map = {
+        "AutoConfig": "modeling_layerwise.LayerwiseConfig",
+        "AutoModelForCausalLM": "modeling_layerwise.LayerwiseReranker",
+    }
+    config.architectures = ["LayerwiseReranker"]
+    torch.manual_seed(seed)
+    module.LayerwiseReranker(config).save_pretrained(target)
     return target

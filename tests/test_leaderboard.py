@@ -152,7 +152,7 @@ def test_reads_results_written_by_mteb_itself(tiny_bert, samples_dir, tmp_path):
     from cmteb.models.encoder import BGEEncoder
     from cmteb.tasks.build import build_task
 
-    model = BGEModel(BGEEncoder.load(str(tiny_bert), name="test-org/tiny"), instruction=None)
+    model = BGEModel(BGEEncoder.load(str(tiny_bert), name="test-org/tiny"), instructions={})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = mteb.evaluate(

@@ -157,7 +157,7 @@ def test_runs_of_other_settings_never_share_a_folder_and_say_so(tiny_bert, sampl
 
     from cmteb.results.reader import collect_results
 
-    tag = hashlib.sha256("查询：".encode()).hexdigest()[:8]
+    tag = hashlib.sha256("查询：".encode()).hexdigest()[:8]  # the folder names the instruction asked for
     out = tmp_path / "out"
     _run(tiny_bert, samples_dir, out)
     _run(tiny_bert, samples_dir, out, "--pooling", "mean", "--max-length", "64")

@@ -297,7 +297,7 @@ def test_classification_and_clustering_plans_hold_what_their_evaluation_encodes(
     task = build_task(load_registry().get(name), samples_dir)
     task.load_data()
     task.samples_per_label = 1  # each experiment then draws a few of the sample's rows: which ones matters
-    planned = planned_texts(task, instruction=None)
+    planned = planned_texts(task, lambda kind: None)
     model = mteb.get_model("mteb/baseline-random-encoder")
     handed: list[str] = []
     encode = type(model).encode

@@ -143,13 +143,10 @@ def test_missing_instruction_of_a_known_model_is_warned(tiny_bert, samples_dir, 
         no_instruction=True,
     )
     err = capsys.readouterr().err
-    assert (
-        "BAAI/bge-small-zh-v1.5 is documented with the query instruction '为这个句子生成表示以用于检索相关文章：'"
-        in err
-    )
-    assert "this run uses None" in err
-    assert read_run_record(summary.output_dir)["tasks"]["T2Retrieval"]["instruction_used"] is None
-    run(
+    assert "BAAI/bge-small-zh-v1.5 runs with other instructions than bge-zh's own" in err
+    used = read_run_record(summary.output_dir)["tasks"]["T2Retrieval"]["instructions_used"]
+    assert used == {"query": None, "document": None, "text": None, "source": "--no-instruction"}
+    again = run(
         str(tiny_bert),
         tasks=["T2Retrieval"],
         data_dir=samples_dir,
@@ -157,7 +154,10 @@ def test_missing_instruction_of_a_known_model_is_warned(tiny_bert, samples_dir, 
         show_progress=False,
         model_name="BAAI/bge-small-zh-v1.5",
     )
-    assert "documented with" not in capsys.readouterr().err
+    assert "runs with other instructions" not in capsys.readouterr().err
+    used = read_run_record(again.output_dir)["tasks"]["T2Retrieval"]["instructions_used"]
+    assert used["query"] == "为这个句子生成表示以用于检索相关文章：" and used["document"] is None
+    assert used["source"].startswith("FlagOpen/FlagEmbedding: C_MTEB/eval_C-MTEB.py")
 
 
 def test_split_rules_mean_and_first_follow_their_sources():

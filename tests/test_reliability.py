@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from model_builders import copy_sentence_transformers_files
 from results_fixtures import write_model
 
 from cmteb.cli import main
@@ -178,7 +179,14 @@ def test_not_an_encoder(tmp_path, tiny_bert, out_with_results, samples_dir, caps
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=50)).save_pretrained(model_dir)
     expect_error(
         atec_run(model_dir, samples_dir, out_with_results),
-        "is not a text encoder",
+        "no model family covers local/gpt2 (gpt2, no sentence-transformers files)",
+        capsys,
+        out_with_results,
+    )
+    # Asked to pool it anyway: a generator no family runs is still refused, before any weights are read.
+    expect_error(
+        [*atec_run(model_dir, samples_dir, out_with_results), "--pooling", "cls"],
+        "is not a model cmteb runs this way",
         capsys,
         out_with_results,
     )
@@ -189,6 +197,7 @@ def test_tokenizer_missing(tmp_path, tiny_bert, out_with_results, samples_dir, c
     model_dir.mkdir()
     for name in ("config.json", "model.safetensors"):
         shutil.copy(tiny_bert / name, model_dir / name)
+    copy_sentence_transformers_files(tiny_bert, model_dir)
     expect_error(
         atec_run(model_dir, samples_dir, out_with_results),
         "has no usable tokenizer",
@@ -273,6 +282,7 @@ def test_nan_embeddings(tmp_path, tiny_bert, out_with_results, samples_dir, caps
     for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
         if (tiny_bert / name).exists():
             shutil.copy(tiny_bert / name, broken / name)
+    copy_sentence_transformers_files(tiny_bert, broken)
     expect_error(
         atec_run(broken, samples_dir, out_with_results),
         "NaN or inf embeddings",

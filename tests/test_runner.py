@@ -132,7 +132,8 @@ def test_other_instruction_is_not_resumed(first_run, tiny_bert, samples_dir):
     )
     assert again.outcomes[0].status == "ran"
     record = read_run_record(again.output_dir)
-    assert record["tasks"]["T2Reranking"]["instruction_used"] == "查询："
+    used = record["tasks"]["T2Reranking"]["instructions_used"]
+    assert used["query"] == "查询：" and used["document"] is None and used["source"] == "--instruction"
 
 
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):

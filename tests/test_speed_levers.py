@@ -113,7 +113,7 @@ def test_token_budget_batches_give_the_same_embeddings(tiny_bert):
 def test_chunked_exact_search_equals_one_block(m3e_dir, samples_dir, task_name):
     """A real model (truncated to 8 tokens, so rankings are imperfect) and one shared cache, so both
     searches see the very same vectors; a random model's float32 cosines tie too often to compare."""
-    model = BGEModel(BGEEncoder.load(str(m3e_dir), name="org/m3e", pooling="mean", max_length=8), instruction=None)
+    model = BGEModel(BGEEncoder.load(str(m3e_dir), name="org/m3e-small", max_length=8), instructions={})
     spec = load_registry().get(task_name)
     scores = []
     for chunk in (50_000, 7):

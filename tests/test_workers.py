@@ -124,7 +124,7 @@ def test_a_reranker_scores_the_same_through_a_worker_process(tiny_cross_encoder)
     pairs = [(f"问题{k}", "答案" * (k % 7 + 1)) for k in range(40)]
     alone = core.score(pairs)
     core.pool = start_pool(
-        WorkerOptions(devices=("cpu",)), ReplicaSpec("reranker", core.source, core.options, core.normalize)
+        WorkerOptions(devices=("cpu",)), ReplicaSpec("reranker", core.source, core.options, core.recipe, core.normalize)
     )
     try:
         pooled = core.score(pairs)

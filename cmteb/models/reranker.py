@@ -13,9 +13,9 @@ import torch
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats
 from cmteb.models.core import LoadOptions, ModelCore
-from cmteb.models.families import CROSS_ENCODER, ModelRecipe
+from cmteb.models.families import CROSS_ENCODER, RERANKER, ModelRecipe, read_model_files, resolve_recipe
 from cmteb.models.first_token import compute_first_token_only, pays_on
-from cmteb.models.loading import ModelSource
+from cmteb.models.loading import ModelSource, resolve_model
 from cmteb.models.tokenize import tokenize
 
 
@@ -43,6 +43,7 @@ class BGEReranker(ModelCore):
     """
 
     normalize: bool = False
+    recipe: ModelRecipe | None = None
     KIND: ClassVar[str] = "reranker"
     OUTPUTS: ClassVar[str] = "scores"
     OUTPUT_FIELD: ClassVar[str] = "logits"
@@ -53,6 +54,7 @@ class BGEReranker(ModelCore):
         model: str | ModelSource,
         *,
         normalize: bool = False,
+        recipe: ModelRecipe | None = None,
         name: str | None = None,
         revision: str | None = None,
         **options: Any,
@@ -60,18 +62,18 @@ class BGEReranker(ModelCore):
         """Load a cross-encoder (AutoModelForSequenceClassification with one output) from a hub id or directory.
 
         `options` are `LoadOptions` fields. `normalize=True` maps scores through a sigmoid to (0, 1);
-        rankings are unchanged.
+        rankings are unchanged. Without `recipe`, the model's family is resolved from its files.
         """
         from transformers import AutoModelForSequenceClassification
 
+        source = model if isinstance(model, ModelSource) else resolve_model(model, name=name, revision=revision)
         core = cls._load(
             AutoModelForSequenceClassification,
-            model,
+            source,
             LoadOptions(**options),
-            name=name,
-            revision=revision,
             check_config=_one_output,
             normalize=normalize,
+            recipe=recipe or resolve_recipe(RERANKER, read_model_files(source.name, source.local_dir)),
         )
         if type(core.model).__name__ in FIRST_TOKEN_HEADS and pays_on(core.device):
             compute_first_token_only(core.model.base_model)
@@ -108,7 +110,7 @@ def load_reranker(
 ) -> Any:
     """The reranker core `recipe` names: a cross-encoder, or a decoder reranker (`llm_reranker.py`)."""
     if recipe.core == CROSS_ENCODER:
-        return BGEReranker.load(source, normalize=normalize, **options)
+        return BGEReranker.load(source, normalize=normalize, recipe=recipe, **options)
     from cmteb.models.llm_reranker import LLMReranker
 
     return LLMReranker.load(source, recipe=recipe, normalize=normalize, cutoff_layer=cutoff, **options)

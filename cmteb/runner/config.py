@@ -9,6 +9,7 @@ downstream derives a setting again; the run record stores `settings` as it is he
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -37,7 +38,7 @@ from cmteb.models.families import (
     read_model_files,
     resolve_recipe,
 )
-from cmteb.models.instructions import AskedInstructions, TaskInstructions, plan_fingerprint, plan_instructions
+from cmteb.models.instructions import AskedInstructions, TaskInstructions, plan_instructions
 from cmteb.models.lexical import LEXICAL_ARGUMENT, LEXICAL_NAME, LexicalSettings
 from cmteb.models.loading import ModelSource, position_config, resolve_model, usable_max_length
 from cmteb.models.options import LoadOptions
@@ -151,6 +152,14 @@ class RunConfig(RunFlags):
         revisions = [c.source.revision for c in (self.embedder, self.reranker) if c is not None]
         return None if None in revisions else "+".join(revisions)  # type: ignore[arg-type]
 
+    def task_instructions(self, name: str) -> list[str | None] | None:
+        """What each input of task `name` gets in front ([query, document, text]): resume and the result store key
+        each task on its own instructions (None: no embedder)."""
+        if self.embedder is None or self.embedder.lexical is not None:
+            return None
+        given = self.embedder.instructions.get(name)
+        return [given.query, given.document, given.text] if given is not None else [None, None, None]
+
     def recipe_text(self) -> str:
         """How the run's models run, in words: family, what recognised it, pooling, instruction sources."""
         parts = []
@@ -185,7 +194,6 @@ class RunConfig(RunFlags):
                 "family": recipe.family if recipe else "lexical",
                 "pooling": embedder.pooling,
                 "normalize": recipe.normalize if recipe else None,
-                "instructions": plan_fingerprint(embedder.instructions),
             }
         if reranker is not None:
             common |= {"reranker_family": reranker.recipe.family, "normalize_scores": reranker.normalize}
@@ -221,8 +229,7 @@ def _variant(asked: RunOptions, embedder: EmbedderChoice | None, max_length: int
     if max_length != default_length:
         variant["max_length"] = max_length
     if embedder is not None and not embedder.documented:
-        given = [i for i in embedder.instructions.values() if (i.query, i.document, i.text) != (None, None, None)]
-        variant["instruction"] = plan_fingerprint(embedder.instructions)[:8] if given else "none"
+        variant["instruction"] = _asked_instructions_tag(asked)
     if asked.subsample is not None:
         variant["subsample"] = asked.subsample
     if asked.subsample_corpus is not None:
@@ -230,6 +237,15 @@ def _variant(asked: RunOptions, embedder: EmbedderChoice | None, max_length: int
     if asked.reranker is not None and embedder is not None and asked.rerank_top_k != DEFAULT_RERANK_TOP_K:
         variant["top_k"] = asked.rerank_top_k
     return variant
+
+
+def _asked_instructions_tag(asked: RunOptions) -> str:
+    """Names the instructions asked for in a result folder: "none", or a hash of --instruction's text or of the
+    --instructions file's content."""
+    if asked.no_instruction:
+        return "none"
+    given = asked.instruction.encode() if asked.instruction is not None else Path(asked.instructions).read_bytes()  # type: ignore[arg-type]
+    return hashlib.sha256(given).hexdigest()[:8]
 
 
 def _lexical(asked: RunOptions) -> EmbedderChoice:

@@ -50,6 +50,7 @@ class Plan:
             "settings": self.config.settings(),
             "subsample": self.config.subsample,
             "subsample_items": subsample_items(self.config.subsample, spec.type),
+            "instructions": self.config.task_instructions(name),
         }
 
 
@@ -81,7 +82,13 @@ def make_plan(config: RunConfig) -> Plan:
     keys = {}
     if store is not None:
         keys = {
-            s.name: store.key(s, config.protocol.name, fingerprints[s.name], subsample_items(config.subsample, s.type))
+            s.name: store.key(
+                s,
+                config.protocol.name,
+                fingerprints[s.name],
+                subsample_items(config.subsample, s.type),
+                config.task_instructions(s.name),
+            )
             for s in config.specs
         }
     return Plan(config, fingerprints, this_run, store, keys)

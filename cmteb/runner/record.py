@@ -38,7 +38,15 @@ from cmteb.tasks.registry import TaskSpec
 #: Packages whose versions go into the run record.
 RECORDED_PACKAGES = ("cmteb", "mteb", "torch", "transformers", "datasets", "huggingface_hub", "numpy", "scikit-learn")
 #: Run-record fields a stored or existing result must match to stand for a new evaluation.
-RESUME_FIELDS = ("protocol", "dataset_revision", "data_fingerprint", "settings", "subsample", "subsample_items")
+RESUME_FIELDS = (
+    "protocol",
+    "dataset_revision",
+    "data_fingerprint",
+    "settings",
+    "subsample",
+    "subsample_items",
+    "instructions",
+)
 
 
 def now() -> str:
@@ -158,7 +166,7 @@ def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evalua
         "splits": list(spec.splits),
         "metric": spec.metric,
         "data_source": config.data_source,
-        **{k: v for k, v in extra.items() if k == "instructions"},
+        **{k: v for k, v in extra.items() if k == "instructions_used"},
     }
     write_task_result(folder, result, provenance)
     if evaluated["meta"] is not None:  # with the first result: a folder never holds metadata alone

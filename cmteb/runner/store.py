@@ -57,14 +57,23 @@ class ResultStore:
         self.system = {**system, "versions": package_versions(SCORING_PACKAGES)}
         self._verified: dict[str, StoredResult] = {}  # an entry is immutable once in place: checked once a run
 
-    def key(self, spec: TaskSpec, protocol: str, fingerprint: str | None, subsample: int | None) -> str:
-        """The key of one task's result under this system; `subsample`: the items a subsample keeps."""
+    def key(
+        self,
+        spec: TaskSpec,
+        protocol: str,
+        fingerprint: str | None,
+        subsample: int | None,
+        instructions: list[str | None] | None = None,
+    ) -> str:
+        """The key of one task's result under this system; `subsample`: the items a subsample keeps;
+        `instructions`: what the task's queries, documents and texts get in front."""
         fields = {
             "system": self.system,
             "protocol": protocol,
             "task": asdict(spec),
             "data": fingerprint,
             "subsample": subsample,
+            "instructions": instructions,
         }
         return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:32]
 

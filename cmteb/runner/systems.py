@@ -411,7 +411,7 @@ def _embedder_system(
         embedder.probe.take()  # only this task's texts
         task = load(spec)
         result = evaluate(searchable(embedder, task), task, batch)
-        extra = {"instructions": _planned(embedder, spec), "probe": embedder_probe(embedder)}
+        extra = {"instructions_used": _planned(embedder, spec), "probe": embedder_probe(embedder)}
         noise = task_noise(config, load.fresh, spec, embedder, result, header["probe"]["threshold"])
         return result, extra | ({"noise": noise} if noise else {})
 
@@ -489,7 +489,7 @@ def _two_stage(
         first_scores = parse_result_data(task_result_json(first), Path(f"{spec.name}.json")).splits
         return second, {
             "first_stage_score": config.protocol.task_score(spec, first_scores),
-            "instructions": _planned(embedder, spec),
+            "instructions_used": _planned(embedder, spec),
             "probe": embedder_probe(embedder) + reranker_probe(cross),
         }
 
