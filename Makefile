@@ -11,7 +11,7 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 LOCK := requirements.lock
 UV_SPEC := uv==0.13.9
 
-.PHONY: install lock ci-baseline demo test test-arith lint bench bench-full bench-harness bench-passes bench-levers bench-bm25 bench-search samples leaderboard html-check ci-check clean
+.PHONY: install lock ci-baseline demo test test-arith lint bench bench-decoder bench-full bench-harness bench-passes bench-levers bench-bm25 bench-search samples leaderboard html-check ci-check clean
 
 install: $(VENV)/.installed
 
@@ -89,6 +89,11 @@ bench-full: install
 BENCH_HARNESS_FLAGS ?= --scale 0.05
 bench-harness: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) bench/bench_full.py --shape tiny $(BENCH_HARNESS_FLAGS)
+
+# A decoder embedder (Qwen3-shaped, last-token pooling, left padding) against the BERT path: padding and MFU.
+bench-decoder: install
+	$(OFFLINE) $(PY) bench/decoder_rate.py --width small
+	$(OFFLINE) $(PY) bench/decoder_rate.py --width 0.6b
 
 # Tokens/s against the size of a forward pass, the figure behind the CPU's default --batch-tokens.
 bench-passes: install

@@ -9,6 +9,7 @@ import warnings
 import mteb
 import numpy as np
 import pytest
+from model_builders import build_tiny_bert
 import torch
 
 from cmteb.errors import CmtebError
@@ -44,9 +45,13 @@ def test_scores_equal_direct_transformers_computation(tiny_cross_encoder):
     np.testing.assert_allclose(normalised, 1 / (1 + np.exp(-expected)), atol=1e-5)
 
 
-def test_an_embedding_model_is_not_a_reranker(tiny_bert):
-    with pytest.raises(CmtebError, match="output labels"):
+def test_an_embedding_model_is_not_a_reranker(tiny_bert, tmp_path):
+    with pytest.raises(CmtebError, match="no reranker family covers local/tiny-bert0 .*cross-encoder"):
         BGEReranker.load(str(tiny_bert))
+    # Named as a reranker family, a classifier of two labels is still refused, before its weights are read.
+    two_labels = build_tiny_bert(tmp_path / "bge-reranker-base", num_labels=2)
+    with pytest.raises(CmtebError, match="has 2 output labels, a cross-encoder reranker has one"):
+        BGEReranker.load(str(two_labels))
 
 
 def test_model_meta_marks_a_cross_encoder(tiny_cross_encoder):
