@@ -1,7 +1,7 @@
 """`cmteb compare`: did quality drop, for real? A per-task report and an exit status for CI.
 
 A task regressed when its score dropped by more than its smallest detectable drop (the tolerance, or
-the task's measured float noise where that is larger: `report/noise.py`) and, where both sides kept
+twice the task's measured float noise where that is larger: `report/noise.py`) and, where both sides kept
 per-query/per-item values, the paired test finds the drop significant at alpha. Without per-item values
 the drop alone decides, and the report says so. Before the tasks, the report names every difference in
 the two runs' arithmetic and what the embedding probes say of the model.
@@ -19,7 +19,7 @@ import pandas as pd
 
 from cmteb.errors import CmtebError
 from cmteb.report.averages import Averages, protocol_averages, task_points
-from cmteb.report.noise import NoiseJudgement, judge_noise
+from cmteb.report.noise import NOISE_MARGIN, NoiseJudgement, judge_noise
 from cmteb.report.significance import METRIC_FUNCTIONS, paired_test
 from cmteb.results.files import read_run_record
 from cmteb.results.items import read_items
@@ -48,7 +48,7 @@ class TaskComparison:
     ci_high: float | None = None
     test: str = "tolerance only"
     noise: float | None = None  # float noise measured for the task, points (None: not measured)
-    detectable: float = 0.0  # the smallest drop called a regression: the tolerance, or the noise if larger
+    detectable: float = 0.0  # the smallest drop called a regression: the tolerance, or NOISE_MARGIN x noise
 
 
 def resolve_folder(path: Path, model: str | None) -> ModelResults:
@@ -174,7 +174,7 @@ def compare_results(
         b, c = base.task_score(name), cand.task_score(name)
         _refuse_unusable(name, spec, ("baseline", base, b), ("candidate", cand, c))
         task_noise = noise.noise.get(name)
-        detectable = max(tolerance, task_noise or 0.0)
+        detectable = max(tolerance, NOISE_MARGIN * (task_noise or 0.0))
         if b is None or c is None:
             row = TaskComparison(name, spec.type, spec.metric, _pts(b), _pts(c), None, "missing", test="—")
             rows.append(replace(row, noise=task_noise, detectable=detectable))
@@ -259,7 +259,7 @@ def to_markdown(
         f"Baseline `{base.model}` ({base.revision}) vs candidate `{cand.model}` ({cand.revision}). "
         f"{len(rows)} tasks: {counts['regressed']} regressed, {counts['improved']} improved, "
         f"{counts['missing']} missing, {counts['ok']} ok. A regression is a drop of more than the task's smallest "
-        f"detectable drop (the tolerance, {tolerance} points, or the task's measured float noise where larger) "
+        f"detectable drop (the tolerance, {tolerance} points, or twice the task's measured float noise where larger) "
         f"that the paired test finds significant at alpha={alpha}; tasks without per-item values on both sides "
         "are judged by the drop alone (column test).",
         "",

@@ -9,8 +9,10 @@ The judgement, in order:
    arithmetic. Beyond it: the model or its settings (max length, pooling, instruction) changed. A probe
    missing or damaged on either side leaves the model question open, said in one line.
 3. Per task: the noise the run measured (`runner/noise.py`: the score's largest move under perturbations at
-   the probe threshold), the larger of the two sides'. No drop within a task's noise is called a regression,
-   whatever the probe says: a score that float noise can move by 1.3 points cannot show a real 1-point drop.
+   the probe threshold), the larger of the two sides'. No drop within NOISE_MARGIN times a task's noise is
+   called a regression, whatever the probe says: a score that float noise can move by 1.3 points cannot show a
+   real 1-point drop. The margin because a few draws see the largest move float noise can make only by luck: a
+   classification that two draws saw move by 0.25 points moved by 0.5 between two implementations' last bits.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from cmteb.results.files import CHECKSUMS, checksum_problem, read_run_record
 from cmteb.results.probe import Drift, probe_drift, probe_path, read_probe
 from cmteb.results.reader import ModelResults
 
+#: How many times its measured noise a task's score must drop before the drop can be a regression.
+NOISE_MARGIN = 2.0
 #: The judgement's outcomes.
 SAME, ARITHMETIC = "same model, same arithmetic", "same model, other arithmetic"
 CHANGED, UNKNOWN = "model or settings changed", "unknown"
