@@ -9,8 +9,8 @@ import warnings
 import mteb
 import numpy as np
 import pytest
-from model_builders import build_tiny_bert
 import torch
+from model_builders import build_tiny_bert
 
 from cmteb.errors import CmtebError
 from cmteb.models.adapter import BGERerankerModel
@@ -46,7 +46,7 @@ def test_scores_equal_direct_transformers_computation(tiny_cross_encoder):
 
 
 def test_an_embedding_model_is_not_a_reranker(tiny_bert, tmp_path):
-    with pytest.raises(CmtebError, match="no reranker family covers local/tiny-bert0 .*cross-encoder"):
+    with pytest.raises(CmtebError, match=r"no reranker family covers local/tiny-bert0 .*cross-encoder"):
         BGEReranker.load(str(tiny_bert))
     # Named as a reranker family, a classifier of two labels is still refused, before its weights are read.
     two_labels = build_tiny_bert(tmp_path / "bge-reranker-base", num_labels=2)

@@ -64,8 +64,8 @@ def flagembedding_prompts() -> dict:
     version = metadata.version("FlagEmbedding")
     return {
         "id": "flagembedding",
-        "description": "FlagEmbedding's per-task C-MTEB instructions (bge-multilingual-gemma2, bge-en-icl evaluations); "
-        f"keys naming no mteb 2 task renamed: {', '.join(renamed)}",
+        "description": "FlagEmbedding's per-task C-MTEB instructions (its bge-multilingual-gemma2 and bge-en-icl "
+        f"evaluations); keys naming no mteb 2 task renamed: {', '.join(renamed)}",
         "source": {
             "repo": "FlagOpen/FlagEmbedding",
             "file": "FlagEmbedding/evaluation/mteb/prompts.py (get_task_def_by_task_name_and_type)",
