@@ -11,7 +11,7 @@ OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 LOCK := requirements.lock
 UV_SPEC := uv==0.13.9
 
-.PHONY: install lock ci-baseline demo test test-arith lint bench bench-decoder bench-full bench-harness bench-passes bench-levers bench-bm25 bench-search samples leaderboard html-check ci-check clean
+.PHONY: install lock ci-baseline mutate demo test test-arith lint bench bench-decoder bench-full bench-harness bench-passes bench-levers bench-bm25 bench-search samples leaderboard html-check ci-check clean
 
 install: $(VENV)/.installed
 
@@ -126,6 +126,14 @@ ci-check: install
 	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir cmteb/data/samples --subsample 20 \
 		--output-dir results/ci --no-progress
 	$(VENV)/bin/cmteb compare results/baselines results/ci --model moka-ai/m3e-small
+
+# Mutation testing (not in CI) of the modules whose output users act on ([tool.mutmut] in pyproject.toml):
+# every mutant of them should fail a test. `mutmut results` lists the survivors, `mutmut show NAME` one diff.
+MUTMUT_SPEC := mutmut==3.8.1
+mutate: install
+	test -x $(VENV)/bin/mutmut || $(PY) -m pip install -q "$(MUTMUT_SPEC)"
+	$(OFFLINE) $(VENV)/bin/mutmut run
+	$(VENV)/bin/mutmut results
 
 # Write the baseline anew (after `make lock`, or a change that moves scores on purpose); commit it.
 ci-baseline: install

@@ -27,14 +27,16 @@ def mteb2_result(task: str, split_scores: dict[str, dict[str, float]], revision:
 
 
 def write_model(root: Path, model: str, revision: str, scores: dict[str, dict[str, float]], dim: int = 512) -> Path:
-    """Write `<root>/<org>__<name>/<revision>/` with one mteb 2 result per task in `scores`."""
+    """Write `<root>/<org>__<name>/<revision>/` with one mteb 2 result per task in `scores`: a task's metrics, or
+    per split its metrics (`{"validation": {...}, "test": {...}}`)."""
     folder = root / model.replace("/", "__") / revision
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model_meta.json").write_text(json.dumps({"name": model, "revision": revision, "embed_dim": dim}))
     registry = load_registry()
     for task, metrics in scores.items():
-        splits = {s: metrics for s in registry.get(task).splits}
-        (folder / f"{task}.json").write_text(json.dumps(mteb2_result(task, splits)))
+        splits = registry.get(task).splits
+        per_split = metrics if set(metrics) <= set(splits) and metrics else {s: metrics for s in splits}
+        (folder / f"{task}.json").write_text(json.dumps(mteb2_result(task, per_split)))
     return folder
 
 

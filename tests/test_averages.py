@@ -42,10 +42,13 @@ def test_2023_rounds_each_task_before_averaging_over_35():
     protocol = resolve_protocol("flagembedding-2023")
     assert len(protocol.tasks) == 35
     scores = _all(protocol, 50.0)
-    scores["T2Retrieval"] = 50.004  # rounds to 50.00: no effect on the 2023 Avg
+    scores["T2Retrieval"] = 50.004  # rounds to 50.00
     scores["DuRetrieval"] = 50.006  # rounds to 50.01
+    scores["ATEC"] = 50.006  # rounds to 50.01
     averages = protocol_averages(protocol, scores)
-    assert averages.avg.value == pytest.approx(50 + 0.01 / 35)
+    # Rounded first: 50 + 0.02/35 = 50.000571...; unrounded it would be 50 + 0.016/35 = 50.000457...
+    assert averages.avg.value == pytest.approx(50 + 0.02 / 35, abs=1e-12)
+    assert averages.avg.value != pytest.approx(50 + 0.016 / 35, abs=1e-6)
     assert averages.categories["STS"].total == 8 and averages.categories["Classification"].total == 9
     assert task_points(protocol, 0.123456) == 12.35
     assert task_points(resolve_protocol("mteb-cmn-v1"), 0.123456) == pytest.approx(12.3456)
@@ -74,10 +77,16 @@ def test_summary_leaderboard_and_compare_print_the_same_averages(protocol, tiny_
     assert "partial" not in cells["PairClassification"]  # both pair tasks ran: a complete category
     assert "T2RerankingZh2En" in averages.extras
     assert "T2RerankingZh2En" not in {t.name for t in resolve_protocol(protocol).tasks}
-    results = resolve_folder(tmp_path, None)
-    base, cand = compare_averages(results, results)
-    assert base.avg.cell() == cand.avg.cell() == cells["Avg"]
+    # compare reads each side's own folder: a second run of fewer tasks, whose averages differ.
+    other = run(
+        str(tiny_bert), tasks=tasks[:3], protocol=protocol, data_dir=samples_dir, output_dir=tmp_path / "fewer",
+        show_progress=False,
+    )  # fmt: skip
+    [fewer_row] = build_rows([tmp_path / "fewer"], with_reference=False)
+    base, cand = compare_averages(resolve_folder(summary.output_dir, None), resolve_folder(other.output_dir, None))
+    assert base.avg.cell() == cells["Avg"] and cand.avg.cell() == category_cells(fewer_row)["Avg"] != cells["Avg"]
     assert base.categories["PairClassification"].cell() == cells["PairClassification"]
+    assert cand.categories["PairClassification"].cell() == category_cells(fewer_row)["PairClassification"]
     console = Console(record=True, width=160)
     console.print(summary_table(summary))
     text = console.export_text()

@@ -247,3 +247,51 @@ def test_quick_runs_differing_in_cache_batch_size_and_order_are_identical(tiny_b
     assert f"Arithmetic differs in 1: tasks.blas_threads: {threads} -> {threads + 1}" in report
     assert "Probe: same model, float noise under the same recorded arithmetic" not in report  # the probes are equal
     assert "Probe: same model, different arithmetic: largest drift 0.00e+00" in report
+
+
+@pytest.mark.parametrize(
+    ("points", "status", "exit_code"),
+    [(-0.49, "ok", 0), (-0.51, "regressed", 1), (0.49, "ok", 0), (0.51, "improved", 0)],
+)
+def test_the_default_tolerance_decides_on_both_sides_of_it(tmp_path, capsys, points, status, exit_code):
+    """No --tolerance: 0.5 points. A rise beyond it is "improved", which never fails the check."""
+    base = write_model(tmp_path / "base", "org/m", "r1", SCORES)
+    cand = write_model(tmp_path / "cand", "org/m", "r2", shifted("ATEC", points))
+    assert main(["compare", str(base), str(cand)]) == exit_code
+    report = capsys.readouterr().out
+    row = next(line for line in report.splitlines() if line.startswith("| ATEC"))
+    assert f"| {points:+.2f} | {status} |" in row
+    counts = {s: int(report.split(f" {s}")[0].rsplit(" ", 1)[-1]) for s in ("regressed", "improved", "ok")}
+    assert counts == {
+        "regressed": int(status == "regressed"),
+        "improved": int(status == "improved"),
+        "ok": 2 + (status == "ok"),
+    }
+
+
+def test_a_task_on_one_side_only_is_missing_and_fails_only_when_asked(tmp_path, capsys):
+    base = write_model(tmp_path / "base", "org/m", "r1", SCORES)
+    cand = write_model(tmp_path / "cand", "org/m", "r2", {k: v for k, v in SCORES.items() if k != "TNews"})
+    assert main(["compare", str(base), str(cand)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| TNews"))
+    assert "| 50.00 | — | — | missing |" in row
+    assert main(["compare", str(base), str(cand), "--fail-on-missing"]) == 1
+
+
+def test_the_paired_test_turns_the_same_drop_into_a_regression_or_not(tmp_path, capsys):
+    """One drop of 1.0 point on 40 queries: spread evenly over the queries it is significant (regressed); made
+    of a few large moves both ways it is not (ok). The tolerance alone would call both regressions."""
+    base = write_model(tmp_path / "base", "org/m", "r1", SCORES)
+    cand = write_model(tmp_path / "cand", "org/m", "r2", SCORES)
+    start = np.full(40, 0.6)
+    _with_query_items(base, start)
+    _with_query_items(cand, start - 0.01)  # every query 1 point lower
+    assert main(["compare", str(base), str(cand), "--tasks", "T2Retrieval"]) == 1
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| T2Retrieval"))
+    assert "| -1.00 | regressed |" in row
+    noisy = start.copy()
+    noisy[:4] += [0.3, -0.3, 0.25, -0.65]  # the same mean drop, carried by four queries moving both ways
+    _with_query_items(cand, noisy)
+    assert main(["compare", str(base), str(cand), "--tasks", "T2Retrieval"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| T2Retrieval"))
+    assert "| -1.00 | ok |" in row

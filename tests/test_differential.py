@@ -21,7 +21,6 @@ whose measured noise is 0 must agree to 1e-6 in every metric.
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from pathlib import Path
@@ -30,13 +29,13 @@ import mteb
 import pytest
 from model_builders import build_tiny_decoder, real_model_folder
 from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+from mteb_reference import BENCHMARK, reference_task
 
 from cmteb.assets import SAMPLES_DIR, bundled_model_dir
 from cmteb.report.noise import NOISE_MARGIN
 from cmteb.results.files import read_run_record
 from cmteb.runner import run
 
-BENCHMARK = "MTEB(cmn, v1)"
 BENCHMARK_TASKS = [t.metadata.name for t in mteb.get_benchmark(BENCHMARK).tasks]
 #: One task of every type.
 ONE_PER_TYPE = ["T2Retrieval", "ATEC", "Ocnli", "TNews", "T2Reranking", "CLSClusteringP2P"]
@@ -87,16 +86,6 @@ FOLDERS = {
 #: Perturbed evaluations per task measuring its noise, as a quick run measures it.
 NOISE_DRAWS = 4
 CASES = [(folder, name) for folder, spec in FOLDERS.items() for name in spec["tasks"]]
-
-
-def reference_task(name: str):
-    """mteb's own task of the benchmark, reading the sample mirror's copy of its dataset repo."""
-    task = copy.deepcopy(next(t for t in mteb.get_benchmark(BENCHMARK).tasks if t.metadata.name == name))
-    dataset = task.metadata.dataset
-    task.metadata = task.metadata.model_copy(
-        update={"dataset": {**dataset, "path": str(SAMPLES_DIR / dataset["path"])}}
-    )
-    return task
 
 
 def m3e_pipeline(pooling: str, max_length: int):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,12 @@ from cmteb.cli import main
 from cmteb.report.modelcard import card_metrics, find_model_results, write_model_card
 from cmteb.tasks.protocols import resolve_protocol
 
-GOLDEN = Path(__file__).parent / "data" / "model_card_golden.md"
+#: The BGE cards' metric names, back to the result files' (mteb 2) names: what an independent reader undoes.
+CARD_TO_MTEB = {"map": "map_at_1000", "mrr": "mrr_at_10"}
 
 
 def hand_made_results(root: Path) -> Path:
-    """Three tasks of different types, with hand-picked numbers."""
+    """Four tasks of different types, with hand-picked numbers; MultilingualSentiment's two splits differ."""
     return write_model(
         root,
         "my-org/my-zh-embedder",
@@ -39,8 +41,28 @@ def hand_made_results(root: Path) -> Path:
                 "spearman": 0.52,
             },
             "T2Reranking": {"map_at_1000": 0.6612, "mrr_at_10": 0.7634, "ndcg_at_10": 0.7},
+            "MultilingualSentiment": {"validation": {"accuracy": 0.4125}, "test": {"accuracy": 0.5375}},
         },
     )
+
+
+def _file_value(folder: Path, dataset_name: str, split: str, subset: str, metric: str) -> float:
+    """A card entry's number read straight from its result file (no cmteb code): the split's entry of that
+    subset, the metric under its mteb 2 name, in percent."""
+    task = dataset_name.removeprefix("MTEB ").split(" (")[0]
+    data = json.loads((folder / f"{task}.json").read_text(encoding="utf-8"))
+    [entry] = [e for e in data["scores"][split] if e.get("hf_subset", "default") == subset]
+    name = CARD_TO_MTEB.get(metric, metric.replace("cos_sim_", "cosine_"))
+    return 100 * entry[name]
+
+
+def _assert_card_equals_files(card_path: Path, folder: Path) -> int:
+    """Every entry huggingface_hub's parser reads off the card equals its result file's number; their count."""
+    parsed = ModelCard.load(card_path).data.eval_results
+    for r in parsed:
+        expected = _file_value(folder, r.dataset_name, r.dataset_split, r.dataset_config, r.metric_type)
+        assert r.metric_value == pytest.approx(expected, abs=1e-9), (r.dataset_name, r.dataset_split, r.metric_type)
+    return len(parsed)
 
 
 def test_card_metric_names_follow_the_seed():
@@ -56,10 +78,30 @@ def test_card_metric_names_follow_the_seed():
     assert "map_at_20" not in card_metrics("Retrieval", {"map_at_20": 0.1, "map_at_10": 0.2})
 
 
-def test_golden_model_card(tmp_path):
-    hand_made_results(tmp_path / "results")
+def test_every_card_number_is_its_result_files_for_its_split(tmp_path):
+    """Read back by huggingface_hub's own parser and checked against the result files read as JSON: a split's
+    metrics never stand for another split's (MultilingualSentiment's validation and test differ)."""
+    folder = hand_made_results(tmp_path / "results")
     out = write_model_card(find_model_results([tmp_path / "results"], "my-org/my-zh-embedder"), tmp_path / "README.md")
-    assert out.read_text(encoding="utf-8") == GOLDEN.read_text(encoding="utf-8")
+    assert _assert_card_equals_files(out, folder) == 30 + 6 + 2 + 2  # retrieval, STS, reranking, two splits
+    sentiment = ModelCard.load(out).data.eval_results
+    entries = {r.dataset_split: round(r.metric_value, 6) for r in sentiment if "Sentiment" in r.dataset_name}
+    assert entries == {"validation": 41.25, "test": 53.75}
+
+
+def test_a_multilingual_task_carries_its_own_subsets_numbers(tmp_path):
+    """STS22 under flagembedding-2023 is scored on its zh subset: a file holding zh and en gives the card zh's."""
+    folder = write_protocol_model(tmp_path / "out", "my-org/m", "flagembedding-2023")
+    path = folder / "STS22.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    zh = {"cosine_spearman": 0.6125, "main_score": 0.6125, "hf_subset": "zh"}
+    data["scores"]["test"] = [{"cosine_spearman": 0.1, "main_score": 0.1, "hf_subset": "en"}, zh]
+    path.write_text(json.dumps(data))
+    results = find_model_results([tmp_path / "out"], "my-org/m", protocol="flagembedding-2023")
+    card = write_model_card(results, tmp_path / "README.md")
+    _assert_card_equals_files(card, folder)
+    [entry] = [r for r in ModelCard.load(card).data.eval_results if r.dataset_name == "MTEB STS22 (zh)"]
+    assert entry.metric_value == pytest.approx(61.25)
 
 
 def test_card_parses_back_to_the_same_results(tmp_path):

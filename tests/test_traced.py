@@ -101,14 +101,25 @@ def test_a_gpu_batch_travels_as_one_array(monkeypatch):
     """Pinning and copying each column would be two operators from Python per column; one array is two."""
     from cmteb.models import batching
 
-    calls: list[str] = []
-    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: calls.append("pin") or self)
-    monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: calls.append("to") or self)
+    calls: list[tuple[str, tuple, dict]] = []
+
+    def pin(self):
+        calls.append(("pin", tuple(self.shape), {}))
+        return self.clone()  # a new tensor, as pinning makes
+
+    def to(self, *args, **kwargs):
+        calls.append(("to", tuple(self.shape), {"args": args, **kwargs}))
+        return self.clone()
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", pin)
+    monkeypatch.setattr(torch.Tensor, "to", to)
     batch = {
         "input_ids": torch.tensor([[101, 5, 102], [101, 102, 0]]),
         "token_type_ids": torch.zeros(2, 3, dtype=torch.long),
         "attention_mask": torch.tensor([[1, 1, 1], [1, 1, 0]]),
     }
     moved = batching.to_device(batch, "cuda")
-    assert calls == ["pin", "to"] and list(moved) == list(batch)
-    assert all(torch.equal(moved[name], batch[name]) for name in batch)
+    # One [columns, batch, length] array: pinned once, sent once, without waiting for the copy.
+    assert calls == [("pin", (3, 2, 3), {}), ("to", (3, 2, 3), {"args": ("cuda",), "non_blocking": True})]
+    assert list(moved) == list(batch) and all(torch.equal(moved[name], batch[name]) for name in batch)
+    assert batching.to_device(batch, "cpu") is batch and len(calls) == 2  # a CPU batch is not copied

@@ -29,8 +29,13 @@ def card_metrics(task_type: str, scores: dict[str, float]) -> dict[str, float]:
     return {k: renamed[k] for k in sorted(renamed) if not math.isnan(renamed[k])}
 
 
-def _split_scores(parsed: ParsedResult, split: str) -> dict[str, float]:
+def _split_scores(parsed: ParsedResult, split: str, subset: str | None) -> dict[str, float]:
+    """One split's metrics: those of `subset` where the file names its entries' subsets, else every entry's
+    mean (a file of mteb 1's shape names none)."""
     entries = parsed.splits[split]
+    named = parsed.subsets.get(split, [])
+    if subset is not None and subset in named:
+        entries = [e for e, s in zip(entries, named, strict=True) if s == subset]
     keys = set().union(*entries) if entries else set()
     return {k: sum(e[k] for e in entries if k in e) / sum(k in e for e in entries) for k in keys}
 
@@ -57,7 +62,7 @@ def eval_results(results: ModelResults) -> list[EvalResult]:
         for subset in spec.hf_subsets or (None,):
             dataset_type, dataset_name, config = card_dataset(spec, subset)
             for split in [s for s in spec.splits if s in parsed.splits] or sorted(parsed.splits):
-                for metric, value in card_metrics(spec.type, _split_scores(parsed, split)).items():
+                for metric, value in card_metrics(spec.type, _split_scores(parsed, split, subset)).items():
                     out.append(
                         EvalResult(
                             task_type=spec.type,

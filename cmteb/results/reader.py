@@ -50,6 +50,7 @@ class ParsedResult:
     shape: str  # "mteb2" or "mteb1"
     splits: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     protocol: str | None = None  # from the file's cmteb block; files of other tools do not say
+    subsets: dict[str, list[str]] = field(default_factory=dict)  # per split, each entry's subset ("default")
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
@@ -96,11 +97,12 @@ def parse_result_data(data: Any, path: Path, registry_types: dict[str, str] | No
         for split, entries in data["scores"].items():
             if not isinstance(entries, list):
                 raise CmtebError(f"result file {path}: scores of split {split!r} are not a list: fix or remove it")
-            parsed.splits[split] = []
+            parsed.splits[split], parsed.subsets[split] = [], []
             for entry in entries:
                 flat: dict[str, float] = {}
                 _flatten("", {k: v for k, v in entry.items() if k not in ("hf_subset", "languages")}, flat)
                 parsed.splits[split].append(flat)
+                parsed.subsets[split].append(str(entry.get("hf_subset", "default")))
         return parsed
     name = data.get("mteb_dataset_name") or data.get("task_name") or path.stem
     parsed = ParsedResult(name, path, data.get("dataset_revision"), "mteb1")
