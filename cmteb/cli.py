@@ -131,8 +131,17 @@ def _add_run_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="accept --data-dir copies recorded at another revision than the registry pins",
     )
-    p.add_argument("--cache-dir", help="embedding cache folder (default: $CMTEB_CACHE or ~/.cache/cmteb)")
-    p.add_argument("--no-cache", dest="use_cache", action="store_false", help="keep no embeddings on disk between runs")
+    p.add_argument(
+        "--cache-dir",
+        help="cmteb's state folder: embedding cache, stored results, fingerprints (default: $CMTEB_CACHE or "
+        "~/.cache/cmteb)",
+    )
+    p.add_argument(
+        "--no-cache",
+        dest="use_cache",
+        action="store_false",
+        help="keep nothing between runs: no embeddings, stored results or fingerprints written or read",
+    )
     p.add_argument("--protocol", help=f"protocol profile (default: {DEFAULT_PROTOCOL}; see `cmteb tasks --protocol`)")
     p.add_argument("--overwrite", action="store_true", help="rerun tasks whose results exist")
     p.add_argument("--no-progress", dest="show_progress", action="store_false", help="no progress bars")
@@ -219,6 +228,11 @@ def _add_leaderboard_parser(sub: argparse._SubParsersAction) -> None:
     lb.add_argument("--out", default="leaderboard", help="output folder (default: leaderboard)")
     lb.add_argument("--no-reference", action="store_true", help="leave out the published reference rows")
     lb.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="show cmteb results whose run record is missing or damaged, marked unverified (default: refuse them)",
+    )
+    lb.add_argument(
         "--delta",
         nargs=2,
         metavar=("CANDIDATE", "BASELINE"),
@@ -243,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--protocol", help="which protocol's results, when the results hold several")
     mc.add_argument("--out", default="README.md", help="model card to write or update (default: README.md)")
     mc.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="write results whose run record is missing or damaged (default: refuse them)",
+    )
+    mc.add_argument(
         "--allow-samples",
         action="store_true",
         help="allow results measured on the bundled sample data (for trying the command only)",
@@ -256,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks")
     cp.add_argument("--format", choices=["md", "json"], default="md")
     cp.add_argument("--fail-on-missing", action="store_true", help="exit 1 when a task is missing on either side")
+    cp.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="compare cmteb results whose run record is missing or damaged (default: refuse them)",
+    )
     dl = sub.add_parser("download", help="copy the tasks' dataset repos at their pinned revisions (needs network)")
     dl.add_argument("--data-dir", required=True, help="mirror folder to fill")
     dl.add_argument("--tasks", nargs="+", metavar="TASK", help="only these tasks (default: all)")
@@ -328,7 +352,9 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from cmteb.report.leaderboard import build_rows, build_tables
     from cmteb.report.render import FORMATS, to_markdown, write_outputs
 
-    rows = build_rows([Path(d) for d in args.results], with_reference=not args.no_reference)
+    rows = build_rows(
+        [Path(d) for d in args.results], with_reference=not args.no_reference, allow_unverified=args.allow_unverified
+    )
     tables = build_tables(rows, tuple(args.delta) if args.delta else None)
     formats = FORMATS if "all" in args.format else args.format
     written = write_outputs(tables, rows, Path(args.out), formats)
@@ -342,7 +368,9 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 def _cmd_model_card(args: argparse.Namespace) -> int:
     from cmteb.report.modelcard import find_model_results, write_model_card
 
-    results = find_model_results([Path(d) for d in args.results], args.model, args.revision, args.protocol)
+    results = find_model_results(
+        [Path(d) for d in args.results], args.model, args.revision, args.protocol, args.allow_unverified
+    )
     what = (
         "the bundled sample data"
         if results.data == "samples"
@@ -366,8 +394,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     if args.tolerance < 0 or not 0 < args.alpha < 1:
         raise CmtebError("--tolerance must be >= 0 and --alpha between 0 and 1")
-    base = resolve_folder(Path(args.baseline), args.model)
-    cand = resolve_folder(Path(args.candidate), args.model)
+    base = resolve_folder(Path(args.baseline), args.model, args.allow_unverified)
+    cand = resolve_folder(Path(args.candidate), args.model, args.allow_unverified)
     noise = judge_noise(base, cand)
     rows = compare_results(base, cand, tolerance=args.tolerance, alpha=args.alpha, tasks=args.tasks, noise=noise)
     render = to_json if args.format == "json" else to_markdown

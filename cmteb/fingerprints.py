@@ -1,10 +1,12 @@
 """Content hashes of local folders remembered between runs, so a large model or dataset mirror is
 not read in full every run.
 
-One small JSON file beside the embedding cache maps a key (the folder and each file's name, size,
-inode and modification time, as make and rsync decide what changed) to the content hash computed for
-it. A changed file changes the key, so its folder is hashed again; a memo that cannot be read or
-written only costs that hash.
+One small JSON file in cmteb's state folder (`--cache-dir`, else `$CMTEB_CACHE`, else ~/.cache/cmteb, beside
+the embedding cache and the result store) maps a key (the folder and each file's name, size, inode,
+modification time and status-change time) to the content hash computed for it. A changed file changes the
+key, so its folder is hashed again: the status-change time moves with every write, also one that keeps the
+modification time (an in-place edit followed by `touch -d`, `cp -p`, `rsync -a` over a file), and no user can
+set it back. A memo that cannot be read or written only costs that hash; a run with `--no-cache` uses none.
 """
 
 from __future__ import annotations
@@ -27,13 +29,17 @@ _WRITING = threading.Lock()
 
 
 def cache_root() -> Path:
-    """`$CMTEB_CACHE`, else `~/.cache/cmteb`: the embedding cache and this memo live under it."""
+    """`$CMTEB_CACHE`, else `~/.cache/cmteb`: cmteb's state folder (embeddings, stored results, this memo) when
+    `--cache-dir` names none."""
     return Path(os.environ.get("CMTEB_CACHE", Path.home() / ".cache" / "cmteb"))
 
 
-def fingerprint_memo_file() -> Path:
-    """Where fingerprints are remembered."""
-    return cache_root() / "fingerprints.json"
+MEMO_FILE = "fingerprints.json"
+
+
+def fingerprint_memo_file(state_dir: Path | None = None) -> Path:
+    """Where fingerprints are remembered: in `state_dir`, else in the default state folder."""
+    return (state_dir or cache_root()) / MEMO_FILE
 
 
 class FingerprintMemo:
@@ -69,18 +75,28 @@ class FingerprintMemo:
                 atomic_write_json(self.path, kept)
 
 
-def file_states(root: Path, files: Sequence[Path]) -> list[tuple[str, int, int, int]]:
-    """Each file's name under `root`, size, inode and modification time: what a remembered hash is keyed on."""
+def file_states(root: Path, files: Sequence[Path]) -> list[tuple[str, int, int, int, int]]:
+    """Each file's name under `root`, size, inode, modification and status-change times: what a remembered hash
+    is keyed on."""
     states = []
     for path in files:
         stat = path.stat()
-        states.append((path.relative_to(root).as_posix(), stat.st_size, stat.st_ino, stat.st_mtime_ns))
+        name = path.relative_to(root).as_posix()
+        states.append((name, stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns))
     return states
 
 
-def remembered(key: Any, compute: Callable[[], str]) -> str:
-    """The fingerprint remembered for `key`, else `compute()`, remembered for the next run."""
-    memo = FingerprintMemo(fingerprint_memo_file())
+#: `remembered`'s default: the memo of the default state folder.
+DEFAULT = object()
+
+
+def remembered(key: Any, compute: Callable[[], str], memo: Any = DEFAULT) -> str:
+    """The fingerprint `memo` remembers for `key`, else `compute()`, remembered for the next run. `memo`: a
+    FingerprintMemo, None (none: `--no-cache`), or DEFAULT, the default state folder's."""
+    if memo is DEFAULT:
+        memo = FingerprintMemo(fingerprint_memo_file())
+    if memo is None:
+        return compute()
     known = memo.get(key)
     if known is None:
         known = compute()

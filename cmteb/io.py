@@ -43,6 +43,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_orphan_temps(path: Path) -> None:
+    """Remove the temp files a killed `atomic_write_bytes` of `path` left. Call it only where no live writer of
+    `path` can exist (under the lock its writers hold)."""
+    for temp in Path(path).parent.glob(f".{glob_escape(Path(path).name)}.*.tmp"):
+        temp.unlink(missing_ok=True)
+
+
+def glob_escape(name: str) -> str:
+    """`name` with glob's special characters made literal."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
     """`atomic_write_text` of `data` as indented JSON (NaN kept, as mteb writes it)."""
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str))

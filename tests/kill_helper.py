@@ -4,6 +4,8 @@ Usage: python tests/kill_helper.py POINT cmteb-args...
 
 POINT is `batches:N` (after N encoded batches) or `writes:N` (at the N-th atomic write, its temp file written
 and not yet renamed into place); N 0: never. Either lands inside the run whatever the machine's speed.
+`interrupt-writes:N` sends SIGINT to the whole process group instead, as a terminal's Ctrl-C does (the helper
+is then started in a session of its own).
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from cmteb import io
 from cmteb.cli import main
 from cmteb.models import encoder
 
+STOP = {"how": "kill"}
+
 
 def _kill() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+    if STOP["how"] == "interrupt":
+        STOP["how"] = "done"  # once, as one Ctrl-C
+        os.killpg(os.getpgid(0), signal.SIGINT)
+    elif STOP["how"] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def kill_after_batches(limit: int) -> None:
@@ -65,5 +73,7 @@ class _Proxy:
 
 if __name__ == "__main__":
     kind, count = sys.argv[1].split(":")
+    if kind.startswith("interrupt-"):
+        STOP["how"], kind = "interrupt", kind.removeprefix("interrupt-")
     {"batches": kill_after_batches, "writes": kill_at_write}[kind](int(count))
     sys.exit(main(sys.argv[2:]))

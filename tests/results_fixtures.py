@@ -42,14 +42,16 @@ def write_model(root: Path, model: str, revision: str, scores: dict[str, dict[st
 
 def write_protocol_model(root: Path, model: str, protocol_name: str, value: float = 0.5) -> Path:
     """A result folder as `cmteb run --protocol` writes it: every task of the protocol (extras too), each
-    file named after the task mteb ran, on the protocol's splits and subsets, with the cmteb block."""
-    from cmteb.results.files import PROVENANCE_KEY, result_dir
+    file named after the task mteb ran, on the protocol's splits and subsets, with the cmteb block, and the run
+    record that lists each file with its checksum."""
+    from cmteb.results.files import CHECKSUMS, PROVENANCE_KEY, file_checksums, result_dir
     from cmteb.tasks.protocols import resolve_protocol
 
     protocol = resolve_protocol(protocol_name)
     folder = result_dir(root, model, "r1")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model_meta.json").write_text(json.dumps({"name": model, "revision": "r1", "embed_dim": 512}))
+    tasks: dict[str, dict] = {}
     for spec in protocol.all_tasks:
         ran = spec.run_as or spec.name
         metrics = {spec.metric: value, spec.main_score: value}
@@ -63,7 +65,8 @@ def write_protocol_model(root: Path, model: str, protocol_name: str, value: floa
             PROVENANCE_KEY: {"protocol": protocol.name, "dataset_repo": spec.repo, "splits": list(spec.splits)},
         }
         (folder / f"{ran}.json").write_text(json.dumps(data))
-    return folder
+        tasks[spec.name] = {"status": "ran", CHECKSUMS: file_checksums([folder / f"{ran}.json"])}
+    return write_run_record(folder, tasks, protocol=protocol.name)
 
 
 def write_run_record(folder: Path, tasks: dict[str, dict], **header) -> Path:
@@ -82,3 +85,16 @@ def arithmetic(**changes) -> dict:
         "gpu": None,
         "packages": {"torch": "2.13.0", "transformers": "5.25.0"},
     }
+
+
+def rewrite_result(folder: Path, file_name: str, data: dict) -> None:
+    """Replace one result file of a recorded folder and its checksum in the run record, as a rerun would."""
+    from cmteb.results.files import CHECKSUMS, RUN_RECORD, file_checksums
+
+    path = folder / file_name
+    path.write_text(json.dumps(data))
+    record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
+    for entry in record["tasks"].values():
+        if file_name in entry.get(CHECKSUMS, {}):
+            entry[CHECKSUMS] = file_checksums([path])
+    write_run_record(folder, record.pop("tasks"), **record)

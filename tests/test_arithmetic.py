@@ -30,7 +30,7 @@ def _row(report: str, task: str) -> str:
 
 def test_a_drop_within_the_tasks_measured_noise_is_not_a_regression(tmp_path, capsys):
     """Each task's smallest detectable drop is the tolerance, or twice its measured noise where that is larger."""
-    base = _folder(tmp_path, "base", SCORES, {"ATEC": {"noise": {"points": 0.6, "draws": 4}}})
+    base = _folder(tmp_path, "base", SCORES, {"ATEC": {"noise": {"points": 0.6, "draws": 4}}, "TNews": {}})
     dropped = {**SCORES, "ATEC": {"cosine_spearman": 0.59}, "TNews": {"accuracy": 0.49}}
     cand = _folder(tmp_path, "cand", dropped)
     assert main(["compare", str(base), str(cand)]) == 1  # TNews: -1.00 beyond the 0.5 tolerance

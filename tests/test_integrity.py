@@ -127,6 +127,7 @@ def _one_line_exit_2(args, message, capsys):
     assert main([*args, "--no-progress"] if args[0] == "run" else args) == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("cmteb: error: ") and err.count("\n") == 1, err
+    return err
 
 
 @pytest.mark.parametrize(
@@ -136,8 +137,11 @@ def _one_line_exit_2(args, message, capsys):
         (["--device", "mps"], "unknown --device 'mps'"),
         (["--max-length", "1"], "--max-length 1 leaves no room for text"),
         (["--subsample", "5", "--subsample-corpus", "-5"], "--subsample-corpus must be 0 or more"),
+        (["--devices", ","], "--devices ',' lists no device"),
+        (["--ray", "127.0.0.1:1"], "nothing answers at the Ray address 127.0.0.1:1"),
+        (["--ray", "head-without-port"], "is no Ray address: pass HOST:PORT"),
     ],
-    ids=["device-foo", "device-mps", "max-length-1", "subsample-corpus"],
+    ids=["device-foo", "device-mps", "max-length-1", "subsample-corpus", "devices-comma", "ray-silent", "ray-no-port"],
 )
 def test_bad_run_options_are_one_line(extra, message, tiny_bert, samples_dir, tmp_path, capsys):
     _one_line_exit_2(_atec(tiny_bert, samples_dir, tmp_path / "out", *extra), message, capsys)
@@ -158,6 +162,30 @@ def test_damaged_weight_files_are_one_line(damage, tiny_bert, samples_dir, tmp_p
     _one_line_exit_2(
         _atec(model, samples_dir, tmp_path / "out"), "weight files of model local/damaged cannot be read", capsys
     )
+
+
+def test_a_config_of_another_size_than_the_weights_is_named(tiny_bert, samples_dir, tmp_path, capsys):
+    model = _copy(tiny_bert, tmp_path / "resized")
+    _edit_json(model / "config.json", lambda c: c.update(intermediate_size=2 * c["intermediate_size"]))
+    message = "the config.json of model local/resized does not match its weights: encoder.layer.0.intermediate"
+    _one_line_exit_2(_atec(model, samples_dir, tmp_path / "out"), message, capsys)
+
+
+def test_an_invalid_local_config_is_named_as_the_file(tiny_bert, samples_dir, tmp_path, capsys):
+    model = _copy(tiny_bert, tmp_path / "cut")
+    config = model / "config.json"
+    config.write_text(config.read_text()[:-20])
+    _one_line_exit_2(_atec(model, samples_dir, tmp_path / "out"), f"{config} is not valid JSON", capsys)
+
+
+def test_a_full_datasets_cache_is_not_called_a_damaged_copy(tiny_bert, samples_dir, tmp_path, capsys, monkeypatch):
+    import datasets.arrow_writer
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")  # nothing cached yet
+    monkeypatch.setattr(datasets.arrow_writer.ArrowWriter, "write_table", _disk_full)
+    monkeypatch.setattr(datasets.arrow_writer.ArrowWriter, "write_examples_on_file", _disk_full)
+    err = _one_line_exit_2(_atec(tiny_bert, samples_dir, tmp_path / "out"), "no space left to load task ATEC", capsys)
+    assert "HF_DATASETS_CACHE" in err and "re-download" not in err
 
 
 def test_an_unreadable_run_record_is_kept_aside(tiny_bert, samples_dir, tmp_path, capsys):
@@ -218,6 +246,21 @@ def test_a_full_disk_under_the_cache_is_a_warning_and_the_run_goes_on(
     assert json.loads(next((tmp_path / "out").rglob("ATEC.json")).read_text())["scores"] == reference
 
 
+def test_an_unwritable_cache_folder_is_a_warning_and_the_run_completes(tiny_bert, samples_dir, tmp_path, capsys):
+    from cmteb.cli import main
+
+    assert main(_atec(tiny_bert, samples_dir, tmp_path / "ref", "--no-progress", "--no-cache")) == 0
+    reference = json.loads(next((tmp_path / "ref").rglob("ATEC.json")).read_text())["scores"]
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)  # a folder no write can go into (a read-only mount alike, also for root)
+    capsys.readouterr()
+    assert main(_atec(tiny_bert, samples_dir, tmp_path / "out", "--no-progress", "--cache-dir", str(loop))) == 0
+    err = capsys.readouterr().err
+    assert "embedding cache" in err and "in memory only" in err
+    assert f"the result store {loop / 'results'} cannot be written" in err and "output folder only" in err
+    assert json.loads(next((tmp_path / "out").rglob("ATEC.json")).read_text())["scores"] == reference
+
+
 def test_a_full_output_disk_is_one_line_and_loses_nothing(tiny_bert, samples_dir, tmp_path, capsys, monkeypatch):
     from cmteb.cli import main
 
@@ -248,8 +291,12 @@ def _reshape_keeping_checksums(folder):
 
 @pytest.mark.parametrize(
     "damage",
-    [lambda folder: (folder / "AFQMC.json").write_text('{"scores": '), _reshape_keeping_checksums],
-    ids=["truncated", "wrong-shape"],
+    [
+        lambda folder: (folder / "AFQMC.json").write_text('{"scores": '),
+        _reshape_keeping_checksums,
+        lambda folder: _edit_json(folder / "entry.json", lambda entry: entry.pop("record")),
+    ],
+    ids=["truncated", "wrong-shape", "no-record"],
 )
 def test_a_damaged_stored_result_is_evaluated_again(damage, tiny_bert, samples_dir, tmp_path, capsys):
     common = dict(tasks=["AFQMC"], data_dir=samples_dir, show_progress=False, cache_dir=tmp_path / "cache")
@@ -296,6 +343,70 @@ def test_readers_take_only_the_files_the_run_record_lists(tiny_bert, samples_dir
     (again,) = collect_results([tmp_path / "out"])
     assert again.task_score("ATEC") == score and again.tasks["ATEC"].path.name == "ATEC.json"
     assert "ATEC.old.json ignored" in capsys.readouterr().err
+
+
+def test_a_task_the_run_record_does_not_list_is_no_score_of_the_model(tiny_bert, samples_dir, tmp_path, capsys):
+    from results_fixtures import mteb2_result
+
+    from cmteb.cli import main
+
+    results = _one_atec_run(tiny_bert, samples_dir, tmp_path / "out")
+    (results.folder / "AFQMC.json").write_text(
+        json.dumps(mteb2_result("AFQMC", {"validation": {"cosine_spearman": 0.9}}))
+    )
+    capsys.readouterr()
+    board = tmp_path / "board"
+    assert main(["leaderboard", "--results", str(tmp_path / "out"), "--out", str(board), "--no-reference"]) == 0
+    assert "AFQMC.json ignored: the run record" in capsys.readouterr().err
+    assert "partial: 1 of 31" in (board / "leaderboard.md").read_text()
+    card = tmp_path / "card.md"
+    assert (
+        main(
+            [
+                "model-card",
+                "--results",
+                str(tmp_path / "out"),
+                "--model",
+                results.model,
+                "--out",
+                str(card),
+                "--allow-samples",
+            ]
+        )
+        == 0
+    )
+    assert "AFQMC" not in card.read_text()
+
+
+@pytest.mark.parametrize("damage", ["deleted", "cut short"])
+def test_results_without_an_intact_run_record_are_unverified(damage, tiny_bert, samples_dir, tmp_path, capsys):
+    from cmteb.cli import main
+    from cmteb.results.files import RUN_RECORD
+
+    results = _one_atec_run(tiny_bert, samples_dir, tmp_path / "out")
+    record = results.folder / RUN_RECORD
+    if damage == "deleted":
+        record.unlink()
+    else:
+        record.write_bytes(record.read_bytes()[: record.stat().st_size // 2])
+    _edit_json(results.tasks["ATEC"].path, lambda d: d["scores"]["test"][0].update(cosine_spearman=0.99))
+    board, card = ["leaderboard", "--results", str(tmp_path / "out"), "--out", str(tmp_path / "b")], tmp_path / "c.md"
+    _one_line_exit_2(board, "without an intact run record", capsys)
+    make_card = ["model-card", "--results", str(tmp_path / "out"), "--model", results.model, "--out", str(card)]
+    _one_line_exit_2([*make_card, "--allow-samples"], "--allow-unverified", capsys)
+    _one_line_exit_2(["compare", str(results.folder), str(results.folder)], "without an intact run record", capsys)
+    assert not card.exists()
+    assert main([*board, "--allow-unverified", "--no-reference"]) == 0
+    table = (tmp_path / "b" / "leaderboard.md").read_text()
+    assert f"| {results.model} | unverified |" in table
+    assert main([*make_card, "--allow-unverified"]) == 0
+    assert "unverified: their run record is missing or damaged" in card.read_text()
+
+
+def test_a_model_card_out_folder_is_one_line(tiny_bert, samples_dir, tmp_path, capsys):
+    results = _one_atec_run(tiny_bert, samples_dir, tmp_path / "out")
+    make_card = ["model-card", "--results", str(tmp_path / "out"), "--model", results.model, "--allow-samples"]
+    _one_line_exit_2([*make_card, "--out", str(tmp_path)], "is a folder: pass the card's file", capsys)
 
 
 def test_a_hand_edited_result_is_refused_by_every_reader(tiny_bert, samples_dir, tmp_path, capsys):

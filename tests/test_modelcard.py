@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from huggingface_hub import ModelCard
-from results_fixtures import write_model, write_protocol_model
+from results_fixtures import rewrite_result, write_model, write_protocol_model
 
 from cmteb.cli import main
 from cmteb.report.modelcard import card_metrics, find_model_results, write_model_card
@@ -96,7 +96,7 @@ def test_a_multilingual_task_carries_its_own_subsets_numbers(tmp_path):
     data = json.loads(path.read_text(encoding="utf-8"))
     zh = {"cosine_spearman": 0.6125, "main_score": 0.6125, "hf_subset": "zh"}
     data["scores"]["test"] = [{"cosine_spearman": 0.1, "main_score": 0.1, "hf_subset": "en"}, zh]
-    path.write_text(json.dumps(data))
+    rewrite_result(folder, path.name, data)
     results = find_model_results([tmp_path / "out"], "my-org/m", protocol="flagembedding-2023")
     card = write_model_card(results, tmp_path / "README.md")
     _assert_card_equals_files(card, folder)

@@ -205,7 +205,9 @@ def test_model_card_takes_what_run_was_given_and_prefers_full_runs(tiny_bert, sa
         assert main([*card, "--model", given, "--out", str(out)]) == 0, capsys.readouterr().err
         front = yaml.safe_load(out.read_text().split("---")[1])
         (entry,) = front["model-index"]
-        assert entry["name"] == "tiny-bert0", "the run of default settings, neither the subsample nor mean pooling"
+        # The run of default settings (neither the subsample nor mean pooling), and it says it ran on samples.
+        assert entry["name"] == "tiny-bert0 (measured on the bundled sample data, not C-MTEB)"
+        assert "**Results measured on the bundled sample data, not C-MTEB.**" in out.read_text()
     assert (
         main(["model-card", "--results", str(tmp_path / "results" / "baselines"), "--model", "local/tiny-bert0"]) == 2
     )

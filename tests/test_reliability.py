@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -9,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -103,6 +105,80 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_results(tiny_bert, samples_di
         assert all(after[t] == v for t, v in before.items())
         report.append(f"{kind}={when}: {len(before)} tasks done before the kill, rerun equal")
     print("\n".join(report))
+
+
+def _group_gone(pgid: int, within_s: float) -> bool:
+    """Whether every process of group `pgid` (a run and its workers) ends within `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _run_in_own_group(point: str, args: list[str]) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "kill_helper.py"), point, *args],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: Ctrl-C and the workers' end are watched on it alone
+    )
+    return proc, proc.pid
+
+
+def test_ctrl_c_under_worker_processes_is_one_line_and_ends_every_worker(tiny_bert, samples_dir, tmp_path):
+    args = [*run_args(tiny_bert, samples_dir, tmp_path / "out", tmp_path / "cache"), "--devices", "cpu,cpu"]
+    proc, pgid = _run_in_own_group("interrupt-writes:8", args)  # Ctrl-C while the workers encode
+    try:
+        err = proc.communicate(timeout=300)[1].decode()
+        assert proc.returncode == 130, err
+        assert err.strip().splitlines() == [
+            "cmteb: interrupted; finished tasks are saved, rerun the same command to resume"
+        ], "one line: no worker prints a traceback"
+        assert _group_gone(pgid, 5.0), "no worker outlives the run"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def test_workers_end_quietly_with_a_parent_killed_outright(tiny_bert, samples_dir, tmp_path):
+    args = [*run_args(tiny_bert, samples_dir, tmp_path / "out", tmp_path / "cache"), "--devices", "cpu,cpu"]
+    proc, pgid = _run_in_own_group("writes:8", args)
+    try:
+        proc.wait(timeout=300)
+        assert proc.returncode == -signal.SIGKILL
+        assert _group_gone(pgid, 5.0), "the workers end with their parent"
+        err = proc.stderr.read().decode()  # the workers share the pipe: it closes once the last one ends
+        assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def test_a_rerun_killed_while_writing_reads_as_interrupted_and_the_next_run_cleans_up(
+    tiny_bert, samples_dir, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    args = [*atec_run(tiny_bert, samples_dir, out), "--no-cache", "--no-progress"]
+    assert main(args) == 0
+    # --overwrite killed at its 6th write: the record marked, items, probe, result and metadata replaced, the
+    # run record's temp file written and not yet renamed.
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "kill_helper.py"), "writes:6", *args, "--overwrite"], env=ENV, capture_output=True
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert list(out.rglob(".run.json.*.tmp")), "the kill left the run record's temp file"
+    capsys.readouterr()
+    board = ["leaderboard", "--results", str(out), "--out", str(tmp_path / "board")]
+    err = expect_error(board, "a rerun of ATEC stopped while writing its files", capsys)
+    assert "changed after it was written" not in err
+    assert main(args) == 0, "the same command finishes the rerun"
+    assert not list(out.rglob("*.tmp")), "the temp files the kill left are gone"
+    assert main(board) == 0
 
 
 def test_two_runs_into_one_folder_compute_each_task_once(tiny_bert, samples_dir, tmp_path, reference_scores):
@@ -243,11 +319,15 @@ def test_empty_dataset(tmp_path, tiny_bert, out_with_results, samples_dir, capsy
     )
 
 
-def test_qrels_naming_unknown_documents_warn_and_count(tmp_path, tiny_bert, samples_dir, capsys):
+def test_qrels_naming_unknown_documents_or_queries_warn_and_count(tmp_path, tiny_bert, samples_dir, capsys):
     mirror = copy_mirror(samples_dir, tmp_path, "mteb/T2Retrieval")
     path = mirror / "mteb/T2Retrieval/data/dev-00000-of-00001.parquet"
     qrels = pd.read_parquet(path)
-    extra = pd.DataFrame({"query-id": [qrels["query-id"][0]] * 2, "corpus-id": ["nope-1", "nope-2"], "score": [1, 1]})
+    first = qrels["query-id"][0]
+    extra = pd.DataFrame(
+        {"query-id": [first, first, "ghost"], "corpus-id": ["nope-1", "nope-2", qrels["corpus-id"][0]]}
+    )
+    extra["score"] = 1
     pd.concat([qrels, extra]).to_parquet(path)
     assert (
         main(
@@ -266,9 +346,11 @@ def test_qrels_naming_unknown_documents_warn_and_count(tmp_path, tiny_bert, samp
         )
         == 0
     )
-    assert "T2Retrieval: 2 qrels name documents missing from the corpus" in capsys.readouterr().err
-    record = read_run_record(next((tmp_path / "out").rglob("run.json")).parent.parent)
-    assert record["tasks"]["T2Retrieval"]["unknown_qrel_documents"] == 2
+    err = capsys.readouterr().err
+    assert "T2Retrieval: 2 qrels name documents missing from the corpus" in err
+    assert "T2Retrieval: 1 qrels name queries missing from the queries; mteb leaves those queries out" in err
+    entry = read_run_record(next((tmp_path / "out").rglob("run.json")).parent.parent)["tasks"]["T2Retrieval"]
+    assert (entry["unknown_qrel_documents"], entry["unknown_qrel_queries"]) == (2, 1)
 
 
 def test_nan_embeddings(tmp_path, tiny_bert, out_with_results, samples_dir, capsys):
@@ -309,6 +391,40 @@ def test_remote_code_is_off_by_default(tmp_path, out_with_results, samples_dir, 
         capsys,
         out_with_results,
     )
+
+
+MODELING_X = """from transformers import BertConfig, BertModel
+
+
+class XConfig(BertConfig):
+    pass
+
+
+class XModel(BertModel):
+    config_class = XConfig
+"""
+
+
+def test_a_stock_model_with_its_own_code_needs_the_flag_which_keys_its_results(
+    tiny_bert, samples_dir, tmp_path, capsys
+):
+    """A BERT folder whose config maps AutoModel to code of its own: refused without --trust-remote-code (never
+    run on the stock class); with it, that code runs and the flag is in the keys resume and the store use."""
+    import sys
+
+    model_dir = tmp_path / "custom"
+    shutil.copytree(tiny_bert, model_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "modeling_x.XConfig", "AutoModel": "modeling_x.XModel"}
+    (model_dir / "config.json").write_text(json.dumps(config))
+    (model_dir / "modeling_x.py").write_text(MODELING_X)
+    out = tmp_path / "out"
+    expect_error(atec_run(model_dir, samples_dir, out), "--trust-remote-code", capsys)
+    assert not out.exists()
+    assert main([*atec_run(model_dir, samples_dir, out), "--no-progress", "--trust-remote-code"]) == 0
+    assert any(name.endswith("modeling_x") for name in sys.modules), "the model's own code ran"
+    entry = read_run_record(next(out.rglob("run.json")).parent.parent)["tasks"]["ATEC"]
+    assert entry["settings"]["trust_remote_code"] is True
 
 
 @pytest.mark.parametrize("command", ["leaderboard", "model-card", "compare"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -161,6 +162,30 @@ def test_a_local_models_fingerprint_reads_its_files_once_until_one_changes(tiny_
     assert changed != first and "model.safetensors" in read
     fingerprint_memo_file().unlink()  # without the memo, the same content gives the same fingerprint
     assert loading.model_fingerprint(model) == changed
+    # An in-place edit of the same size that puts the modification time back (`cp -p`, `rsync -a`, `touch -d`):
+    # the status-change time still moved, so the folder is hashed again.
+    stat = config.stat()
+    config.write_text(config.read_text().replace('"relu"', '"silu"'))
+    os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (config.stat().st_size, config.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert loading.model_fingerprint(model) not in (first, changed)
+
+
+def test_all_state_lives_in_the_cache_folder_and_no_cache_writes_none(tiny_bert, samples_dir, tmp_path):
+    """--cache-dir moves every file cmteb keeps between runs (embeddings, stored results, fingerprints);
+    --no-cache writes none of them, under the default state folder or anywhere else."""
+    from cmteb.cli import main
+    from cmteb.fingerprints import cache_root
+
+    home = cache_root()
+    before = sorted(home.rglob("*")) if home.exists() else []
+    args = ["run", "--model", str(tiny_bert), "--tasks", "ATEC", "--data-dir", str(samples_dir), "--no-progress"]
+    assert main([*args, "--output-dir", str(tmp_path / "a"), "--no-cache"]) == 0
+    assert main([*args, "--output-dir", str(tmp_path / "b"), "--cache-dir", str(tmp_path / "state")]) == 0
+    after = sorted(home.rglob("*")) if home.exists() else []
+    assert after == before, "nothing written under the default state folder"
+    kept = {p.relative_to(tmp_path / "state").parts[0] for p in (tmp_path / "state").rglob("*") if p.is_file()}
+    assert kept == {"embeddings", "results", "fingerprints.json"}
 
 
 @pytest.mark.parametrize("side", ["right", "left"])

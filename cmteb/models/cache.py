@@ -39,8 +39,13 @@ RUNS = "runs"
 
 
 def default_cache_dir() -> Path:
-    """`$CMTEB_CACHE/embeddings`, else `~/.cache/cmteb/embeddings`."""
-    return cache_root() / "embeddings"
+    """cmteb's state folder when `--cache-dir` names none: `$CMTEB_CACHE`, else `~/.cache/cmteb`. It holds the
+    embedding cache (`embeddings/`), the result store (`results/`) and the fingerprint memo."""
+    return cache_root()
+
+
+#: The embedding cache's folder in the state folder.
+EMBEDDINGS = "embeddings"
 
 
 def text_key(text: str) -> bytes:

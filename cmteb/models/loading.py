@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from cmteb.errors import CmtebError
-from cmteb.fingerprints import file_states, remembered
+from cmteb.fingerprints import DEFAULT, file_states, remembered
 from cmteb.hub import probe
 from cmteb.io import feed_file
 from cmteb.models.devices import pick_device
@@ -56,18 +56,18 @@ def _model_files(model_dir: Path) -> list[Path]:
     return files
 
 
-def model_fingerprint(model_dir: Path) -> str:
+def model_fingerprint(model_dir: Path, memo: Any = DEFAULT) -> str:
     """A short content hash of everything in a local model folder that can change an embedding: the
     weights, the config, the tokenizer files, and sentence-transformers' pooling and normalisation files.
 
     It stands in for a revision: the embedding cache, the result store and the output folder key on it,
     so any change to those files is evaluated afresh. Hashing a large model takes about a second per GB,
-    so the hash is kept in the cache keyed by each file's path, size, inode and modification time (as
-    make and rsync decide what changed): a model is read in full once, then only when a file changes.
+    so the hash is kept in `memo` (`fingerprints.py`) keyed by each file's path, size, inode, modification and
+    status-change times: a model is read in full once, then only when a file changes.
     """
     files = _model_files(model_dir)
     key = [str(Path(model_dir).resolve()), file_states(model_dir, files)]
-    return remembered(key, lambda: _files_hash(model_dir, files))
+    return remembered(key, lambda: _files_hash(model_dir, files), memo)
 
 
 def _files_hash(model_dir: Path, files: list[Path]) -> str:
@@ -83,7 +83,44 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith((".", "/", "~")) or model.count("/") > 1
 
 
-def resolve_model(model: str, *, name: str | None = None, revision: str | None = None) -> ModelSource:
+def check_hub_id(value: str, what: str) -> None:
+    """Refuse a model name that is not a hub id (`org/name` of letters, digits, '-', '_', '.'; no '..'): the
+    name becomes a results folder, so it must never climb out of the output folder."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(value)
+    except HFValidationError:
+        raise CmtebError(
+            f"{what} {value!r} is not a hub id: use org/name of letters, digits, '-', '_' and '.' "
+            "(not starting or ending with '-' or '.', no '..'), e.g. my-org/my-model"
+        ) from None
+
+
+#: A revision is a results folder's name: a commit hash, tag or branch name without separators.
+REVISION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_revision(revision: str | None) -> None:
+    """Refuse a --revision that cannot be a folder name inside the output folder ('..', '/', absolute)."""
+    if revision is not None and (not REVISION.fullmatch(revision) or ".." in revision):
+        raise CmtebError(
+            f"--revision {revision!r} cannot name a results folder: use a commit hash, tag or branch name of "
+            "letters, digits, '.', '_' and '-' (for a hub branch with '/', pass its commit hash)"
+        )
+
+
+def local_model_name(folder: Path) -> str:
+    """`local/<folder name>`, with anything but letters, digits, '_', '.' and '-' made '_' (a folder may be
+    called anything; a results folder may not climb out of the output folder)."""
+    safe = re.sub(r"[^\w.-]", "_", folder.resolve().name).lstrip(".-")
+    return f"local/{safe or 'model'}"
+
+
+def resolve_model(
+    model: str, *, name: str | None = None, revision: str | None = None, memo: Any = DEFAULT
+) -> ModelSource:
     """Resolve `model` to a local directory or a hub id; fail at once with a clear message.
 
     Local directories must hold a config and weights. A hub id must be in the local HF cache
@@ -91,6 +128,9 @@ def resolve_model(model: str, *, name: str | None = None, revision: str | None =
     """
     if name is not None and name.count("/") != 1:
         raise CmtebError(f"--model-name {name!r} must look like org/name (mteb's model naming), e.g. my-org/my-model")
+    if name is not None:
+        check_hub_id(name, "--model-name")
+    check_revision(revision)
     local = Path(model).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
@@ -104,14 +144,16 @@ def resolve_model(model: str, *, name: str | None = None, revision: str | None =
             )
         # mteb names models org/name: a local model goes under "local/", named after its folder. (Its
         # config's `_name_or_path` often names the base model it was trained from, not the model.)
-        display, named_by = (name, "--model-name") if name else (f"local/{local.name}", "its folder")
+        display, named_by = (name, "--model-name") if name else (local_model_name(local), "its folder")
         revision_is = "given with --revision" if revision else "a hash of its weight, config and tokenizer files"
-        return ModelSource(str(local), display, revision or model_fingerprint(local), local, named_by, revision_is)
+        revision = revision or model_fingerprint(local, memo)
+        return ModelSource(str(local), display, revision, local, named_by, revision_is)
     if _looks_like_path(model) or local.exists():
         raise CmtebError(
             f"model path {model} does not exist: pass an existing model directory "
             "or a hub id like BAAI/bge-large-zh-v1.5"
         )
+    check_hub_id(model, "--model")
     return _resolve_hub_id(model, name=name, revision=revision)
 
 
@@ -226,20 +268,22 @@ def load_network(
     if precision not in PRECISIONS:
         raise CmtebError(f"unknown precision {precision!r}: choose from {', '.join(PRECISIONS)}")
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    load = dict(  # the from_pretrained keywords: used again for a mismatch report
+        config=config,
+        dtype=dtype,
+        revision=None if source.local_dir else source.revision,
+        trust_remote_code=trust_remote_code,
+        output_loading_info=True,
+        # Onto the GPU as the weights are read: no full copy in host memory and no second copy after.
+        device_map={"": torch.device(device)} if device.startswith("cuda") else None,
+    )
     try:
-        net, info = auto_class.from_pretrained(
-            source.path,
-            config=config,
-            dtype=dtype,
-            revision=None if source.local_dir else source.revision,
-            trust_remote_code=trust_remote_code,
-            output_loading_info=True,
-            # Onto the GPU as the weights are read: no full copy in host memory and no second copy after.
-            device_map={"": torch.device(device)} if device.startswith("cuda") else None,
-        )
+        net, info = auto_class.from_pretrained(source.path, **load)
     except (OSError, ValueError) as exc:
         raise CmtebError(f"model {source.name} cannot be loaded: {str(exc).splitlines()[0]}") from exc
     except Exception as exc:  # safetensors' SafetensorError, torch's PytorchStreamReader RuntimeError, ...
+        if "ignore_mismatched_sizes" in str(exc):
+            raise _size_mismatch(auto_class, source, load) from exc
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]  # the cause, not advice
         raise CmtebError(
             f"the weight files of model {source.name} cannot be read ({type(exc).__name__}: {first}): "
@@ -247,6 +291,21 @@ def load_network(
         ) from exc
     net.eval().to(device)
     return net, weight_report(info, harmless)
+
+
+def _size_mismatch(auto_class: Any, source: ModelSource, load: dict[str, Any]) -> CmtebError:
+    """The error for weights whose shapes differ from what config.json declares (a config of another model
+    size): the first differing weight, found by loading again with transformers' own mismatch report."""
+    _, info = auto_class.from_pretrained(source.path, **load, ignore_mismatched_sizes=True)
+    mismatched = sorted(info.get("mismatched_keys") or [])  # (name, shape in the weights, shape by the config)
+    detail = ""
+    if mismatched:
+        key, in_weights, by_config = mismatched[0]
+        detail = f": {key} is {list(in_weights)} in the weights, {list(by_config)} by the config ({len(mismatched)} so)"
+    return CmtebError(
+        f"the config.json of model {source.name} does not match its weights{detail}: use the config.json that came "
+        "with these weights"
+    )
 
 
 def usable_max_length(config: Any, requested: int) -> int:

@@ -23,7 +23,7 @@ from cmteb.report.noise import NOISE_MARGIN, NoiseJudgement, judge_noise
 from cmteb.report.significance import METRIC_FUNCTIONS, paired_test
 from cmteb.results.files import read_run_record
 from cmteb.results.items import read_items
-from cmteb.results.reader import ModelResults, ParsedResult, collect_results
+from cmteb.results.reader import ModelResults, ParsedResult, collect_results, refuse_unverified
 from cmteb.tasks.registry import TaskSpec
 from cmteb.tasks.types import task_type
 
@@ -51,17 +51,19 @@ class TaskComparison:
     detectable: float = 0.0  # the smallest drop called a regression: the tolerance, or NOISE_MARGIN x noise
 
 
-def resolve_folder(path: Path, model: str | None) -> ModelResults:
-    """A result folder: `path` itself, or the one folder for `model` under a results root."""
+def resolve_folder(path: Path, model: str | None, allow_unverified: bool = False) -> ModelResults:
+    """A result folder: `path` itself, or the one folder for `model` (its name, or what `cmteb run --model` was
+    given) under a results root; one whose run record is missing or damaged only with `allow_unverified`."""
     found = collect_results([path])
     if model is not None:
-        found = [r for r in found if r.model == model]
+        found = [r for r in found if r.answers_to(model)]
     if not found:
         what = f"results of {model}" if model else "results"
         raise CmtebError(f"no {what} under {path}: pass a result folder written by `cmteb run`")
     if len(found) > 1:
         names = ", ".join(sorted(f"{r.folder} ({r.protocol})" for r in found))
         raise CmtebError(f"{path} holds several result folders ({names}): pass one folder or --model")
+    refuse_unverified(found, allow_unverified)
     return found[0]
 
 

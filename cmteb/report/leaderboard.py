@@ -19,13 +19,14 @@ from cmteb.errors import CmtebError
 from cmteb.report.averages import Averages, protocol_averages, task_points
 from cmteb.report.reference import PublishedRow, load_reference
 from cmteb.results.files import RESULTS_SUBDIR
-from cmteb.results.reader import ModelResults, collect_results
+from cmteb.results.reader import EXTERNAL, UNVERIFIED, VERIFIED, ModelResults, collect_results, refuse_unverified
 from cmteb.tasks.protocols import UNRECORDED, Protocol, known_tasks, load_protocols, resolve_protocol
 from cmteb.tasks.registry import TASK_TYPES
 from cmteb.tasks.types import metric_label
 
 MISSING = "—"
 MEASURED = "measured"
+EXTERNAL_SOURCE = "measured by another tool"
 PUBLISHED = "published"
 #: Task order of the seed's reranking table.
 RERANKING_ORDER = (
@@ -85,7 +86,8 @@ def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
     for r, label in zip(results, labels, strict=True):
         if alike[label, r.protocol] > 1:
             label = f"{label} in {_output_folder(r.folder)}"
-        source = MEASURED if r.data != "samples" else f"{MEASURED} on samples"
+        source = {VERIFIED: MEASURED, EXTERNAL: EXTERNAL_SOURCE, UNVERIFIED: UNVERIFIED}[r.verification]
+        source = source if r.data != "samples" else f"{source} on samples"
         if r.baseline:
             source = f"{BASELINE}, {source}"
         protocol = r.resolved
@@ -175,7 +177,9 @@ def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
         f"C-MTEB, {n} tasks, scores x100. {_protocol_caption(protocol)} "
         "'partial: k of n tasks': only k of the n tasks an average covers are present; '—': none. Published rows "
         "are copied from their source; measured rows come from result files, and 'measured on samples' rows "
-        "from the bundled sample data, which is not the C-MTEB data; 'lexical baseline' rows are BM25 and TF-IDF "
+        "from the bundled sample data, which is not the C-MTEB data; 'measured by another tool' rows are result "
+        "files without cmteb's run record (mteb's, FlagEmbedding's scripts'); 'unverified' rows are cmteb results "
+        "whose run record is missing or damaged; 'lexical baseline' rows are BM25 and TF-IDF "
         "(`cmteb run --model bm25`), a floor with no trained weights."
     )
     return Table(_key("cmteb", protocol), f"C-MTEB — {protocol}", caption, pd.DataFrame.from_records(records))
@@ -275,9 +279,14 @@ def _delta_record(label: str, base: float | None, cand: float | None) -> dict[st
     }
 
 
-def build_rows(result_dirs: Sequence[Path], *, with_reference: bool = True) -> list[Row]:
-    """Measured rows from `result_dirs` plus, unless disabled, the published reference rows."""
-    rows = measured_rows(collect_results(result_dirs))
+def build_rows(
+    result_dirs: Sequence[Path], *, with_reference: bool = True, allow_unverified: bool = False
+) -> list[Row]:
+    """Measured rows from `result_dirs` plus, unless disabled, the published reference rows; a folder of cmteb's
+    results without an intact run record is refused unless `allow_unverified`."""
+    found = collect_results(result_dirs)
+    refuse_unverified(found, allow_unverified)
+    rows = measured_rows(found)
     if with_reference:
         rows += published_rows(load_reference())
     return rows

@@ -18,7 +18,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from cmteb.errors import CmtebError
 from cmteb.io import atomic_write_text
-from cmteb.results.reader import ModelResults, ParsedResult, collect_results
+from cmteb.results.reader import UNVERIFIED, ModelResults, ParsedResult, collect_results, refuse_unverified
 from cmteb.tasks import types
 from cmteb.tasks.registry import TaskSpec
 
@@ -90,7 +90,11 @@ def merge_eval_results(existing: Iterable[EvalResult], new: Iterable[EvalResult]
 
 
 def find_model_results(
-    results_dirs: Iterable[Path], model: str, revision: str | None = None, protocol: str | None = None
+    results_dirs: Iterable[Path],
+    model: str,
+    revision: str | None = None,
+    protocol: str | None = None,
+    allow_unverified: bool = False,
 ) -> ModelResults:
     """The results of `model` (and `revision`, and `protocol`) under `results_dirs`.
 
@@ -119,6 +123,7 @@ def find_model_results(
         raise CmtebError(
             f"model {model} has results in several folders ({folders}): pass the one to use with --results"
         )
+    refuse_unverified(found, allow_unverified)
     return found[0]
 
 
@@ -139,15 +144,36 @@ def _one_protocol(found: list[ModelResults], model: str, protocol: str | None) -
     return found
 
 
+def card_caveats(results: ModelResults) -> list[str]:
+    """What a card must say of results that are not a plain C-MTEB measurement (allowed by a flag)."""
+    caveats = []
+    if results.data == "samples":
+        caveats.append("measured on the bundled sample data, not C-MTEB")
+    elif "subsample" in results.variant:
+        caveats.append(f"measured on a subsample of {results.variant['subsample']} items per task, not full C-MTEB")
+    if results.verification == UNVERIFIED:
+        caveats.append("unverified: their run record is missing or damaged")
+    return caveats
+
+
 def write_model_card(results: ModelResults, out: Path, *, model_name: str | None = None) -> Path:
-    """Write or update `out` (a model card README) with the model-index of `results`."""
+    """Write or update `out` (a model card README) with the model-index of `results`. Results allowed in with a
+    caveat (samples, subsample, unverified) carry it in the model-index name and in the card's text."""
     out = Path(out)
+    if out.is_dir():
+        raise CmtebError(f"--out {out} is a folder: pass the card's file, e.g. --out {out / 'README.md'}")
     new = eval_results(results)
     if not new:
         raise CmtebError(f"the results of {results.model} hold no registered C-MTEB task: nothing to write")
     name = model_name or results.model.split("/")[-1]
-    if results.settings_text:  # results of non-default settings say so wherever they are shown
-        name = f"{name} ({results.settings_text})"
+    caveats = card_caveats(results)
+    notes = [results.settings_text] if results.settings_text else []  # non-default settings say so everywhere
+    if notes or caveats:
+        name = f"{name} ({'; '.join([*notes, *caveats])})"
+    if out.is_file() and caveats:
+        raise CmtebError(
+            f"results {caveats[0]} are never merged into an existing card ({out}): pass a new file with --out"
+        )
     if out.is_file():
         card = ModelCard.load(out)
         existing = card.data.eval_results or []
@@ -164,6 +190,7 @@ def write_model_card(results: ModelResults, out: Path, *, model_name: str | None
             raise CmtebError(f"could not keep the body of {out} unchanged: edit its metadata by hand")
     else:
         data = ModelCardData(model_name=name, eval_results=new, tags=["mteb"])
-        text = f"---\n{data.to_yaml()}\n---\n\n# {name}\n\nC-MTEB results written by cmteb.\n"
+        said = "".join(f"\n**Results {caveat}.**\n" for caveat in caveats)
+        text = f"---\n{data.to_yaml()}\n---\n\n# {name}\n\nC-MTEB results written by cmteb.\n{said}"
     atomic_write_text(out, text)
     return out

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cmteb.errors import CmtebError
 from cmteb.io import atomic_write_json, sha256_file
 from cmteb.mteb_hooks import task_result_json
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:  # mteb is heavy to import; commands that only read results ne
 
 #: The run record, relative to a result folder: mteb loads every `*.json` beside the task results.
 RUN_RECORD = "cmteb/run.json"
+#: A run-record entry's mark while its task's files are being rewritten; a finished write replaces the entry.
+REWRITING = "rewriting_since"
 #: Where results written before that kept the run record (read, never written).
 LEGACY_RUN_RECORD = "cmteb_run.json"
 #: mteb's cache layout: results live under this folder of the output folder.
@@ -57,8 +60,15 @@ def model_dir_name(model_name: str) -> str:
 
 
 def result_dir(output_dir: Path, model_name: str, revision: str | None) -> Path:
-    """`<output>/results/<org>__<name>/<revision>`, as mteb's ResultCache lays results out."""
-    return Path(output_dir) / RESULTS_SUBDIR / model_dir_name(model_name) / (revision or NO_REVISION)
+    """`<output>/results/<org>__<name>/<revision>`, as mteb's ResultCache lays results out. Names are checked
+    where they are given (`models/loading.py`); this is the last guard: a folder outside the output folder is
+    an error, never a write."""
+    results = Path(output_dir) / RESULTS_SUBDIR
+    folder = results / model_dir_name(model_name) / (revision or NO_REVISION)
+    inside = folder.resolve().is_relative_to(results.resolve()) and len(folder.relative_to(results).parts) == 2
+    if not inside or {".", ".."} & set(folder.relative_to(results).parts):
+        raise CmtebError(f"model name {model_name!r} with revision {revision!r} would write outside {results}")
+    return folder
 
 
 #: The key of cmteb's provenance block inside a result file. mteb's TaskResult ignores keys it

@@ -23,6 +23,7 @@ from cmteb.results.files import (
     MODEL_META,
     NO_REVISION,
     PROVENANCE_KEY,
+    REWRITING,
     RUN_RECORD,
     checksum_problem,
     read_run_record,
@@ -134,6 +135,7 @@ class ModelResults:
     variant: dict[str, Any] = field(default_factory=dict)  # non-default settings that change scores
     asked_as: tuple[str, ...] = ()  # what `cmteb run --model` was given (and the local folder it named)
     baseline: bool = False  # a lexical baseline (`cmteb run --model bm25`), not an embedding model
+    verification: str = "verified"  # VERIFIED, UNVERIFIED (cmteb's files, record missing or damaged), EXTERNAL
 
     @property
     def settings_text(self) -> str:
@@ -223,6 +225,21 @@ def _variant(record: dict[str, Any]) -> dict[str, Any]:
     return {"subsample": subsamples.pop()} if len(subsamples) == 1 else {}
 
 
+#: How far a folder's results are vouched for: by an intact run record listing each file with its checksum;
+#: cmteb's result files whose run record is missing or damaged; results of other tools (mteb, FlagEmbedding's
+#: scripts), which keep no run record.
+VERIFIED, UNVERIFIED, EXTERNAL = "verified", "unverified", "external"
+
+
+def _verification(record: dict[str, Any], tasks: Iterable[ParsedResult]) -> str:
+    """VERIFIED, UNVERIFIED or EXTERNAL (see above)."""
+    if record.get("damaged"):
+        return UNVERIFIED
+    if record["tasks"]:
+        return VERIFIED
+    return UNVERIFIED if any(parsed.protocol is not None for parsed in tasks) else EXTERNAL
+
+
 #: The run record's `kind` of a lexical baseline run.
 LEXICAL_KIND = "lexical baseline"
 
@@ -235,9 +252,11 @@ def _asked_as(record: dict[str, Any]) -> tuple[str, ...]:
 def _folder_tasks(
     folder: Path, record: dict[str, Any], aliases: dict[str, str], types: dict[str, str]
 ) -> dict[str, ParsedResult]:
-    """The task results of one folder. Where the run record lists a task's files with checksums, only those
-    are read, and only unchanged; other files of that task (an `AFQMC.old.json`, a copy from another run) are
-    ignored with a note. Two unlisted files of one task are an error, never a silent choice."""
+    """The task results of one folder. A folder with a run record yields only the files it lists, each only
+    unchanged: a task it does not list (a stray `ATEC.json`) and other files of a listed task (an
+    `AFQMC.old.json`, a copy from another run) are ignored with a note. Without a record every result file is
+    read (the folder is then unverified, or another tool's); two files of one task are an error, never a silent
+    choice."""
     recorded = {name: entry.get(CHECKSUMS) for name, entry in record["tasks"].items()}
     tasks: dict[str, ParsedResult] = {}
     for path in sorted(folder.glob("*.json")):
@@ -246,11 +265,19 @@ def _folder_tasks(
             continue
         name = aliases[parsed.task_name]
         checksums = recorded.get(name)
+        if recorded and name not in recorded:
+            warn(f"{path} ignored: the run record {folder / RUN_RECORD} does not list {name}")
+            continue
         if isinstance(checksums, dict):
             if path.name not in checksums:
                 warn(f"{path} ignored: the run record {folder / RUN_RECORD} lists another file for {name}")
                 continue
             problem = checksum_problem(folder, {path.name: checksums[path.name]})
+            if problem is not None and REWRITING in record["tasks"][name]:
+                raise CmtebError(
+                    f"{path}: a rerun of {name} stopped while writing its files (killed or crashed): rerun it "
+                    f"(`cmteb run ... --tasks {name}`, the same command) to finish"
+                )
             if problem is not None:
                 raise CmtebError(
                     f"{path}: {problem} (its checksum differs from the run record): rerun {name} "
@@ -291,9 +318,22 @@ def collect_results(roots: Iterable[Path]) -> list[ModelResults]:
                         variant=_variant(record),
                         asked_as=_asked_as(record),
                         baseline=record.get("kind") == LEXICAL_KIND,
+                        verification=_verification(record, tasks.values()),
                     )
                 )
     return found
+
+
+def refuse_unverified(results: Iterable[ModelResults], allow: bool) -> None:
+    """Stop, in one line, at a folder of cmteb's results whose run record is missing or damaged: nothing vouches
+    for its scores (`--allow-unverified` shows them, marked so)."""
+    for found in results:
+        if found.verification == UNVERIFIED and not allow:
+            raise CmtebError(
+                f"{found.folder} holds cmteb results without an intact run record ({RUN_RECORD} missing or "
+                "damaged), so nothing vouches for its scores: rerun the tasks into a fresh --output-dir, or pass "
+                "--allow-unverified to show them marked unverified"
+            )
 
 
 def result_file_score(protocol: Protocol, spec: TaskSpec, path: Path) -> float:

@@ -27,6 +27,7 @@ from cmteb.defaults import (
     PIPELINE_CHOICES,
 )
 from cmteb.errors import CmtebError
+from cmteb.fingerprints import FingerprintMemo, fingerprint_memo_file
 from cmteb.models.cache import default_cache_dir
 from cmteb.models.devices import name_device
 from cmteb.models.families import (
@@ -152,6 +153,12 @@ class RunConfig(RunFlags):
         revisions = [c.source.revision for c in (self.embedder, self.reranker) if c is not None]
         return None if None in revisions else "+".join(revisions)  # type: ignore[arg-type]
 
+    @property
+    def fingerprint_memo(self) -> FingerprintMemo | None:
+        """Where local models' and mirrors' content hashes are remembered: the state folder's memo; none with
+        `--no-cache` (nothing is written under the cache home then)."""
+        return FingerprintMemo(fingerprint_memo_file(self.cache_dir)) if self.use_cache else None
+
     def task_instructions(self, name: str) -> list[str | None] | None:
         """What each input of task `name` gets in front ([query, document, text]): resume and the result store key
         each task on its own instructions (None: no embedder)."""
@@ -186,6 +193,9 @@ class RunConfig(RunFlags):
             "batch_tokens": self.load.batch_tokens,
             "batch_invariant": self.batch_invariant,
             "noise_draws": self.noise_draws,  # changes no score, but what the record holds of each task
+            # The model's own code in place of the stock class: other code, other scores (only when on, so
+            # the keys of every run without it stay as they were).
+            **({"trust_remote_code": True} if self.load.trust_remote_code else {}),
         }
         embedder, reranker = self.embedder, self.reranker
         if embedder is not None:
@@ -274,7 +284,7 @@ def _model_source(model: str, asked: RunOptions, name: str | None, revision: str
     bundled = model == BUNDLED_MODEL_NAME
     if bundled:
         model, name = str(bundled_model_dir()), name or BUNDLED_MODEL_HUB_ID
-    source = resolve_model(model, name=name, revision=revision)
+    source = resolve_model(model, name=name, revision=revision, memo=asked.fingerprint_memo())
     return replace(source, named_by="the bundled model's hub id") if bundled and not asked.model_name else source
 
 
@@ -432,13 +442,19 @@ class RunOptions(RunFlags):
             return self.batch_tokens or None
         return CPU_BATCH_TOKENS if device.startswith("cpu") else self.batch_size * max_length
 
+    def fingerprint_memo(self) -> FingerprintMemo | None:
+        """The state folder's fingerprint memo (`--cache-dir`, else the default's); none with `--no-cache`."""
+        if not self.use_cache:
+            return None
+        return FingerprintMemo(fingerprint_memo_file(Path(self.cache_dir) if self.cache_dir is not None else None))
+
     def reranker_choice(self, model: str | None) -> RerankerChoice | None:
         """The reranker resolved to its files and family (named by --model-name/--revision when it runs
         alone)."""
         if self.reranker is None:
             return None
         name, revision = (self.model_name, self.revision) if model is None else (None, None)
-        source = resolve_model(self.reranker, name=name, revision=revision)
+        source = resolve_model(self.reranker, name=name, revision=revision, memo=self.fingerprint_memo())
         files = read_model_files(source.name, source.local_dir)
         _refuse_remote_code(files, self)
         recipe = resolve_recipe(RERANKER, files)

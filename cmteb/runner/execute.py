@@ -25,6 +25,7 @@ from cmteb.runner.plan import Plan, make_plan
 from cmteb.runner.progress import RunProgress
 from cmteb.runner.record import check_writable, is_current, matches, result_path, reuse, write_evaluated
 from cmteb.tasks.mirror import mirror_dataset_cache
+from cmteb.tasks.qrel_gaps import QrelGaps
 from cmteb.tasks.registry import TaskSpec
 
 if TYPE_CHECKING:  # loading a model pulls torch and mteb: imported only when a run gets that far
@@ -163,7 +164,7 @@ def _evaluate(plan: Plan, system: System, spec: TaskSpec) -> dict[str, Any]:
         "texts": system.counted() - counted_before,
         "items": list(getattr(last, "captured_items", [])),
         "probe": probe,
-        "unknown_qrels": system.unknown_qrels.get(spec.name, 0),
+        "unknown_qrels": system.unknown_qrels.get(spec.name, QrelGaps()),
         "meta": system.meta,
         "header": system.header,
         "stats": stats,

@@ -68,7 +68,7 @@ def make_plan(config: RunConfig) -> Plan:
     revisions = mirror_revisions(config.data_dir, config.specs, allow_mismatch=config.allow_revision_mismatch)
     # Hashed in threads (hashlib releases the GIL): a first run over a full-size mirror reads gigabytes.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        hashes = pool.map(lambda spec: mirror_fingerprint(config.data_dir, spec), config.specs)
+        hashes = pool.map(lambda spec: mirror_fingerprint(config.data_dir, spec, config.fingerprint_memo), config.specs)
         fingerprints = {spec.name: fingerprint for spec, fingerprint in zip(config.specs, hashes, strict=True)}
     this_run = {
         spec.name: {

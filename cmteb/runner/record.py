@@ -15,10 +15,11 @@ from typing import Any
 from filelock import FileLock
 
 from cmteb.errors import CmtebError, warn
-from cmteb.io import atomic_write_bytes, atomic_write_json
+from cmteb.io import atomic_write_bytes, atomic_write_json, remove_orphan_temps
 from cmteb.results.files import (
     CHECKSUMS,
     MODEL_META,
+    REWRITING,
     RUN_RECORD,
     checksum_problem,
     file_checksums,
@@ -105,6 +106,7 @@ def record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str
     """Add one task's entry to the run record, under a lock (several runs may share the folder)."""
     (folder / RUN_RECORD).parent.mkdir(parents=True, exist_ok=True)
     with FileLock(folder / ".run-record.lock"):
+        remove_orphan_temps(folder / RUN_RECORD)  # a run killed while writing it: only lock holders write it
         record = read_run_record(folder)
         damaged = record.pop("damaged", None)
         if damaged:  # never overwrite what cannot be read: its entries may matter to someone
@@ -120,6 +122,7 @@ def record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str
 def reuse(plan: Plan, spec: TaskSpec, folder: Path, path: Path, stored: StoredResult) -> TaskOutcome:
     """Make `stored`, the stored result of `spec`, this task's result in `folder`, recorded as reused."""
     started = time.perf_counter()
+    prepare_task_files(folder, path, spec.name)
     for name in stored.entry["files"]:  # each copied atomically
         atomic_write_bytes(_stored_target(folder, path, name), stored.file(name).read_bytes())
     record = stored.entry["record"]
@@ -154,9 +157,21 @@ def _stored_target(folder: Path, path: Path, name: str) -> Path:
     return path
 
 
+def prepare_task_files(folder: Path, path: Path, task: str) -> None:
+    """Before a task's files are (re)written, under the task's lock: remove the temp files of a killed writer,
+    and mark a recorded entry as being rewritten, so that a run stopped between the new files and the new entry
+    reads as an interrupted rerun, not as files edited by hand."""
+    for name in task_files(path):
+        remove_orphan_temps(name)
+    previous = read_run_record(folder)["tasks"].get(task)
+    if previous is not None and any(name.is_file() for name in task_files(path)):
+        record_task(folder, task, {**previous, REWRITING: now()}, {})
+
+
 def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evaluated: dict[str, Any]) -> None:
     """Write what an evaluation produced (result, items, metadata), then its run-record and store entries."""
     config, result, extra = plan.config, evaluated["result"], evaluated["extra"]
+    prepare_task_files(folder, path, spec.name)
     write_items(path, evaluated["items"] + experiment_items(result, spec.type))
     write_probe(path, evaluated["probe"])
     provenance = {
@@ -175,7 +190,8 @@ def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evalua
         "dataset_repo": spec.repo,
         **plan.resume_key(spec.name),
         **plan.this_run[spec.name],
-        "unknown_qrel_documents": evaluated["unknown_qrels"],
+        "unknown_qrel_documents": evaluated["unknown_qrels"].documents,
+        "unknown_qrel_queries": evaluated["unknown_qrels"].queries,
         **extra,
         "seconds": round(evaluated["seconds"], 3),
         "model_seconds": round(evaluated["model_seconds"], 3),

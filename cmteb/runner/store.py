@@ -56,6 +56,7 @@ class ResultStore:
         self.folder = Path(root) / "results"
         self.system = {**system, "versions": package_versions(SCORING_PACKAGES)}
         self._verified: dict[str, StoredResult] = {}  # an entry is immutable once in place: checked once a run
+        self.failed = False  # the store could not be written: said once, then not tried again
 
     def key(
         self,
@@ -82,7 +83,10 @@ class ResultStore:
         if key in self._verified:
             return self._verified[key]
         folder = self.folder / key
-        if not folder.is_dir():
+        try:
+            if not folder.is_dir():
+                return None
+        except OSError:  # a symlink loop or an unreadable cache: nothing stored can be used
             return None
         try:
             entry = json.loads((folder / ENTRY).read_text(encoding="utf-8"))
@@ -104,10 +108,18 @@ class ResultStore:
     def put(self, key: str, files: list[Path], entry: dict[str, Any]) -> None:
         """Store `files` and `entry` under `key`, atomically (an existing entry is kept)."""
         target = self.folder / key
-        if target.is_dir():
+        if self.failed or target.is_dir():
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key}."))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=self.folder, prefix=f".{key}."))
+        except OSError as exc:  # a read-only or full cache, a symlink loop: the run goes on without storing
+            self.failed = True
+            warn(
+                f"the result store {self.folder} cannot be written ({exc.strerror or exc}): this run's results are "
+                "written to the output folder only (--cache-dir elsewhere, or --no-cache, to silence this)"
+            )
+            return
         try:
             staging.chmod(umask_mode(0o777))  # mkdtemp's folder is private
             for path in files:
@@ -125,6 +137,8 @@ def _problem(folder: Path, entry: Any) -> str | None:
     does not parse; None when it can stand for an evaluation."""
     if not isinstance(entry, dict) or not isinstance(entry.get(CHECKSUMS), dict):
         return "no checksums recorded"
+    if not isinstance(entry.get("record"), dict):
+        return "no run record entry"
     problem = checksum_problem(folder, entry[CHECKSUMS])
     if problem is not None:
         return problem

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from cmteb.errors import warn
 from cmteb.hub import HubUnreachable, offline_unless_reachable, unreachable
 from cmteb.models.adapter import BGEModel, BGERerankerModel
-from cmteb.models.cache import EmbeddingCache, text_key
+from cmteb.models.cache import EMBEDDINGS, EmbeddingCache, text_key
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.reranker import load_reranker
 from cmteb.mteb_hooks import task_result_json
@@ -34,6 +34,7 @@ from cmteb.runner.probe import ProbeChoice, probe_header
 from cmteb.runner.progress import RunProgress
 from cmteb.tasks.build import build_task, load_task_data
 from cmteb.tasks.mirror import mirror_dataset_cache
+from cmteb.tasks.qrel_gaps import QrelGaps
 from cmteb.tasks.registry import TaskSpec
 from cmteb.workers.options import WorkerOptions
 from cmteb.workers.pool import start_pool
@@ -53,7 +54,7 @@ class System:
     meta: Any = None  # ModelMeta for model_meta.json
     embedding_dim: int | None = None
     tasks_evaluated: list[Any] = field(default_factory=list)  # task objects of the current task, for their items
-    unknown_qrels: dict[str, int] = field(default_factory=dict)  # per task, qrels naming documents not in the corpus
+    unknown_qrels: dict[str, QrelGaps] = field(default_factory=dict)  # per task, qrels naming what the split lacks
     cores: list[Any] = field(default_factory=list)  # the model cores, whose worker pools the run ends
     prefetcher: Prefetcher | None = None  # encodes ahead of evaluation, when the run is pipelined
 
@@ -83,7 +84,7 @@ class TaskLoader:
         self.config = config
         self.evaluated = evaluated
         self.fingerprints = fingerprints
-        self.unknown_qrels: dict[str, int] = {}
+        self.unknown_qrels: dict[str, QrelGaps] = {}
         self.ready: dict[str, Any] = {}
         self._loading = threading.Condition()  # notified as each task's data comes in, and at the end
         self._loading_over = False
@@ -133,7 +134,7 @@ class TaskLoader:
         not the result's, so it is not listed in `evaluated`)."""
         return self._build(spec)[0]
 
-    def _build(self, spec: TaskSpec) -> tuple[Any, int]:
+    def _build(self, spec: TaskSpec) -> tuple[Any, QrelGaps]:
         config = self.config
         task = build_task(
             spec,
@@ -145,13 +146,10 @@ class TaskLoader:
         return task, load_task_data(task, spec, config.data_dir)
 
     def _load(self, spec: TaskSpec) -> Any:
-        task, unknown = self._build(spec)
-        if unknown:
-            warn(
-                f"{spec.name}: {unknown} qrels name documents missing from the corpus; they count as not "
-                "retrieved, as trec_eval counts them"
-            )
-        self.unknown_qrels[spec.name] = unknown
+        task, gaps = self._build(spec)
+        for line in gaps.warnings(spec.name):
+            warn(line)
+        self.unknown_qrels[spec.name] = gaps
         return task
 
 
@@ -208,9 +206,10 @@ def _embedder(config: RunConfig, progress: RunProgress) -> BGEModel:
         "format": 2,
         # One text per forward pass gives other float noise than shared batches: never mix the two.
         **({"batch_invariant": True} if config.batch_invariant else {}),
+        **({"trust_remote_code": True} if config.load.trust_remote_code else {}),  # the model's own code ran
     }
     on_disk = config.use_cache and encoder.source.revision is not None
-    cache = EmbeddingCache(namespace, config.cache_dir if on_disk else None)
+    cache = EmbeddingCache(namespace, config.cache_dir / EMBEDDINGS if on_disk else None)
     if cache.corrupt_shards:
         warn(
             f"embedding cache {cache.folder}: {len(cache.corrupt_shards)} damaged shards ignored; "

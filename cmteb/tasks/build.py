@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 from pathlib import Path
 
 import mteb
 from mteb.abstasks import AbsTask
 
-from cmteb.columns import column_values
 from cmteb.errors import CmtebError
 from cmteb.hub import network_errors_as
 from cmteb.mteb_hooks import CAPTURE_MIXINS, IN_MEMORY_MIXINS, PytrecInSlices, QrelsInOnePass
 from cmteb.tasks.crosslingual import CROSSLINGUAL_TASKS
 from cmteb.tasks.layouts import LAYOUT_MIXINS
 from cmteb.tasks.mirror import check_mirrors, mirror_path
+from cmteb.tasks.qrel_gaps import QrelGaps, qrel_gaps
 from cmteb.tasks.registry import TaskSpec
 from cmteb.tasks.subsample import Subsampled
 from cmteb.tasks.types import task_type
@@ -132,20 +133,6 @@ def _split_sizes(task: AbsTask, spec: TaskSpec) -> dict[str, int]:
     return sizes
 
 
-def unknown_qrel_documents(task: AbsTask) -> int:
-    """How many qrels name documents that are not in the corpus (retrieval and reranking tasks).
-
-    They cannot be retrieved, so they count as misses, as trec_eval counts them.
-    """
-    missing = 0
-    for splits in task.dataset.values():
-        for part in splits.values():
-            if isinstance(part, dict) and "relevant_docs" in part:
-                corpus = set(column_values(part["corpus"], "id"))
-                missing += sum(d not in corpus for docs in part["relevant_docs"].values() for d in docs)
-    return missing
-
-
 def _refuse_empty_files(local: Path, spec: TaskSpec) -> None:
     """An eval split's parquet file without rows makes `datasets` fail obscurely: say it plainly."""
     import pyarrow.parquet as pq
@@ -160,12 +147,22 @@ def _refuse_empty_files(local: Path, spec: TaskSpec) -> None:
                 raise CmtebError(f"task {spec.name}: split {split!r} file {path} is empty: re-download that copy")
 
 
-def load_task_data(task: AbsTask, spec: TaskSpec, data_dir: Path | None) -> int:
+def _cache_full(spec: TaskSpec) -> CmtebError:
+    """A full disk under `datasets`' cache, where loaded data is converted to Arrow: not the data's fault."""
+    import datasets
+
+    return CmtebError(
+        f"no space left to load task {spec.name}: `datasets` converts data into its cache "
+        f"({datasets.config.HF_DATASETS_CACHE}); free space there or point HF_DATASETS_CACHE at a larger disk"
+    )
+
+
+def load_task_data(task: AbsTask, spec: TaskSpec, data_dir: Path | None) -> QrelGaps:
     """Load a task's data now, turning any failure into a one-line error that names the source.
 
     Also refuses empty or missing eval splits and data the evaluator cannot read
-    (`cmteb.tasks.validate`). Returns the number of qrels naming unknown
-    documents (0 for other task types).
+    (`cmteb.tasks.validate`). Returns the qrels naming unknown documents or
+    queries (none for other task types).
     """
     source = str(mirror_path(data_dir, spec)) if data_dir is not None else f"the hub repo {spec.repo}"
     if data_dir is not None:
@@ -181,6 +178,8 @@ def load_task_data(task: AbsTask, spec: TaskSpec, data_dir: Path | None) -> int:
         root = exc  # the innermost cause says what is wrong (datasets wraps it in a generic error)
         while (root.__cause__ or root.__context__) is not None:
             root = root.__cause__ or root.__context__
+        if isinstance(root, OSError) and root.errno == errno.ENOSPC:
+            raise _cache_full(spec) from exc
         first_line = (str(root).strip().splitlines() or [type(root).__name__])[0]
         raise CmtebError(
             f"cannot load task {spec.name} from {source} ({type(root).__name__}: {first_line}): "
@@ -192,4 +191,4 @@ def load_task_data(task: AbsTask, spec: TaskSpec, data_dir: Path | None) -> int:
         if size == 0:
             raise CmtebError(f"task {spec.name}: split {split!r} in {source} is empty: re-download that copy")
     validate_task_data(task, spec)
-    return unknown_qrel_documents(task) if task_type(spec.type).searches else 0
+    return qrel_gaps(task) if task_type(spec.type).searches else QrelGaps()

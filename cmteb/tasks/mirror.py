@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cmteb.errors import CmtebError
-from cmteb.fingerprints import file_states, remembered
+from cmteb.fingerprints import DEFAULT, file_states, remembered
 from cmteb.hub import network_errors_as, probe
 from cmteb.io import atomic_write_json, feed_file, sha256_file
 from cmteb.tasks.registry import TaskSpec
@@ -44,18 +44,19 @@ def check_mirrors(data_dir: Path | None, specs: Iterable[TaskSpec]) -> None:
                 )
 
 
-def mirror_fingerprint(data_dir: Path | None, spec: TaskSpec) -> str | None:
+def mirror_fingerprint(data_dir: Path | None, spec: TaskSpec, memo: Any = DEFAULT) -> str | None:
     """A content hash of a task's local mirror (None on the hub, where the revision pins the data).
 
-    Resume keys on it, so a mirror rewritten under the same path is evaluated again.
+    Resume keys on it, so a mirror rewritten under the same path is evaluated again. `memo`: where it is
+    remembered (`fingerprints.py`).
     """
     if data_dir is None:
         return None
     roots = [(repo, mirror_path(data_dir, spec, repo)) for repo, _ in spec.repos]
     files = {repo: sorted(p for p in root.rglob("*") if p.is_file()) for repo, root in roots}
-    # Remembered by each file's size, inode and time: a full-size mirror holds gigabytes, read once.
+    # Remembered by each file's size, inode and times: a full-size mirror holds gigabytes, read once.
     key = ["mirror", [(repo, str(root.resolve()), file_states(root, files[repo])) for repo, root in roots]]
-    return remembered(key, lambda: _mirror_hash(roots, files))
+    return remembered(key, lambda: _mirror_hash(roots, files), memo)
 
 
 def _mirror_hash(roots: list[tuple[str, Path]], files: dict[str, list[Path]]) -> str:

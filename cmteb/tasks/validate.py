@@ -1,9 +1,12 @@
 """Check a task's loaded data against what its mteb evaluator reads, before any model is loaded.
 
-A copy that loads but breaks the evaluator (a missing column, a `None` or bytes where text belongs,
-scores stored as strings, a classification train split with one label, two corpus documents with
-one id and different texts) would otherwise fail deep inside mteb, or score silently wrong. Each
-problem is one line naming the task, split, column and row.
+A copy that loads but breaks the evaluator (a missing column, a `None`, bytes or invalid UTF-8 where
+text belongs, scores stored as strings, ids stored as numbers, a reranking candidate missing from
+the corpus, two corpus documents with one id and different texts) would otherwise fail deep inside
+mteb. Degenerate data would score without a word: a NaN or constant gold score (Spearman's rho is
+undefined), a classification train split or a clustering set with one label (v-measure is 1 for any
+model), a reranking query without candidates. Each problem is one line naming the task, split,
+column and row.
 
 The checks read Arrow columns (`Dataset.data`), not rows: a 100,000-document corpus is checked in
 milliseconds, without turning rows into Python objects.
@@ -63,6 +66,50 @@ def check_column(spec: TaskSpec, split: str, table: pa.Table, column: str, kind:
         raise _fail(spec, split, column, f"row {row} has no value")
 
 
+def check_utf8(spec: TaskSpec, split: str, table: pa.Table, column: str) -> None:
+    """Refuse text that is not valid UTF-8: a JSON-lines file's bytes reach Arrow unchecked, and fail only
+    when the evaluator reads them."""
+    values, rows = _values(table.column(column))
+    try:
+        values.validate(full=True)
+        return
+    except pa.ArrowInvalid:
+        pass
+    for index in range(len(values)):  # only on failure: find the row to name
+        try:
+            values.slice(index, 1).validate(full=True)
+        except pa.ArrowInvalid:
+            row = rows[index].as_py()
+            raise _fail(spec, split, column, f"row {row} is not valid UTF-8 text") from None
+
+
+def check_gold_scores(spec: TaskSpec, split: str, table: pa.Table, column: str) -> None:
+    """Refuse gold scores Spearman's rho cannot be computed on: a NaN, or one value for every pair."""
+    values = table.column(column).combine_chunks()
+    if pa.types.is_floating(values.type) and pc.any(pc.is_nan(values)).as_py():
+        row = pc.index(pc.is_nan(values), True).as_py()
+        raise _fail(spec, split, column, f"row {row} is NaN")
+    if len(pc.unique(values)) < 2:
+        raise _fail(spec, split, column, f"every gold score is {values[0].as_py()}: Spearman's rho is undefined")
+
+
+def check_clusters(spec: TaskSpec, split: str, table: pa.Table, texts: str, labels: str) -> None:
+    """Each clustering set (a row of lists, or the whole split) needs as many labels as texts and two distinct
+    labels: with one, v-measure is 1 whatever the model."""
+    column = table.column(labels)
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        if len(pc.unique(column)) < 2:
+            raise _fail(spec, split, labels, "every text has one label: v-measure is 1 for any model")
+        return
+    label_counts = pc.list_value_length(column).to_pylist()
+    text_counts = pc.list_value_length(table.column(texts)).to_pylist()
+    for row, (n_labels, n_texts) in enumerate(zip(label_counts, text_counts, strict=True)):
+        if n_labels != n_texts:
+            raise _fail(spec, split, labels, f"row {row} has {n_labels} labels for {n_texts} texts")
+        if len(pc.unique(column[row].values)) < 2:
+            raise _fail(spec, split, labels, f"row {row} is a set with fewer than 2 distinct labels")
+
+
 def check_distinct_labels(spec: TaskSpec, split: str, table: pa.Table, column: str) -> None:
     """A classifier trained on one label cannot be scored: mteb's logistic regression refuses it."""
     values, _ = _values(table.column(column))
@@ -104,9 +151,29 @@ def _split_parts(task: Any, spec: TaskSpec) -> Iterator[tuple[str, Any]]:
 def _check_search(spec: TaskSpec, split: str, part: dict[str, Any]) -> None:
     for what in ("corpus", "queries"):
         table = _table(part[what])
-        check_column(spec, f"{split}/{what}", table, "id", "label")
+        check_column(spec, f"{split}/{what}", table, "id", "text")
         check_column(spec, f"{split}/{what}", table, "text", "text")
+        check_utf8(spec, f"{split}/{what}", table, "text")
         check_unique_ids(spec, f"{split}/{what}", table, "document" if what == "corpus" else "query")
+    if part.get("top_ranked") is not None:
+        check_candidates(spec, split, part)
+
+
+def check_candidates(spec: TaskSpec, split: str, part: dict[str, Any]) -> None:
+    """A reranking split's candidate lists (`top_ranked`): every query with qrels has candidates, and every
+    candidate is a corpus document (mteb looks each up, and stops on the first it cannot find)."""
+    top_ranked: dict[str, list[str]] = part["top_ranked"]
+    without = [query for query in part["relevant_docs"] if not top_ranked.get(query)]
+    if without:
+        problem = f"{len(without)} queries with qrels have no candidates (first: {without[0]!r})"
+        raise _fail(spec, f"{split}/top_ranked", "query-id", problem)
+    corpus = set(_table(part["corpus"]).column("id").to_pylist())
+    for query, candidates in top_ranked.items():
+        missing = [doc for doc in candidates if doc not in corpus]
+        if missing:
+            raise _fail(
+                spec, f"{split}/top_ranked", "corpus-ids", f"query {query!r} names {missing[0]!r}, not in the corpus"
+            )
 
 
 def validate_task_data(task: Any, spec: TaskSpec) -> None:
@@ -118,8 +185,19 @@ def validate_task_data(task: Any, spec: TaskSpec) -> None:
         table = _table(part)
         for column, kind in _columns(task, spec.type):
             check_column(spec, split, table, column, kind)
-        if spec.type == "Classification" and split == getattr(task, "train_split", "train"):
-            check_distinct_labels(spec, split, table, task.label_column_name)
+            if kind == "text":
+                check_utf8(spec, split, table, column)
+        _check_degenerate(task, spec, split, table)
+
+
+def _check_degenerate(task: Any, spec: TaskSpec, split: str, table: pa.Table) -> None:
+    """Data that loads and would score, but to a number that says nothing about the model."""
+    if spec.type == "STS":
+        check_gold_scores(spec, split, table, "score")
+    if spec.type == "Clustering":
+        check_clusters(spec, split, table, task.input_column_name, task.label_column_name)
+    if spec.type == "Classification" and split == getattr(task, "train_split", "train"):
+        check_distinct_labels(spec, split, table, task.label_column_name)
 
 
 def _columns(task: Any, kind: str) -> list[tuple[str, Kind]]:

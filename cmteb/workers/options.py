@@ -58,7 +58,11 @@ def resolve_workers(devices: str | None, ray: str | None, count: int | None, dev
             )
         if importlib.util.find_spec("ray") is None:
             raise CmtebError("--ray needs Ray, which is not installed: pip install 'cmteb[ray]'")
-        return WorkerOptions(ray=True, ray_address=None if ray == LOCAL_RAY else ray, count=count)
+        from cmteb.workers.ray_backend import check_reachable
+
+        address = None if ray == LOCAL_RAY else ray
+        check_reachable(address)  # before any data loads: a cluster that does not answer is said in seconds
+        return WorkerOptions(ray=True, ray_address=address, count=count)
     if count is not None:
         raise CmtebError("--workers sets the number of Ray workers: add --ray, or list devices with --devices")
     if not devices:
@@ -66,6 +70,8 @@ def resolve_workers(devices: str | None, ray: str | None, count: int | None, dev
     if device is not None:
         raise CmtebError("pass either --device (one device) or --devices (one worker per listed device), not both")
     listed = tuple(d.strip() for d in devices.split(",") if d.strip())
+    if not listed:
+        raise CmtebError(f"--devices {devices!r} lists no device: list cpu or cuda:N, e.g. cuda:0,cuda:1")
     for name in listed:
         if not re.fullmatch(r"cpu|cuda:\d+", name):
             raise CmtebError(f"unknown device {name!r} in --devices: list cpu or cuda:N, e.g. cuda:0,cuda:1")

@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import signal
+import threading
+import time
 from multiprocessing import connection
 from typing import Any
 
@@ -23,19 +26,43 @@ from cmteb.workers.shards import Shard
 LOAD_TIMEOUT_S = 600.0
 
 
+def _end_with_parent() -> None:
+    """Make this worker end with the process that started it, and leave Ctrl-C to that process.
+
+    Ctrl-C reaches every process of the terminal's foreground group: the parent stops the pool, so a worker
+    ignores it rather than print its own traceback. A parent killed outright (kill -9) may leave a worker in
+    the middle of a shard: a thread checks the parent every half second and ends the worker once it is gone.
+    (Not Linux's PR_SET_PDEATHSIG: it fires when the parent's starting thread ends, not the parent.)
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _serve(spec: ReplicaSpec, threads: int | None, channel: Any) -> None:
-    """A worker process: load the replica, say where it runs, then run shards until told to stop."""
+    """A worker process: load the replica, say where it runs, then run shards until told to stop. A parent
+    gone (its pipe closed) ends the worker without a word."""
+    _end_with_parent()
     try:
-        core = load_replica(spec, threads)
-    except Exception as exc:  # the parent loaded the same files: this is the device's own trouble
-        channel.send(("error", f"a worker could not load the model on {spec.options.device}: {exc}"))
-        return
-    channel.send(("ready", worker_name(spec.options.device)))
-    while (item := channel.recv()) is not None:
         try:
-            channel.send(("done", run_shard(core, item)))
-        except CmtebError as exc:
-            channel.send(("error", str(exc)))
+            core = load_replica(spec, threads)
+        except Exception as exc:  # the parent loaded the same files: this is the device's own trouble
+            channel.send(("error", f"a worker could not load the model on {spec.options.device}: {exc}"))
+            return
+        channel.send(("ready", worker_name(spec.options.device)))
+        while (item := channel.recv()) is not None:
+            try:
+                channel.send(("done", run_shard(core, item)))
+            except CmtebError as exc:
+                channel.send(("error", str(exc)))
+    except (EOFError, OSError):  # the parent is gone: nobody to answer
+        os._exit(0)
 
 
 class ProcessBackend:
@@ -109,9 +136,13 @@ class ProcessBackend:
         return events
 
     def close(self) -> None:
-        """Stop every worker process."""
-        for channel, process in zip(self.channels, self.processes, strict=True):
-            if process.is_alive():
+        """Stop every worker process: an idle one is told to, a busy one (the run stopped mid-task: Ctrl-C, an
+        error) is ended at once rather than waited for."""
+        busy = set(self.busy.values())
+        for slot, (channel, process) in enumerate(zip(self.channels, self.processes, strict=True)):
+            if process.is_alive() and slot in busy:
+                process.terminate()
+            elif process.is_alive():
                 with contextlib.suppress(OSError):
                     channel.send(None)
         for process in self.processes:

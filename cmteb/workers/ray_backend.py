@@ -15,6 +15,7 @@ them at 0; the actors of a cluster started without `RAY_worker_niceness=0` are n
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +44,34 @@ class Replica:
             return ("error", str(exc))
 
 
+#: How long the head's address may take to accept a connection before the run gives up on it.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def check_reachable(address: str | None) -> None:
+    """Fail in one line when nothing answers at `address` (HOST:PORT or ray://HOST:PORT): `ray.init` would retry
+    for minutes, printing only its connection warnings. `auto` and a new local instance are Ray's to find."""
+    if address in (None, "auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise CmtebError(f"--ray {address!r} is no Ray address: pass HOST:PORT (the head's GCS port, 6379 by default)")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise CmtebError(
+            f"nothing answers at the Ray address {address} ({exc.strerror or exc}): start the cluster with "
+            "`ray start --head`, or pass the head's address, or --ray without an address for a local Ray"
+        ) from None
+
+
 def connect(address: str | None) -> Any:
     """`ray`, connected to the cluster at `address` (`auto`: the one `ray start` made here) or to a new
     local instance when `address` is None."""
     import ray
 
     if not ray.is_initialized():
+        check_reachable(address)
         # A cluster's settings are its own (`ray start`); a local instance's workers run at the driver's niceness.
         system_config = {"_system_config": {"worker_niceness": 0}} if address is None else {}
         try:
