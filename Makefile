@@ -45,7 +45,7 @@ demo: install
 		$(OFFLINE) $(VENV)/bin/cmteb run --model bm25 --data-dir cmteb/data/samples --output-dir results/demo \
 			--protocol $$protocol --no-progress || exit 1; \
 	done
-	$(VENV)/bin/cmteb leaderboard --results results/demo --no-reference --out results/demo/leaderboard
+	$(VENV)/bin/cmteb leaderboard --results results/demo --format md html png --out results/demo/leaderboard
 
 # One worker per core, each taking whole test files (their module fixtures are built once) and its share
 # of the cores for torch and BLAS (tests/conftest.py). xdist sends files with the most tests first, so the

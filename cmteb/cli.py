@@ -240,6 +240,16 @@ def _add_leaderboard_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser(
+        "export", help="write a run's results as the public MTEB results repository takes them (mteb's own files)"
+    )
+    ex.add_argument("results", help="the result folder of one run (or an output folder holding one)")
+    ex.add_argument("--out", required=True, help="where results/<org>__<name>/<commit>/ goes (a results repo clone)")
+    ex.add_argument("--model", metavar="ORG/NAME", help="the hub id to file a local model's results under")
+    ex.add_argument("--revision", metavar="SHA", help="the 40-hex hub commit of the weights evaluated")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `cmteb`."""
     parser = argparse.ArgumentParser(prog="cmteb", description="Evaluate Chinese text-embedding models on C-MTEB.")
@@ -248,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run_parser(sub)
     _add_leaderboard_parser(sub)
+    _add_export_parser(sub)
     mc = sub.add_parser("model-card", help="write the model-index metadata of a Hugging Face model card")
     mc.add_argument("--results", nargs="+", default=["results"], metavar="DIR", help="result folders")
     mc.add_argument(
@@ -388,6 +399,17 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from cmteb.results.export import plan_export, write_export
+
+    plan = plan_export(Path(args.results), revision=args.revision, model=args.model)
+    target = write_export(plan, Path(args.out))
+    print(f"exported {len(plan.files)} tasks of {plan.name} at {plan.revision} to {target}")
+    for task, why in plan.left_out.items():
+        print(f"  left out {task}: {why}")
+    return 0
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from cmteb.report.compare import compare_results, resolve_folder, to_json, to_markdown
     from cmteb.report.noise import judge_noise
@@ -460,6 +482,7 @@ COMMANDS = {
     "download": _cmd_download,
     "verify": _cmd_verify,
     "compare": _cmd_compare,
+    "export": _cmd_export,
     "run": _cmd_run,
     "tasks": _cmd_tasks,
     "leaderboard": _cmd_leaderboard,

@@ -80,8 +80,9 @@ def network_errors_as(kind: str, repo: str, *, subject: str = "the task data") -
         raise unreachable(kind, repo, cause, subject=subject) from exc
 
 
-def probe(repo: str, *, kind: str, revision: str | None = None) -> None:
+def probe(repo: str, *, kind: str, revision: str | None = None) -> str | None:
     """Ask the hub once, without retries, for `repo` at `revision`; a one-line CmtebError if it cannot answer.
+    Returns the commit (40 hex) that `revision` (a branch, a tag, None: main) names now.
 
     `kind` is "model", "dataset" or "download" (a dataset repo, for `cmteb download`)."""
     if hub_offline():
@@ -92,13 +93,14 @@ def probe(repo: str, *, kind: str, revision: str | None = None) -> None:
     repo_type = "model" if kind == "model" else "dataset"
     try:
         with network_errors_as(kind, repo):
-            HfApi().repo_info(repo, revision=revision, repo_type=repo_type, timeout=PROBE_TIMEOUT_S)
+            info = HfApi().repo_info(repo, revision=revision, repo_type=repo_type, timeout=PROBE_TIMEOUT_S)
     except RevisionNotFoundError as exc:
         raise CmtebError(f"{repo_type} {repo} has no revision {revision!r} on the hub: check the revision") from exc
     except RepositoryNotFoundError as exc:
         raise CmtebError(
             f"{repo_type} {repo} is not on the hub (or is private): check the id, or `hf auth login`"
         ) from exc
+    return info.sha
 
 
 def offline_unless_reachable(repo: str, revision: str | None = None) -> bool:

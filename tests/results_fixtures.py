@@ -40,7 +40,9 @@ def write_model(root: Path, model: str, revision: str, scores: dict[str, dict[st
     return folder
 
 
-def write_protocol_model(root: Path, model: str, protocol_name: str, value: float = 0.5) -> Path:
+def write_protocol_model(
+    root: Path, model: str, protocol_name: str, value: float = 0.5, data_source: str = "hub"
+) -> Path:
     """A result folder as `cmteb run --protocol` writes it: every task of the protocol (extras too), each
     file named after the task mteb ran, on the protocol's splits and subsets, with the cmteb block, and the run
     record that lists each file with its checksum."""
@@ -65,7 +67,8 @@ def write_protocol_model(root: Path, model: str, protocol_name: str, value: floa
             PROVENANCE_KEY: {"protocol": protocol.name, "dataset_repo": spec.repo, "splits": list(spec.splits)},
         }
         (folder / f"{ran}.json").write_text(json.dumps(data))
-        tasks[spec.name] = {"status": "ran", CHECKSUMS: file_checksums([folder / f"{ran}.json"])}
+        checksums = file_checksums([folder / f"{ran}.json"])
+        tasks[spec.name] = {"status": "ran", "data_source": data_source, CHECKSUMS: checksums}
     return write_run_record(folder, tasks, protocol=protocol.name)
 
 

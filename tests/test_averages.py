@@ -54,6 +54,17 @@ def test_2023_rounds_each_task_before_averaging_over_35():
     assert task_points(resolve_protocol("mteb-cmn-v1"), 0.123456) == pytest.approx(12.3456)
 
 
+def test_cmteb_31_rounds_each_task_as_flagembeddings_summariser_does():
+    """research/C_MTEB/summarize_results.py rounds every task to 2 decimals (points) before any mean."""
+    protocol = resolve_protocol("cmteb-31")
+    scores = _all(protocol, 50.0)
+    scores.update({"T2Retrieval": 50.004, "DuRetrieval": 50.006, "ATEC": 50.006})
+    averages = protocol_averages(protocol, scores)
+    assert averages.avg.value == pytest.approx(50 + 0.02 / 31, abs=1e-12)  # unrounded: 50 + 0.016 / 31
+    assert averages.categories["Retrieval"].value == pytest.approx(50 + 0.01 / 8, abs=1e-12)
+    assert task_points(protocol, 0.123456) == 12.35
+
+
 def test_categories_rule_is_the_mean_of_category_means():
     from dataclasses import replace
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -487,7 +488,10 @@ def fake_hub(samples_dir, monkeypatch):
     downloads are recorded."""
     calls = []
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr("huggingface_hub.HfApi.repo_info", lambda self, repo, **kwargs: {"id": repo})
+    def repo_info(self, repo, revision=None, **kwargs):  # as the hub answers: the commit a revision names
+        return SimpleNamespace(id=repo, sha=revision if revision and len(revision) == 40 else "f" * 40)
+
+    monkeypatch.setattr("huggingface_hub.HfApi.repo_info", repo_info)
 
     def snapshot_download(repo_id, repo_type, revision, local_dir):
         calls.append((repo_id, repo_type, revision))

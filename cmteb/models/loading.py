@@ -165,8 +165,10 @@ def _resolve_hub_id(model: str, *, name: str | None, revision: str | None) -> Mo
     try:
         local = Path(snapshot_download(model, revision=revision, local_files_only=True))
     except (LocalEntryNotFoundError, OSError, ValueError):
-        probe(model, kind="model", revision=revision)  # one quick question, not minutes of retries
-        return ModelSource(model, name or model, revision, None, named_by)
+        # One quick question, not minutes of retries; its answer pins the commit the run downloads and
+        # records (a branch may move on while it runs).
+        commit = probe(model, kind="model", revision=revision)
+        return ModelSource(model, name or model, commit or revision, None, named_by)
     # The snapshot folder is named after the commit it holds: that is the model's revision.
     revision = revision if revision and len(revision) == 40 else local.name
     return ModelSource(str(local), name or model, revision, local, named_by)

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from cmteb.defaults import DEFAULT_PROTOCOL
 from cmteb.errors import CmtebError
 from cmteb.report.averages import Averages, protocol_averages, task_points
+from cmteb.report.ranking import borda_ranks, mean_of_task_types
 from cmteb.report.reference import PublishedRow, load_reference
 from cmteb.results.files import RESULTS_SUBDIR
 from cmteb.results.reader import EXTERNAL, UNVERIFIED, VERIFIED, ModelResults, collect_results, refuse_unverified
@@ -51,6 +53,7 @@ class Row:
     categories: dict[str, float] = field(default_factory=dict)  # published category values and "Avg"
     origin: str = ""
     setting: str = ""  # published rows of a source whose setting differs from the protocol's own tables
+    on_samples: bool = False  # measured on the bundled sample data: never in a table or chart with other rows
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,10 @@ def measured_rows(results: Iterable[ModelResults]) -> list[Row]:
             source = f"{BASELINE}, {source}"
         protocol = r.resolved
         scores = {name: task_points(protocol, value) for name, value in r.task_scores().items()}
-        rows.append(Row(label, source, r.protocol, r.embedding_dim, scores, origin=str(r.folder)))  # type: ignore[arg-type]
+        on_samples = r.data == "samples"
+        rows.append(
+            Row(label, source, r.protocol, r.embedding_dim, scores, origin=str(r.folder), on_samples=on_samples)  # type: ignore[arg-type]
+        )
     return rows
 
 
@@ -158,11 +164,16 @@ def overall_rows(rows: Iterable[Row]) -> list[Row]:
     return _sorted([r for r in rows if r.source != PUBLISHED or "Avg" in r.categories])
 
 
-def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
-    """Model, Source, Protocol, Embedding dimension, Avg and the six categories, as in the seed tables."""
+def cmteb_table(rows: list[Row], protocol: str = "", section: str = "") -> Table:
+    """Model, Source, Protocol, Embedding dimension, Avg and the six categories, as in the seed tables, then
+    Mean (TaskType) and Rank (Borda) as mteb's leaderboard has them (over this table's rows)."""
+    ordered = overall_rows(rows)
+    averaged = [t.name for t in _protocol(protocol).tasks]
+    ranks = borda_ranks({r.name: r.tasks for r in ordered if r.tasks}, averaged)
     records = []
-    for row in overall_rows(rows):
+    for row in ordered:
         dim = str(row.embedding_dim) if row.embedding_dim else MISSING
+        type_mean = mean_of_task_types(category_values(row))
         records.append(
             {
                 "Model": row.name,
@@ -170,26 +181,20 @@ def cmteb_table(rows: list[Row], protocol: str = "") -> Table:
                 "Protocol": row.protocol,
                 "Embedding dimension": dim,
                 **category_cells(row),
+                "Mean (TaskType)": _points(type_mean) if type_mean is not None else MISSING,
+                "Rank (Borda)": str(ranks[row.name]) if row.name in ranks else MISSING,
             }
         )
-    n = len(_protocol(protocol).tasks)
-    caption = (
-        f"C-MTEB, {n} tasks, scores x100. {_protocol_caption(protocol)} "
-        "'partial: k of n tasks': only k of the n tasks an average covers are present; '—': none. Published rows "
-        "are copied from their source; measured rows come from result files, and 'measured on samples' rows "
-        "from the bundled sample data, which is not the C-MTEB data; 'measured by another tool' rows are result "
-        "files without cmteb's run record (mteb's, FlagEmbedding's scripts'); 'unverified' rows are cmteb results "
-        "whose run record is missing or damaged; 'lexical baseline' rows are BM25 and TF-IDF "
-        "(`cmteb run --model bm25`), a floor with no trained weights."
-    )
-    return Table(_key("cmteb", protocol), f"C-MTEB — {protocol}", caption, pd.DataFrame.from_records(records))
+    title = f"C-MTEB — {protocol}" + (f" — {section}" if section else "")
+    key = _key("cmteb", protocol) + ("-samples" if section else "")
+    return Table(key, title, "", pd.DataFrame.from_records(records))
 
 
 def _key(base: str, protocol: str) -> str:
     return f"{base}-{protocol}" if protocol else base
 
 
-def category_table(rows: list[Row], task_type: str, protocol: str = "", setting: str = "") -> Table:
+def category_table(rows: list[Row], task_type: str, protocol: str = "", setting: str = "", section: str = "") -> Table:
     """One column per task of `task_type` (the protocol's and its extras) and the category's Avg.
 
     Measured rows' Avg is the protocol's category mean (its extras are never in it); a published row's
@@ -215,11 +220,12 @@ def category_table(rows: list[Row], task_type: str, protocol: str = "", setting:
     else:
         how = f"Avg: the category mean over its {len(averaged)} averaged tasks"
         how += f" ({', '.join(apart)} shown apart, in no average)" if apart else ""
-    caption = f"{task_type}: per task, x100; {how}. {_protocol_caption(protocol)}"
     frame = pd.DataFrame.from_records(records, columns=["Model", "Source", "Protocol", *names, "Avg"])
-    key = _key(task_type.lower(), protocol) + (f"-{_slug(setting)}" if setting else "")
-    title = f"{task_type} — {protocol}" + (f" — {setting}" if setting else "")
-    return Table(key, title, caption, frame)
+    key = (
+        _key(task_type.lower(), protocol) + (f"-{_slug(setting)}" if setting else "") + ("-samples" if section else "")
+    )
+    title = f"{task_type} — {protocol}" + (f" — {setting}" if setting else "") + (f" — {section}" if section else "")
+    return Table(key, title, f"{how}.", frame)
 
 
 def _slug(text: str) -> str:
@@ -248,6 +254,12 @@ def find_row(rows: list[Row], name: str) -> Row:
 def delta_table(rows: list[Row], candidate: str, baseline: str) -> Table:
     """Candidate minus baseline, per category (and Avg) and per task where both have a value."""
     cand, base = find_row(rows, candidate), find_row(rows, baseline)
+    if cand.on_samples != base.on_samples:
+        sampled, other = (cand, base) if cand.on_samples else (base, cand)
+        raise CmtebError(
+            f"{sampled.name} was measured on the bundled samples and {other.name} ({other.source}) was not: a delta "
+            "between them says nothing; compare rows measured on the same data"
+        )
     cand_cat, base_cat = category_values(cand), category_values(base)
     records = []
     for key in ("Avg", *TASK_TYPES):
@@ -292,28 +304,91 @@ def build_rows(
     return rows
 
 
-def build_tables(rows: list[Row], delta: tuple[str, str] | None = None) -> list[Table]:
-    """Per protocol: the C-MTEB table and one table per category that has rows; then an optional delta view.
+#: The title suffix of the tables and charts of rows measured on the bundled samples.
+SAMPLES_SECTION = "measured on the bundled samples, not C-MTEB data"
 
-    Protocols are never mixed in one table: the same task name can mean other data, splits or metrics.
-    """
-    protocols = list(
-        dict.fromkeys(
-            [r.protocol for r in rows if r.source != PUBLISHED] + [r.protocol for r in rows if r.source == PUBLISHED]
-        )
-    )
+
+@dataclass(frozen=True)
+class Group:
+    """The rows one set of tables (and one chart) shows: one protocol, and either the bundled samples'
+    measurements (`section` = SAMPLES_SECTION) or every other row."""
+
+    protocol: str
+    section: str
+    rows: list[Row]
+
+    @property
+    def title(self) -> str:
+        """`protocol`, and the section when it is the samples'."""
+        return f"{self.protocol} — {self.section}" if self.section else self.protocol
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe key."""
+        return f"{self.protocol}-samples" if self.section else self.protocol
+
+
+def table_groups(rows: Sequence[Row]) -> list[Group]:
+    """Rows by protocol, and by data: rows measured on the bundled samples never share a table or chart with
+    published or full-data rows (protocols are never mixed either: one task name can mean other data, splits or
+    metrics). Page order: groups with the user's own full-data measurements, then the samples' (what `make
+    demo` writes), then published-only groups; the default protocol first within each."""
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.protocol, SAMPLES_SECTION if row.on_samples else ""), []).append(row)
+
+    def order(item: tuple[tuple[str, str], list[Row]]) -> tuple[int, bool]:
+        (protocol, section), members = item
+        measured = any(r.source != PUBLISHED for r in members)
+        return (1 if section else 0 if measured else 2), protocol != DEFAULT_PROTOCOL
+
+    return [Group(protocol, section, members) for (protocol, section), members in sorted(groups.items(), key=order)]
+
+
+def build_tables(rows: list[Row], delta: tuple[str, str] | None = None) -> list[Table]:
+    """Per group (`table_groups`): the C-MTEB table and one table per category that has rows; then an optional
+    delta view."""
     tables = []
-    for protocol in protocols:
-        group = [r for r in rows if r.protocol == protocol]
-        main = cmteb_table(group, protocol)
+    for group in table_groups(rows):
+        main = cmteb_table(group.rows, group.protocol, group.section)
         if not main.frame.empty:
             tables.append(main)
-        settings = ["", *dict.fromkeys(r.setting for r in group if r.setting)]
+        settings = ["", *dict.fromkeys(r.setting for r in group.rows if r.setting)]
         for kind in TASK_TYPES:
             for setting in settings:
-                table = category_table(group, kind, protocol, setting)
+                table = category_table(group.rows, kind, group.protocol, setting, group.section)
                 if not table.frame.empty:
                     tables.append(table)
     if delta is not None:
         tables.append(delta_table(rows, *delta))
     return tables
+
+
+#: What each Source says, for the page's legend (rows of a lexical baseline add its words to their source).
+SOURCE_MEANINGS = {
+    PUBLISHED: "copied from its source (the seed READMEs, c-mteb's README, the 2023 result files)",
+    MEASURED: "result files of a cmteb run, vouched for by its run record",
+    f"{MEASURED} on samples": "a cmteb run on the bundled sample data (a few hand-written items per task)",
+    EXTERNAL_SOURCE: "result files without cmteb's run record (mteb's, FlagEmbedding's scripts')",
+    UNVERIFIED: "cmteb results whose run record is missing or damaged (shown with --allow-unverified)",
+    BASELINE: "BM25 and TF-IDF (`cmteb run --model bm25`), a floor with no trained weights",
+}
+
+
+def page_legend(rows: Sequence[Row]) -> str:
+    """What every table of a page shares, said once: units, partial averages, the two mteb columns, the
+    sources and protocols present."""
+    sources = {part for r in rows for part in r.source.split(", ")}
+    lines = [
+        "Scores x100. 'partial: k of n tasks': only k of the n tasks an average covers are present; '—': none. "
+        "Mean (TaskType): the mean of the category means; Rank (Borda): mteb's leaderboard rank among a table's "
+        "rows (each task ranks the rows, a row earns rows − rank points per task it has, ranked by the sum).",
+        "Sources: " + "; ".join(f"{s}: {why}" for s, why in SOURCE_MEANINGS.items() if s in sources) + ".",
+    ]
+    if any(r.on_samples for r in rows):
+        lines.append(
+            f"Tables titled '{SAMPLES_SECTION}' hold rows measured on the bundled samples only: their numbers "
+            "say nothing of C-MTEB quality and are never set beside published or full-data rows."
+        )
+    lines += [_protocol_caption(p) for p in dict.fromkeys(g.protocol for g in table_groups(rows))]
+    return "\n\n".join(lines)

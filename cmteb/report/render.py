@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cmteb.errors import CmtebError
 from cmteb.io import atomic_write_bytes, atomic_write_text
-from cmteb.report.leaderboard import PUBLISHED, Row, Table, category_values, overall_rows
+from cmteb.report.leaderboard import PUBLISHED, Row, Table, category_values, overall_rows, page_legend, table_groups
 from cmteb.tasks.registry import TASK_TYPES
 
 FORMATS = ("md", "csv", "html", "png")
@@ -22,14 +22,15 @@ PALETTE = (
 )  # fmt: skip
 
 
-def to_markdown(tables: Sequence[Table]) -> str:
-    """All tables, each with its title and caption, as Markdown."""
-    parts = []
+def to_markdown(tables: Sequence[Table], legend: str = "") -> str:
+    """The page's legend (said once), then every table with its title and its own short note, as Markdown."""
+    parts = [f"{legend}\n"] if legend else []
     for t in tables:
         # disable_numparse: keep "100.00" and "+1.20" as written.
         align = ["left" if c in LABEL_COLUMNS else "right" for c in t.frame.columns]
         body = t.frame.to_markdown(index=False, disable_numparse=True, colalign=align)
-        parts.append(f"## {t.title}\n\n{t.caption}\n\n{body}\n")
+        note = f"{t.caption}\n\n" if t.caption else ""
+        parts.append(f"## {t.title}\n\n{note}{body}\n")
     return "\n".join(parts)
 
 
@@ -44,12 +45,11 @@ def chart_series(rows: Sequence[Row]) -> list[tuple[str, list[float | None]]]:
     return series
 
 
-def protocol_charts(rows: Sequence[Row]) -> list[tuple[str, list[tuple[str, list[float | None]]]]]:
-    """One chart per protocol, in the order protocols first appear (measured rows first): scores of different
-    protocols are never set side by side, since one task name can mean other data, splits or metrics."""
-    protocols = dict.fromkeys([r.protocol for r in rows if r.source != PUBLISHED] + [r.protocol for r in rows])
-    charts = [(p, chart_series([r for r in rows if r.protocol == p])) for p in protocols]
-    return [(p, series) for p, series in charts if series]
+def protocol_charts(rows: Sequence[Row]) -> list[tuple[str, str, list[tuple[str, list[float | None]]]]]:
+    """(key, title, series): one chart per table group, in page order: scores of different protocols, and the
+    bundled samples' beside anything else, are never set side by side."""
+    charts = [(g.key, g.title, chart_series(g.rows)) for g in table_groups(rows)]
+    return [chart for chart in charts if chart[2]]
 
 
 def _color(s: int) -> str:
@@ -127,14 +127,6 @@ h3 { margin-bottom: 0; }
 """
 
 
-def _caption_html(caption: str) -> str:
-    """A caption folded to its first sentence; the rest (how the table is computed) opens on a click."""
-    first, _, rest = caption.partition(". ")
-    if not rest:
-        return f'<p class="caption">{html.escape(caption)}</p>'
-    return f'<details class="caption"><summary>{html.escape(first)}.</summary><p>{html.escape(rest)}</p></details>'
-
-
 def _breakable(name: str) -> str:
     """A column name that may wrap where its words join (T2<wbr>Retrieval, Pair<wbr>Classification)."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "<wbr>", html.escape(name))
@@ -161,14 +153,16 @@ def to_html(tables: Sequence[Table], rows: Sequence[Row]) -> str:
     """One self-contained page: a category chart per protocol, then sortable tables (click a header) that
     scroll sideways under a fixed model column, so the page reads at 1280 px."""
     charts = [
-        f'<h3>protocol {html.escape(protocol)}</h3>\n<div class="scroll chart">{bar_chart_svg(series)}</div>'
-        for protocol, series in protocol_charts(rows)
+        f'<h3>protocol {html.escape(title)}</h3>\n<div class="scroll chart">{bar_chart_svg(series)}</div>'
+        for _, title, series in protocol_charts(rows)
     ]
-    sections = ["<h2>Category scores</h2>\n" + "\n".join(charts)]
+    legend = "".join(f"<p>{html.escape(part)}</p>" for part in page_legend(rows).split("\n\n"))
+    sections = [f'<details class="caption"><summary>How to read these tables</summary>{legend}</details>']
+    sections.append("<h2>Category scores</h2>\n" + "\n".join(charts))
     for t in tables:
+        note = f'<p class="caption">{html.escape(t.caption)}</p>\n' if t.caption else ""
         sections.append(
-            f'<h2 id="{t.key}">{html.escape(t.title)}</h2>\n{_caption_html(t.caption)}\n'
-            f'<div class="scroll">{_table_html(t)}</div>'
+            f'<h2 id="{t.key}">{html.escape(t.title)}</h2>\n{note}<div class="scroll">{_table_html(t)}</div>'
         )
     body = "\n".join(sections)
     return (
@@ -180,7 +174,7 @@ def to_html(tables: Sequence[Table], rows: Sequence[Row]) -> str:
 
 
 def write_png(series: Sequence[tuple[str, list[float | None]]], protocol: str, path: Path) -> None:
-    """One protocol's category chart as a PNG (matplotlib), for READMEs."""
+    """One group's category chart as a PNG (matplotlib), for READMEs (`protocol`: the group's title)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -212,7 +206,7 @@ def write_outputs(tables: Sequence[Table], rows: Sequence[Row], out_dir: Path, f
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if "md" in formats:
-        atomic_write_text(out_dir / "leaderboard.md", to_markdown(tables))
+        atomic_write_text(out_dir / "leaderboard.md", to_markdown(tables, page_legend(rows)))
         written.append(out_dir / "leaderboard.md")
     if "csv" in formats:
         for t in tables:
@@ -222,7 +216,7 @@ def write_outputs(tables: Sequence[Table], rows: Sequence[Row], out_dir: Path, f
         atomic_write_text(out_dir / "leaderboard.html", to_html(tables, rows))
         written.append(out_dir / "leaderboard.html")
     if "png" in formats:
-        for protocol, series in protocol_charts(rows):
-            write_png(series, protocol, out_dir / f"categories-{protocol}.png")
-            written.append(out_dir / f"categories-{protocol}.png")
+        for key, title, series in protocol_charts(rows):
+            write_png(series, title, out_dir / f"categories-{key}.png")
+            written.append(out_dir / f"categories-{key}.png")
     return written

@@ -28,6 +28,7 @@ from cmteb.results.files import (
     write_task_result,
 )
 from cmteb.results.items import ITEMS_SUFFIX, experiment_items, items_path, write_items
+from cmteb.results.meta import folder_model_meta
 from cmteb.results.outcome import TaskOutcome
 from cmteb.results.probe import PROBE_SUFFIX, probe_path, write_probe
 from cmteb.results.reader import parse_result_file, result_file_score
@@ -185,7 +186,10 @@ def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evalua
     }
     write_task_result(folder, result, provenance)
     if evaluated["meta"] is not None:  # with the first result: a folder never holds metadata alone
-        atomic_write_json(folder / MODEL_META, evaluated["meta"].to_dict())
+        meta = folder_model_meta(
+            evaluated["meta"], name=config.system_name, revision=config.system_revision, variant=config.variant
+        )
+        atomic_write_json(folder / MODEL_META, meta.to_dict())
     entry = {
         "dataset_repo": spec.repo,
         **plan.resume_key(spec.name),
