@@ -32,7 +32,7 @@ from tools.build_samples import load_source
 def compare_tokenizers() -> None:
     """Scores of both tokenizers on the sample Retrieval and Reranking tasks."""
     from cmteb.assets import SAMPLES_DIR
-    from cmteb.models.lexical import LexicalSettings
+    from cmteb.models.lexical.settings import LexicalSettings
     from cmteb.runner import run
     from cmteb.tasks.protocols import resolve_protocol
 
@@ -88,7 +88,7 @@ def time_full_size(scale: float) -> None:
     import numpy as np
     import pytrec_eval
 
-    from cmteb.models.lexical import LexicalSettings, lexical_search
+    from cmteb.models.lexical.settings import LexicalSettings, lexical_search
 
     started = time.perf_counter()
     corpus, queries, qrels = full_size(scale)

@@ -38,7 +38,7 @@ from figures import (  # noqa: E402
     non_embedding_parameters,
 )
 
-from cmteb.models.first_token import pays_on  # noqa: E402
+from cmteb.models.speed.first_token import pays_on  # noqa: E402
 from cmteb.runner.config import RunOptions  # noqa: E402
 from tools.build_samples import load_source  # noqa: E402
 

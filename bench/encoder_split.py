@@ -8,7 +8,7 @@ For N real short reviews, each the second of two timed passes, with the device s
 - tokenise: `cmteb.models.tokenize.tokenize` over all texts (chunks on every core);
 - batches: length-sorted batches padded and moved to the device (`forward_in_batches`, no forward);
 - forward: the encoder's own `batch_outputs` on those batches, already on the device, its attention mask
-  decided on the host (`cmteb/models/masks.py`: none where a batch has no padding, else the 4D mask
+  decided on the host (`cmteb/models/speed/masks.py`: none where a batch has no padding, else the 4D mask
   transformers would build), so nothing waits on the device between batches;
 - forward, transformers' mask: the same batches each with its 2D padding mask, from which transformers
   builds the mask after asking the device whether any token is masked (a wait per batch); the largest

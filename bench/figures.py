@@ -21,8 +21,8 @@ from typing import Any
 import torch
 
 from cmteb.models import plan
-from cmteb.models.first_token import pays_on
-from cmteb.models.streams import parallel_passes
+from cmteb.models.speed.first_token import pays_on
+from cmteb.models.speed.streams import parallel_passes
 
 SHAPES = {  # (layers, hidden, heads, feed-forward) of bge-base-zh-v1.5 and bge-large-zh-v1.5
     "base": (12, 768, 12, 3072),
@@ -174,7 +174,7 @@ def forward_flops(
 ) -> float:
     """FLOPs of forward passes over `texts` texts of `tokens` padded tokens in all: 2 x non-embedding
     parameters per token, plus attention (QK^T and AV). With the last layer computed for the first token
-    alone (CLS pooling: cmteb.models.first_token), that layer's query, attention output and feed-forward
+    alone (CLS pooling: cmteb.models.speed.first_token), that layer's query, attention output and feed-forward
     count once per text, not once per token: the FLOPs done, not those of a full forward."""
     hidden, ffn, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
     seq = tokens / max(1, texts)

@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from full_mirror import build
-from lever_off import LEVERS
+from lever_off import LEVERS  # the test suite's lever switches
 
 from cmteb.assets import bundled_model_dir
 from cmteb.models import tokenize as tokenize_module
-from cmteb.models.truncation import prefix_chars
+from cmteb.models.speed.truncation import prefix_chars
 
 LONG_TEXT_TASKS = ["T2Retrieval", "DuRetrieval", "CovidRetrieval", "CmedqaRetrieval"]
 

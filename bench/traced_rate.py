@@ -1,4 +1,4 @@
-"""Forward passes eager against traced (`cmteb/models/traced.py`), alone and beside a thread of Python work.
+"""Forward passes eager against traced (`cmteb/models/speed/traced.py`), alone and beside a thread of Python work.
 
 Times the encoder's `batch_outputs` over the same length-sorted batches of N short real reviews: eager;
 with the network alone traced and the head (pooling, normalisation) eager; and with the whole pass traced,
@@ -36,8 +36,8 @@ from encoder_split import device_batches, python_work_beside  # noqa: E402
 from figures import add_model_args, bench_model  # noqa: E402
 
 from cmteb.models.encoder import BGEEncoder  # noqa: E402
+from cmteb.models.speed.traced import TracedPass  # noqa: E402
 from cmteb.models.tokenize import tokenize  # noqa: E402
-from cmteb.models.traced import TracedPass  # noqa: E402
 
 
 def main() -> None:

@@ -135,7 +135,7 @@ def test_broken_data_is_one_line_before_the_model_loads(
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the data was checked")
 
-    monkeypatch.setattr("cmteb.runner.systems.BGEEncoder.load", no_model)
+    monkeypatch.setattr("cmteb.models.encoder.BGEEncoder.load", no_model)
     out = tmp_path / "out"
     args = ["run", "--model", str(tiny_bert), "--tasks", task, "--data-dir", str(mirror), "--output-dir", str(out)]
     assert main([*args, "--no-progress", "--protocol", "mteb-cmn-v1"]) == 2

@@ -117,7 +117,7 @@ def test_a_variant_folder_stays_apart_from_the_default_run_in_mteb(tiny_bert, sa
 
 
 def test_a_model_from_the_hub_is_filed_under_its_commit(monkeypatch):
-    from cmteb.models import loading
+    from cmteb.models import sources
 
     monkeypatch.setattr("cmteb.hub.hub_offline", lambda: False)
     asked = []
@@ -127,7 +127,7 @@ def test_a_model_from_the_hub_is_filed_under_its_commit(monkeypatch):
         return SimpleNamespace(sha=COMMIT)
 
     monkeypatch.setattr("huggingface_hub.HfApi.repo_info", repo_info)
-    source = loading.resolve_model("BAAI/bge-small-zh-v1.5", revision="main")
+    source = sources.resolve_model("BAAI/bge-small-zh-v1.5", revision="main")
     assert (source.revision, asked) == (COMMIT, [("BAAI/bge-small-zh-v1.5", "main")])
 
 

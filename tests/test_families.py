@@ -24,8 +24,8 @@ from model_builders import (
 from cmteb.errors import CmtebError
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.families import EMBEDDER, RERANKER, read_model_files, resolve_recipe
-from cmteb.models.loading import resolve_model
 from cmteb.models.reranker import load_reranker
+from cmteb.models.sources import resolve_model
 from cmteb.runner.config import resolve_config
 
 QUERIES = ["今天北京的天气怎么样？", "这家外卖送得很快吗", "如何更换手机电池"]

@@ -7,7 +7,7 @@ import torch
 from tolerances import reordered
 
 from cmteb.models.encoder import BGEEncoder
-from cmteb.models.first_token import FirstTokenLayer, compute_first_token_only, first_token_ready, pays_on
+from cmteb.models.speed.first_token import FirstTokenLayer, compute_first_token_only, first_token_ready, pays_on
 
 TEXTS = ["样例数据-1", "今天天气很好，我们去公园散步吧。", "这家外卖送得很快，味道也不错，下次还会再点。", "好"]
 

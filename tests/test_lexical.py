@@ -13,7 +13,9 @@ from sklearn.utils import murmurhash3_32
 
 from cmteb.cli import main
 from cmteb.errors import CmtebError
-from cmteb.models.lexical import LexicalSettings, TfidfProjector, chinese_bigrams, jieba_words
+from cmteb.models.lexical.settings import LexicalSettings
+from cmteb.models.lexical.tfidf import TfidfProjector
+from cmteb.models.lexical.tokens import chinese_bigrams, jieba_words
 from cmteb.results.files import read_run_record
 from cmteb.runner import run
 from cmteb.tasks.build import build_task, load_task_data
@@ -65,7 +67,7 @@ def test_corpus_counts_and_bm25_weights_equal_token_by_token_bm25s(samples_dir):
 
     import bm25s
 
-    from cmteb.models.bm25_index import CountsBM25, bigram_counts
+    from cmteb.models.lexical.bm25 import CountsBM25, bigram_counts
 
     tricky = [
         "北京大学 AI２０２４",
@@ -191,7 +193,7 @@ def test_settings_of_a_network_are_refused_for_bm25(samples_dir):
 def test_queries_without_a_known_token_score_zero():
     import datasets
 
-    from cmteb.models.lexical import lexical_search
+    from cmteb.models.lexical.settings import lexical_search
 
     search = lexical_search(LexicalSettings())
     queries = datasets.Dataset.from_list([{"id": "q", "text": "你好"}, {"id": "empty", "text": ""}])

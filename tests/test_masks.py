@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from cmteb.models.encoder import BGEEncoder
-from cmteb.models.masks import takes_prepared_mask
 from cmteb.models.reranker import BGEReranker
+from cmteb.models.speed.masks import takes_prepared_mask
 
 # Token lengths 10, 10 | 8, 6 | 6, 6 | 4, 3 once sorted: batches of two with and without padding, in two
 # shapes each.

@@ -68,7 +68,7 @@ def test_uncached_hub_data_offline_is_checked_before_the_model_and_leaves_nothin
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before every task's data was found")
 
-    monkeypatch.setattr("cmteb.runner.systems.BGEEncoder.load", no_model)
+    monkeypatch.setattr("cmteb.models.encoder.BGEEncoder.load", no_model)
     out = tmp_path / "out"
     assert (
         main(["run", "--model", str(tiny_bert), "--tasks", "ATEC", "AFQMC", "--output-dir", str(out), "--no-progress"])

@@ -77,7 +77,8 @@ def test_the_capped_run_scores_as_the_uncapped_one(tiny_bert, samples_dir, tmp_p
 
 
 def test_the_benchmarks_fill_lever_keeps_every_pass_at_the_batch_size(monkeypatch):
-    from bench.lever_off import LEVERS
+    from levers import LEVERS
+
     from cmteb.models import plan
 
     monkeypatch.setattr(plan, "FILL_ROWS", plan.FILL_ROWS)  # put back after the test

@@ -314,18 +314,19 @@ def test_classification_and_clustering_plans_hold_what_their_evaluation_encodes(
 
 
 def test_the_benchmarks_tokenize_ahead_lever_tokenises_in_turn(monkeypatch):
-    from bench.lever_off import LEVERS
-    from cmteb.runner import systems
+    from levers import LEVERS
 
-    monkeypatch.setattr(systems, "Prefetcher", systems.Prefetcher)  # put back after the test
+    from cmteb.runner.systems import cores
+
+    monkeypatch.setattr(cores, "Prefetcher", cores.Prefetcher)  # put back after the test
     tokenizer = _Tokenizer()
-    assert systems.Prefetcher([], lambda text: False, _Recorder(), tokenizer)._tokenize is tokenizer
+    assert cores.Prefetcher([], lambda text: False, _Recorder(), tokenizer)._tokenize is tokenizer
     LEVERS["tokenize-ahead"]()
-    assert systems.Prefetcher([], lambda text: False, _Recorder(), tokenizer)._tokenize is None
+    assert cores.Prefetcher([], lambda text: False, _Recorder(), tokenizer)._tokenize is None
 
 
 def test_the_benchmarks_parts_lever_encodes_each_set_in_one_call(monkeypatch):
-    from bench.lever_off import LEVERS
+    from levers import LEVERS
 
     monkeypatch.setattr(prefetch, "PART_TEXTS", prefetch.PART_TEXTS)  # put back after the test
     texts = [f"t{i}" for i in range(prefetch.PART_TEXTS + 1)]

@@ -79,7 +79,7 @@ def test_a_runs_retrieval_task_is_scored_in_slices(m3e_dir, samples_dir, tmp_pat
 
 
 def test_the_benchmarks_lever_scores_a_run_in_one_call(monkeypatch):
-    from bench.lever_off import LEVERS
+    from levers import LEVERS
 
     monkeypatch.setattr(mteb_hooks, "PYTREC_SLICE_PAIRS", 2)  # put back after the test
     _, scored = _qrels_and_run(5)

@@ -488,6 +488,7 @@ def fake_hub(samples_dir, monkeypatch):
     downloads are recorded."""
     calls = []
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+
     def repo_info(self, repo, revision=None, **kwargs):  # as the hub answers: the commit a revision names
         return SimpleNamespace(id=repo, sha=revision if revision and len(revision) == 40 else "f" * 40)
 

@@ -142,7 +142,7 @@ def test_a_local_models_fingerprint_reads_its_files_once_until_one_changes(tiny_
 
     import cmteb.io
     from cmteb.fingerprints import fingerprint_memo_file
-    from cmteb.models import loading
+    from cmteb.models import sources
 
     model = shutil.copytree(tiny_bert, tmp_path / "m")
     read = []
@@ -152,23 +152,23 @@ def test_a_local_models_fingerprint_reads_its_files_once_until_one_changes(tiny_
         return builtins.open(path, *args, **kwargs)
 
     monkeypatch.setattr(cmteb.io, "open", counting_open, raising=False)  # where files are read for hashing
-    first = loading.model_fingerprint(model)
+    first = sources.model_fingerprint(model)
     assert "model.safetensors" in read
     read.clear()
-    assert loading.model_fingerprint(model) == first and read == [], "the second run reads no model file"
+    assert sources.model_fingerprint(model) == first and read == [], "the second run reads no model file"
     config = model / "config.json"
     config.write_text(config.read_text().replace('"gelu"', '"relu"'))
-    changed = loading.model_fingerprint(model)
+    changed = sources.model_fingerprint(model)
     assert changed != first and "model.safetensors" in read
     fingerprint_memo_file().unlink()  # without the memo, the same content gives the same fingerprint
-    assert loading.model_fingerprint(model) == changed
+    assert sources.model_fingerprint(model) == changed
     # An in-place edit of the same size that puts the modification time back (`cp -p`, `rsync -a`, `touch -d`):
     # the status-change time still moved, so the folder is hashed again.
     stat = config.stat()
     config.write_text(config.read_text().replace('"relu"', '"silu"'))
     os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert (config.stat().st_size, config.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-    assert loading.model_fingerprint(model) not in (first, changed)
+    assert sources.model_fingerprint(model) not in (first, changed)
 
 
 def test_all_state_lives_in_the_cache_folder_and_no_cache_writes_none(tiny_bert, samples_dir, tmp_path):

@@ -10,7 +10,7 @@ import torch
 from tolerances import assert_same_embeddings
 
 from cmteb.models.encoder import BGEEncoder
-from cmteb.models.streams import default_streams
+from cmteb.models.speed.streams import default_streams
 
 TEXTS = [f"第{k}条评论：{'这家店的菜很好吃，服务也周到' * (1 + k % 5)}" for k in range(40)]
 

@@ -9,8 +9,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from cmteb.models import tokenize as tokenize_module
+from cmteb.models.speed.truncation import cut_rule, prefix_chars
 from cmteb.models.tokenize import MIN_CHUNK, chunk_size, tokenize
-from cmteb.models.truncation import cut_rule, prefix_chars
 
 PIECES = ["外卖送得很快", "味道一般", "T2Retrieval", "COVID-19 疫苗", "😀", "  ", "iPhone 15 Pro Max", "的" * 40]
 
@@ -110,7 +110,7 @@ def test_no_cut_where_it_cannot_be_proven(m3e_dir: Path) -> None:
 
 
 def test_the_benchmarks_prefix_lever_tokenises_whole_texts(m3e_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench.lever_off import LEVERS
+    from levers import LEVERS
 
     monkeypatch.setattr(tokenize_module, "cut_rule", tokenize_module.cut_rule)  # put back after the test
     tokenizer = AutoTokenizer.from_pretrained(m3e_dir)

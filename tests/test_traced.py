@@ -12,7 +12,7 @@ from test_masks import TEXTS
 
 from cmteb.models.encoder import BGEEncoder
 from cmteb.models.reranker import BGEReranker
-from cmteb.models.traced import TracedPass, traced_pass, traces_on
+from cmteb.models.speed.traced import TracedPass, traced_pass, traces_on
 
 
 def _traced_and_eager(core, compute):
@@ -69,7 +69,8 @@ def test_passes_are_traced_on_gpus_only_for_networks_with_host_decided_masks(tin
 
 
 def test_the_benchmarks_trace_lever_makes_gpu_passes_eager(monkeypatch):
-    from bench.lever_off import LEVERS
+    from levers import LEVERS
+
     from cmteb.models import core
 
     monkeypatch.setattr(core, "traced_pass", core.traced_pass)  # put back after the test
@@ -84,7 +85,7 @@ def test_once_checked_a_pass_runs_no_python_of_the_core(tiny_bert, pooling, monk
     """The head (pooling, normalisation) and the mask's 4D form are inside the trace: after the traces are
     checked, a batch calls neither the network's nor the head's Python (each would be operators from Python,
     each waiting for the GIL behind another thread)."""
-    from cmteb.models import traced
+    from cmteb.models.speed import traced
 
     eager = BGEEncoder.load(str(tiny_bert), pooling=pooling, batch_size=2, cpu_streams=1).encode(TEXTS)
     monkeypatch.setattr(traced, "traces_on", lambda device: True)  # the core traces as it would on a GPU

@@ -182,8 +182,7 @@ def test_actors_below_ordinary_processes_are_named_with_the_fix():
 
 def test_the_niceness_lever_starts_ray_with_its_defaults(monkeypatch):
     import ray
-
-    from bench.lever_off import LEVERS
+    from levers import LEVERS
 
     calls = []
     monkeypatch.setattr(ray, "init", lambda *args, **kwargs: calls.append(kwargs))

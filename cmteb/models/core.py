@@ -15,11 +15,12 @@ import torch
 
 from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats, forward_in_batches
-from cmteb.models.loading import HARMLESS_BUFFERS, ModelSource, load_model, resolve_model
-from cmteb.models.masks import network_inputs, takes_prepared_mask
+from cmteb.models.loading import HARMLESS_BUFFERS, load_model
 from cmteb.models.options import LoadOptions
-from cmteb.models.streams import default_streams, parallel_passes
-from cmteb.models.traced import TracedPass, traced_pass
+from cmteb.models.sources import ModelSource, resolve_model
+from cmteb.models.speed.masks import network_inputs, takes_prepared_mask
+from cmteb.models.speed.streams import default_streams, parallel_passes
+from cmteb.models.speed.traced import TracedPass, traced_pass
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import json
 import torch
 
 from cmteb.errors import CmtebError
-from cmteb.models.loading import ModelSource
+from cmteb.models.sources import ModelSource
 
 #: Only torch's own activation modules are built from a config's dotted path (never arbitrary code).
 ACTIVATION_MODULES = ("torch.nn.modules.", "torch.nn.")

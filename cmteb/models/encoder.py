@@ -25,8 +25,9 @@ from cmteb.models.batching import BatchStats
 from cmteb.models.core import LoadOptions, ModelCore
 from cmteb.models.dense import DenseLayer, load_dense
 from cmteb.models.families import EMBEDDER, ModelRecipe, read_model_files, resolve_recipe
-from cmteb.models.first_token import compute_first_token_only, pays_on
-from cmteb.models.loading import HARMLESS_FOR_EMBEDDINGS, ModelSource, resolve_model
+from cmteb.models.loading import HARMLESS_FOR_EMBEDDINGS
+from cmteb.models.sources import ModelSource, resolve_model
+from cmteb.models.speed.first_token import compute_first_token_only, pays_on
 from cmteb.models.st_files import POOLING_MODES
 from cmteb.models.tokenize import tokenize
 

@@ -29,7 +29,7 @@ from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats
 from cmteb.models.core import LoadOptions, ModelCore
 from cmteb.models.families import LAYERWISE, YES_LOGIT, YES_NO, ModelRecipe
-from cmteb.models.loading import ModelSource
+from cmteb.models.sources import ModelSource
 
 YES_LOGIT_PROMPT = (
     "Given a query A and a passage B, determine whether the passage contains an answer to the query by providing a "

@@ -14,8 +14,8 @@ from cmteb.errors import CmtebError
 from cmteb.models.batching import BatchStats
 from cmteb.models.core import LoadOptions, ModelCore
 from cmteb.models.families import CROSS_ENCODER, RERANKER, ModelRecipe, read_model_files, resolve_recipe
-from cmteb.models.first_token import compute_first_token_only, pays_on
-from cmteb.models.loading import ModelSource, resolve_model
+from cmteb.models.sources import ModelSource, resolve_model
+from cmteb.models.speed.first_token import compute_first_token_only, pays_on
 from cmteb.models.tokenize import tokenize
 
 

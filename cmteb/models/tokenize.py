@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cmteb.models.truncation import cut_rule, prefix_chars
+from cmteb.models.speed.truncation import cut_rule, prefix_chars
 
 #: The fewest texts per chunk: each call has a fixed cost (16 long passages take ~1 ms, well above it).
 MIN_CHUNK = 16

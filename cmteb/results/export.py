@@ -88,7 +88,7 @@ def _refuse_unvouched(results: ModelResults) -> None:
 
 def _identity(results: ModelResults, revision: str | None, model: str | None) -> tuple[str, str]:
     """The hub id and commit the export is filed under."""
-    from cmteb.models.loading import check_hub_id
+    from cmteb.models.sources import check_hub_id
 
     local = results.model.startswith("local/")
     if local and (model is None or revision is None):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cmteb.errors import CmtebError, warn
+from cmteb.kinds import RunKind
 from cmteb.results.files import (
     CHECKSUMS,
     LEGACY_RUN_RECORD,
@@ -241,7 +242,7 @@ def _verification(record: dict[str, Any], tasks: Iterable[ParsedResult]) -> str:
 
 
 #: The run record's `kind` of a lexical baseline run.
-LEXICAL_KIND = "lexical baseline"
+LEXICAL_KIND = RunKind.LEXICAL.value
 
 
 def _asked_as(record: dict[str, Any]) -> tuple[str, ...]:

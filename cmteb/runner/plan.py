@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from cmteb.kinds import RunKind
 from cmteb.runner.config import RunConfig
 from cmteb.runner.store import ResultStore, StoredResult
 from cmteb.tasks.mirror import check_mirrors, mirror_fingerprint, mirror_revisions
@@ -56,7 +57,12 @@ class Plan:
 
 def _store(config: RunConfig) -> ResultStore | None:
     """The result store of this system and settings: embedding runs with a known revision, cache on."""
-    if config.kind != "embedder" or not config.use_cache or config.overwrite or config.system_revision is None:
+    if (
+        config.kind not in (RunKind.EMBEDDER, RunKind.LEXICAL)
+        or not config.use_cache
+        or config.overwrite
+        or config.system_revision is None
+    ):
         return None
     system = {**config.settings(), "model": config.system_name, "revision": config.system_revision}
     return ResultStore(config.cache_dir, system)

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from cmteb.models.families import ModelRecipe
-from cmteb.models.loading import ModelSource
 from cmteb.models.options import LoadOptions
+from cmteb.models.sources import ModelSource
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
 from scipy import sparse
 
 from cmteb.columns import column_values
-from cmteb.models.lexical import CJK_RANGES, OTHER_WORD
+from cmteb.models.lexical.tokens import CJK_RANGES, OTHER_WORD
 
 #: Tokens found in this share of the documents or more are left out (mteb's BM25 without a stopword list).
 COMMON_SHARE = 0.9
@@ -39,7 +39,7 @@ def _is_cjk(points: np.ndarray) -> np.ndarray:
 
 
 def bigram_counts(texts: Sequence[str]) -> tuple[sparse.csr_matrix, list[str]]:
-    """The term-frequency matrix `[len(texts), vocabulary]` of `lexical.chinese_bigrams` tokens and its
+    """The term-frequency matrix `[len(texts), vocabulary]` of `tokens.chinese_bigrams` tokens and its
     vocabulary, computed for all texts at once (the same counts as that function, text by text)."""
     normal = _normalized(texts)
     points = np.frombuffer("\n".join(normal).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)

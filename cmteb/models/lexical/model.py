@@ -13,7 +13,8 @@ from mteb.types import PromptType
 from torch.utils.data import DataLoader
 
 from cmteb.models.adapter import loader_texts
-from cmteb.models.lexical import LEXICAL_NAME, LexicalSettings, TfidfProjector
+from cmteb.models.lexical.settings import LEXICAL_NAME, LexicalSettings
+from cmteb.models.lexical.tfidf import TfidfProjector
 from cmteb.models.similarity import CosineScores
 
 

@@ -1,0 +1,7 @@
+"""`python -m cmteb.cli`."""
+
+import sys
+
+from cmteb.cli import main
+
+sys.exit(main())
