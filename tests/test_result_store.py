@@ -84,3 +84,28 @@ def test_changed_data_is_evaluated_again_and_a_partial_hit_reuses_the_rest(tiny_
     frame.to_parquet(atec)
     again = _run(tiny_bert, tmp_path / "b", tmp_path / "cache", data, tasks=["ATEC", "TNews"])
     assert {o.spec.name: o.status for o in again.outcomes} == {"ATEC": "ran", "TNews": "reused"}
+
+
+def test_resume_and_the_store_use_one_evaluation_key(tiny_bert, samples_dir, tmp_path):
+    """The run record's entry holds the evaluation key resume compares, and the store files the result under
+    the hash of that same key; a change of a field of it (here a retrieval task's instructions) misses both,
+    while tasks whose key the change leaves alone are reused."""
+    from cmteb.runner.config import resolve_config
+    from cmteb.runner.plan import make_plan
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    _run(tiny_bert, out, cache, samples_dir)
+    config = resolve_config(str(tiny_bert), model_name="org/tiny", tasks=TASKS, data_dir=samples_dir,
+                            output_dir=out, cache_dir=cache, show_progress=False)  # fmt: skip
+    plan = make_plan(config)
+    entries = read_run_record(config.result_folder)["tasks"]
+    for name in TASKS:
+        key = plan.evaluation_key(name)
+        assert {k: entries[name][k] for k in key} == key
+        assert plan.keys[name] == plan.store.key(key) and (cache / "results" / plan.keys[name]).is_dir()
+    again = _run(tiny_bert, out, cache, samples_dir, instruction="查询：")
+    assert {o.spec.name: o.status for o in again.outcomes} == {
+        "ATEC": "reused",
+        "TNews": "reused",
+        "T2Retrieval": "ran",
+    }

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cmteb.errors import CmtebError
 from cmteb.io import atomic_write_json, sha256_file
 from cmteb.mteb_hooks import task_result_json
+from cmteb.results.run_record import RunRecord
 
 if TYPE_CHECKING:  # mteb is heavy to import; commands that only read results never need it
     from mteb.results import TaskResult
@@ -93,7 +94,7 @@ def read_task_result(path: Path) -> TaskResult:
     return TaskResult.from_disk(Path(path))
 
 
-def read_run_record(folder: Path) -> dict[str, Any]:
+def read_run_record(folder: Path) -> RunRecord:
     """The run record of a result folder, or an empty record."""
     path = Path(folder) / RUN_RECORD
     if not path.is_file():
@@ -107,7 +108,7 @@ def read_run_record(folder: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("tasks", {}), dict):
         return {"tasks": {}, "damaged": str(path)}
     data.setdefault("tasks", {})
-    return data
+    return data  # type: ignore[no-any-return]
 
 
 def file_checksums(paths: list[Path]) -> dict[str, str]:

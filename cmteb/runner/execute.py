@@ -23,7 +23,15 @@ from cmteb.results.reader import result_file_score
 from cmteb.runner.config import RunConfig, resolve_config
 from cmteb.runner.plan import Plan, make_plan
 from cmteb.runner.progress import RunProgress
-from cmteb.runner.record import check_writable, is_current, matches, result_path, reuse, write_evaluated
+from cmteb.runner.record import (
+    Evaluation,
+    check_writable,
+    is_current,
+    matches,
+    result_path,
+    reuse,
+    write_evaluated,
+)
 from cmteb.tasks.mirror import mirror_dataset_cache
 from cmteb.tasks.qrel_gaps import QrelGaps
 from cmteb.tasks.registry import TaskSpec
@@ -99,7 +107,7 @@ def _pending(plan: Plan, folder: Path) -> list[TaskSpec]:
     pending = []
     for spec in plan.config.specs:
         path = result_path(folder, spec)
-        kept = not plan.config.overwrite and matches(path, records.get(spec.name, {}), plan.resume_key(spec.name))
+        kept = not plan.config.overwrite and matches(path, records.get(spec.name, {}), plan.evaluation_key(spec.name))
         if not kept and plan.stored(spec.name) is None:
             pending.append(spec)
     return pending
@@ -125,7 +133,7 @@ def _task(plan: Plan, system: System, folder: Path, spec: TaskSpec) -> TaskOutco
     # skips the task instead of computing and writing it twice.
     with FileLock(folder / f".{spec.name}.lock"):
         previous = read_run_record(folder)["tasks"].get(spec.name, {})
-        if not plan.config.overwrite and is_current(path, previous, plan.resume_key(spec.name)):
+        if not plan.config.overwrite and is_current(path, previous, plan.evaluation_key(spec.name)):
             score = result_file_score(protocol, spec, path)
             first = previous.get("first_stage_score")
             return TaskOutcome(spec, "skipped", score, previous.get("seconds", 0.0), path, None, first)
@@ -141,11 +149,11 @@ def _task(plan: Plan, system: System, folder: Path, spec: TaskSpec) -> TaskOutco
                 "pass another --output-dir, then rerun the same command to resume"
             ) from exc
     score = result_file_score(protocol, spec, path)
-    first = evaluated["extra"].get("first_stage_score")
-    return TaskOutcome(spec, "ran", score, evaluated["seconds"], path, evaluated["result"], first)
+    first = evaluated.extra.get("first_stage_score")
+    return TaskOutcome(spec, "ran", score, evaluated.seconds, path, evaluated.result, first)
 
 
-def _evaluate(plan: Plan, system: System, spec: TaskSpec) -> dict[str, Any]:
+def _evaluate(plan: Plan, system: System, spec: TaskSpec) -> Evaluation:
     """Evaluate one task with mteb; what came out, for the record."""
     started = time.perf_counter()
     counted_before, model_before = system.counted(), _model_seconds(system.stats())
@@ -156,21 +164,21 @@ def _evaluate(plan: Plan, system: System, spec: TaskSpec) -> dict[str, Any]:
     stats = {**system.stats(), **_device_memory()}
     # The last task object evaluated holds the scores of the result (two-stage: the reranker's).
     last = system.tasks_evaluated[-1]
-    return {
-        "result": result,
-        "extra": extra,
-        "seconds": time.perf_counter() - started,
-        "model_seconds": _model_seconds(stats) - model_before,
-        "texts": system.counted() - counted_before,
-        "items": list(getattr(last, "captured_items", [])),
-        "probe": probe,
-        "unknown_qrels": system.unknown_qrels.get(spec.name, QrelGaps()),
-        "meta": system.meta,
-        "header": system.header,
-        "stats": stats,
-        "placement": system.placement(),  # where each shard ran, with workers
-        "embedding_dim": system.embedding_dim,
-    }
+    return Evaluation(
+        result=result,
+        extra=extra,
+        seconds=time.perf_counter() - started,
+        model_seconds=_model_seconds(stats) - model_before,
+        texts=system.counted() - counted_before,
+        items=list(getattr(last, "captured_items", [])),
+        probe=probe,
+        qrel_gaps=system.unknown_qrels.get(spec.name, QrelGaps()),
+        meta=system.meta,
+        header=system.header,
+        stats=stats,
+        placement=system.placement(),
+        embedding_dim=system.embedding_dim,
+    )
 
 
 def _model_seconds(stats: dict[str, Any]) -> float:
@@ -199,7 +207,7 @@ def _replay(plan: Plan, started: float) -> RunSummary:
         path = result_path(folder, spec)
         with FileLock(folder / f".{spec.name}.lock"):
             previous = read_run_record(folder)["tasks"].get(spec.name, {})
-            if is_current(path, previous, stored.entry["record"]):  # type: ignore[union-attr]
+            if is_current(path, previous, plan.evaluation_key(spec.name)):
                 outcome = TaskOutcome(spec, "skipped", result_file_score(config.protocol, spec, path), 0.0, path)
             else:
                 outcome = reuse(plan, spec, folder, path, stored)  # type: ignore[arg-type]

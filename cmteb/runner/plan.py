@@ -6,15 +6,18 @@ that cannot be defined stops the run before any weights are read.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from cmteb.kinds import RunKind
 from cmteb.runner.config import RunConfig
 from cmteb.runner.store import ResultStore, StoredResult
 from cmteb.tasks.mirror import check_mirrors, mirror_fingerprint, mirror_revisions
+from cmteb.tasks.registry import TaskSpec
 from cmteb.tasks.types import task_type
 
 
@@ -41,18 +44,27 @@ class Plan:
         """Whether the store answers every task (then neither the model nor the data is loaded)."""
         return self.store is not None and all(self.stored(s.name) is not None for s in self.config.specs)
 
-    def resume_key(self, name: str) -> dict[str, Any]:
-        """What an existing result must have been produced with to stand for this run's."""
-        spec = self.config.protocol.get(name)
-        return {
-            "protocol": self.config.protocol.name,
-            "dataset_revision": spec.revision,
-            "data_fingerprint": self.fingerprints[name],
-            "settings": self.config.settings(),
-            "subsample": self.config.subsample,
-            "subsample_items": subsample_items(self.config.subsample, spec.type),
-            "instructions": self.config.task_instructions(name),
-        }
+    def evaluation_key(self, name: str) -> dict[str, Any]:
+        """The key of task `name`'s evaluation (`evaluation_key`)."""
+        return evaluation_key(self.config, self.config.protocol.get(name), self.fingerprints[name])
+
+
+def evaluation_key(config: RunConfig, spec: TaskSpec, fingerprint: str | None) -> dict[str, Any]:
+    """Everything a task's result depends on besides the model: the protocol, the task's definition and data,
+    the settings, the subsample and the instructions. One key for both ways a result is reused: resume keeps a
+    result whose run-record entry holds this key, and the result store files a result under its hash with the
+    model's name and revision."""
+    definition = json.dumps(asdict(spec), sort_keys=True, default=str).encode("utf-8")
+    return {
+        "protocol": config.protocol.name,
+        "task_spec": hashlib.sha256(definition).hexdigest()[:16],
+        "dataset_revision": spec.revision,
+        "data_fingerprint": fingerprint,
+        "settings": config.settings(),
+        "subsample": config.subsample,
+        "subsample_items": subsample_items(config.subsample, spec.type),
+        "instructions": config.task_instructions(spec.name),
+    }
 
 
 def _store(config: RunConfig) -> ResultStore | None:
@@ -87,14 +99,5 @@ def make_plan(config: RunConfig) -> Plan:
     store = _store(config)
     keys = {}
     if store is not None:
-        keys = {
-            s.name: store.key(
-                s,
-                config.protocol.name,
-                fingerprints[s.name],
-                subsample_items(config.subsample, s.type),
-                config.task_instructions(s.name),
-            )
-            for s in config.specs
-        }
+        keys = {s.name: store.key(evaluation_key(config, s, fingerprints[s.name])) for s in config.specs}
     return Plan(config, fingerprints, this_run, store, keys)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,23 +33,15 @@ from cmteb.results.meta import folder_model_meta
 from cmteb.results.outcome import TaskOutcome
 from cmteb.results.probe import PROBE_SUFFIX, probe_path, write_probe
 from cmteb.results.reader import parse_result_file, result_file_score
+from cmteb.results.run_record import TaskEntry
 from cmteb.runner.arithmetic import blas_threads
 from cmteb.runner.plan import Plan
 from cmteb.runner.store import StoredResult
+from cmteb.tasks.qrel_gaps import QrelGaps
 from cmteb.tasks.registry import TaskSpec
 
 #: Packages whose versions go into the run record.
 RECORDED_PACKAGES = ("cmteb", "mteb", "torch", "transformers", "datasets", "huggingface_hub", "numpy", "scikit-learn")
-#: Run-record fields a stored or existing result must match to stand for a new evaluation.
-RESUME_FIELDS = (
-    "protocol",
-    "dataset_revision",
-    "data_fingerprint",
-    "settings",
-    "subsample",
-    "subsample_items",
-    "instructions",
-)
 
 
 def now() -> str:
@@ -73,9 +66,9 @@ def result_path(folder: Path, spec: TaskSpec) -> Path:
 
 
 def matches(path: Path, previous: dict[str, Any], expected: dict[str, Any]) -> bool:
-    """Whether `previous`, the run-record entry of the result file at `path`, has `expected`'s protocol, data
-    and settings."""
-    return path.is_file() and all(previous.get(k) == expected.get(k) for k in RESUME_FIELDS)
+    """Whether `previous`, the run-record entry of the result file at `path`, holds `expected`, this run's
+    evaluation key (`plan.evaluation_key`)."""
+    return path.is_file() and all(previous.get(k) == v for k, v in expected.items())
 
 
 def is_current(path: Path, previous: dict[str, Any], expected: dict[str, Any]) -> bool:
@@ -103,7 +96,7 @@ def _damage(path: Path, previous: dict[str, Any]) -> str | None:
     return None
 
 
-def record_task(folder: Path, task: str, entry: dict[str, Any], header: dict[str, Any]) -> None:
+def record_task(folder: Path, task: str, entry: TaskEntry, header: dict[str, Any]) -> None:
     """Add one task's entry to the run record, under a lock (several runs may share the folder)."""
     (folder / RUN_RECORD).parent.mkdir(parents=True, exist_ok=True)
     with FileLock(folder / ".run-record.lock"):
@@ -128,7 +121,7 @@ def reuse(plan: Plan, spec: TaskSpec, folder: Path, path: Path, stored: StoredRe
         atomic_write_bytes(_stored_target(folder, path, name), stored.file(name).read_bytes())
     record = stored.entry["record"]
     seconds = time.perf_counter() - started
-    entry = {
+    entry: TaskEntry = {
         **record,
         **plan.this_run[spec.name],
         "seconds": round(seconds, 3),
@@ -169,12 +162,51 @@ def prepare_task_files(folder: Path, path: Path, task: str) -> None:
         record_task(folder, task, {**previous, REWRITING: now()}, {})
 
 
-def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evaluated: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class Evaluation:
+    """What one task's evaluation produced, as the task loop hands it to `write_evaluated`."""
+
+    result: Any  # mteb's TaskResult
+    extra: dict[str, Any]  # what the system adds to the entry: instructions_used, noise, first_stage_score
+    seconds: float
+    model_seconds: float  # in the cores' batched forward passes
+    texts: int  # texts (or pairs) the model processed
+    items: list[dict[str, Any]]  # per-item values (`results/items.py`)
+    probe: list[dict[str, Any]]  # the probe texts' vectors or scores (`results/probe.py`)
+    qrel_gaps: QrelGaps
+    meta: Any  # mteb's ModelMeta of the model, for model_meta.json
+    header: dict[str, Any]  # the run record's header
+    stats: dict[str, Any]  # the cores' batch counters
+    placement: dict[str, Any]  # where each shard ran, with workers
+    embedding_dim: int | None
+
+
+def task_entry(plan: Plan, spec: TaskSpec, path: Path, evaluated: Evaluation) -> TaskEntry:
+    """The run-record entry of an evaluated task whose files are written at `path`."""
+    entry: TaskEntry = {
+        "dataset_repo": spec.repo,
+        **plan.evaluation_key(spec.name),  # type: ignore[typeddict-item]
+        **plan.this_run[spec.name],
+        "unknown_qrel_documents": evaluated.qrel_gaps.documents,
+        "unknown_qrel_queries": evaluated.qrel_gaps.queries,
+        **evaluated.extra,
+        "seconds": round(evaluated.seconds, 3),
+        "model_seconds": round(evaluated.model_seconds, 3),
+        "texts_encoded": evaluated.texts,
+        "blas_threads": blas_threads(),
+        **evaluated.placement,
+        CHECKSUMS: file_checksums(task_files(path)),
+        "finished": now(),
+    }
+    return entry
+
+
+def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evaluated: Evaluation) -> None:
     """Write what an evaluation produced (result, items, metadata), then its run-record and store entries."""
-    config, result, extra = plan.config, evaluated["result"], evaluated["extra"]
+    config = plan.config
     prepare_task_files(folder, path, spec.name)
-    write_items(path, evaluated["items"] + experiment_items(result, spec.type))
-    write_probe(path, evaluated["probe"])
+    write_items(path, evaluated.items + experiment_items(evaluated.result, spec.type))
+    write_probe(path, evaluated.probe)
     provenance = {
         "protocol": config.protocol.name,
         "dataset_repo": spec.repo,
@@ -182,36 +214,22 @@ def write_evaluated(plan: Plan, spec: TaskSpec, folder: Path, path: Path, evalua
         "splits": list(spec.splits),
         "metric": spec.metric,
         "data_source": config.data_source,
-        **{k: v for k, v in extra.items() if k == "instructions_used"},
+        **{k: v for k, v in evaluated.extra.items() if k == "instructions_used"},
     }
-    write_task_result(folder, result, provenance)
-    if evaluated["meta"] is not None:  # with the first result: a folder never holds metadata alone
+    write_task_result(folder, evaluated.result, provenance)
+    if evaluated.meta is not None:  # with the first result: a folder never holds metadata alone
         meta = folder_model_meta(
-            evaluated["meta"], name=config.system_name, revision=config.system_revision, variant=config.variant
+            evaluated.meta, name=config.system_name, revision=config.system_revision, variant=config.variant
         )
         atomic_write_json(folder / MODEL_META, meta.to_dict())
-    entry = {
-        "dataset_repo": spec.repo,
-        **plan.resume_key(spec.name),
-        **plan.this_run[spec.name],
-        "unknown_qrel_documents": evaluated["unknown_qrels"].documents,
-        "unknown_qrel_queries": evaluated["unknown_qrels"].queries,
-        **extra,
-        "seconds": round(evaluated["seconds"], 3),
-        "model_seconds": round(evaluated["model_seconds"], 3),
-        "texts_encoded": evaluated["texts"],
-        "blas_threads": blas_threads(),
-        **evaluated["placement"],
-        CHECKSUMS: file_checksums(task_files(path)),
-        "finished": now(),
-    }
-    record_task(folder, spec.name, entry, {**evaluated["header"], "stats": evaluated["stats"]})
+    entry = task_entry(plan, spec, path, evaluated)
+    record_task(folder, spec.name, entry, {**evaluated.header, "stats": evaluated.stats})
     if plan.store is not None:
         files = [f for f in (*task_files(path), folder / MODEL_META) if f.is_file()]
         stored = {
             "record": entry,
             "score": result_file_score(config.protocol, spec, path),
-            "header": evaluated["header"],
-            "embedding_dim": evaluated["embedding_dim"],
+            "header": evaluated.header,
+            "embedding_dim": evaluated.embedding_dim,
         }
         plan.store.put(plan.keys[spec.name], files, stored)

@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ from cmteb.errors import CmtebError, warn
 from cmteb.io import umask_mode
 from cmteb.results.files import CHECKSUMS, checksum_problem, file_checksums, package_versions
 from cmteb.results.reader import parse_result_file
-from cmteb.tasks.registry import TaskSpec
 
 ENTRY = "entry.json"
 #: Packages whose versions change scores: a new version never reuses an old result.
@@ -58,24 +57,10 @@ class ResultStore:
         self._verified: dict[str, StoredResult] = {}  # an entry is immutable once in place: checked once a run
         self.failed = False  # the store could not be written: said once, then not tried again
 
-    def key(
-        self,
-        spec: TaskSpec,
-        protocol: str,
-        fingerprint: str | None,
-        subsample: int | None,
-        instructions: list[str | None] | None = None,
-    ) -> str:
-        """The key of one task's result under this system; `subsample`: the items a subsample keeps;
-        `instructions`: what the task's queries, documents and texts get in front."""
-        fields = {
-            "system": self.system,
-            "protocol": protocol,
-            "task": asdict(spec),
-            "data": fingerprint,
-            "subsample": subsample,
-            "instructions": instructions,
-        }
+    def key(self, evaluation: dict[str, Any]) -> str:
+        """The key of one task's result under this system: the hash of its evaluation key
+        (`plan.evaluation_key`) with the system's name, revision, settings and scoring packages."""
+        fields = {"system": self.system, **evaluation}
         return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:32]
 
     def get(self, key: str) -> StoredResult | None:
