@@ -238,12 +238,12 @@ def _listed(values: Any) -> Any:
     return values[:] if isinstance(values, Column) else values
 
 
-#: The in-memory mixin of each task type whose mteb evaluation reads columns row by row.
+#: The in-memory mixins a task type can name (`TaskType.in_memory`), for evaluations that read columns row by row.
 IN_MEMORY_MIXINS = {
-    "Classification": ClassificationInMemory,
-    "Clustering": ClusteringInMemory,
-    "PairClassification": PairsInMemory,
-    "STS": STSInMemory,
+    "labelled": ClassificationInMemory,
+    "clusters": ClusteringInMemory,
+    "pairs": PairsInMemory,
+    "sts": STSInMemory,
 }
 
 

@@ -150,7 +150,7 @@ def _sorted(rows: list[Row]) -> list[Row]:
 def _protocol_caption(protocol: str) -> str:
     known = _protocol(protocol)
     metrics = {t.type: t.metric for t in known.tasks}
-    listed = ", ".join(f"{kind} {metric_label(metrics[kind])}" for kind in TASK_TYPES)
+    listed = ", ".join(f"{kind} {metric_label(metrics[kind])}" for kind in TASK_TYPES if kind in metrics)
     extras = ", ".join(t.name for t in known.extras)
     return (
         f"Protocol {protocol}: {known.description}. Metrics: {listed}. {known.averaging.text.rstrip('.')}; "

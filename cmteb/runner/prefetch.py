@@ -41,6 +41,7 @@ from cmteb.columns import ColumnsInMemory, column_values, text_rows_in_memory
 from cmteb.models.adapter import loader_texts
 from cmteb.models.batching import BatchStats
 from cmteb.mteb_hooks import union_of_experiments
+from cmteb.tasks.types import task_type
 from cmteb.workers.dispatch import ShardLog
 
 logger = logging.getLogger(__name__)
@@ -141,23 +142,37 @@ def _clustering_texts(task: Any) -> list[str]:
     return texts
 
 
-def planned_texts(task: Any, prefix: Prefix) -> list[str] | None:
+def _clusters_planned(task: Any, prefix: Prefix) -> list[str] | None:
+    if not (isinstance(task, AbsTaskClusteringLegacy) and task.metadata.modalities == ["text"]):
+        return None  # the v2 evaluation draws its own samples: its texts are encoded in turn
+    return _prefixed(_clustering_texts(task), prefix(None))
+
+
+def _labelled_planned(task: Any, prefix: Prefix) -> list[str] | None:
+    return _prefixed(_classification_texts(task), prefix(None)) if task.metadata.modalities == ["text"] else None
+
+
+#: How a task type's texts are known before its evaluation runs (`TaskType.texts_ahead`): (task, prefix) ->
+#: the texts, each with what its kind of input gets in front, or None where they cannot be known.
+PLANNERS: dict[str, Callable[[Any, Prefix], list[str] | None]] = {
+    "search": _retrieval_texts,
+    "pairs": lambda task, prefix: _prefixed(_pair_texts(task), prefix(None)),
+    "labelled": _labelled_planned,
+    "clusters": _clusters_planned,
+}
+
+
+def planned_texts(task: Any, prefix: Prefix, type_name: str | None = None) -> list[str] | None:
     """The texts `task`'s evaluation will hand the model, where they are known before it runs, each with what
-    `prefix(kind)` says its kind of input gets in front; else None.
+    `prefix(kind)` says its kind of input gets in front; else None. `type_name`: cmteb's type of the task (by
+    default mteb's), whose `texts_ahead` names the planner.
 
     Data laid out otherwise than these task types' (a task registered with other columns) gives None:
     its evaluation then encodes its texts in turn.
     """
-    kind = task.metadata.type
+    planner = task_type(type_name or task.metadata.type).texts_ahead
     try:
-        if kind in ("Retrieval", "Reranking"):
-            return _retrieval_texts(task, prefix)
-        if kind in ("STS", "PairClassification"):
-            return _prefixed(_pair_texts(task), prefix(None))
-        if kind == "Classification" and task.metadata.modalities == ["text"]:
-            return _prefixed(_classification_texts(task), prefix(None))
-        if isinstance(task, AbsTaskClusteringLegacy) and task.metadata.modalities == ["text"]:
-            return _prefixed(_clustering_texts(task), prefix(None))
+        return PLANNERS[planner](task, prefix) if planner is not None else None
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         logger.debug("%s: texts not planned ahead (%s)", task.metadata.name, exc)
     return None

@@ -76,7 +76,7 @@ def build_task(
     if subsample is not None:
         mixins.append(Subsampled)
     if in_memory and _reads_rows(spec, cls):
-        mixins.append(IN_MEMORY_MIXINS[spec.type])
+        mixins.append(IN_MEMORY_MIXINS[task_type(spec.type).in_memory])  # type: ignore[index]
     if in_memory and _mteb_retrieval_layout(spec, cls):
         mixins.append(QrelsInOnePass)
     if in_memory and _scored_by_pytrec_eval(cls):
@@ -92,12 +92,13 @@ def build_task(
 
 
 def _reads_rows(spec: TaskSpec, cls: type) -> bool:
-    """Whether mteb's evaluation of this task reads columns row by row where a list would do."""
-    if spec.type == "Clustering":  # the legacy evaluation, one Dataset per cluster set
-        from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
+    """Whether mteb's evaluation of this task reads columns row by row where a list would do (its type names an
+    in-memory mixin; of clustering, only the legacy evaluation, one Dataset per cluster set)."""
+    from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
 
+    if task_type(spec.type).in_memory == "clusters":
         return issubclass(cls, AbsTaskClusteringLegacy)
-    return spec.type in IN_MEMORY_MIXINS
+    return task_type(spec.type).in_memory is not None
 
 
 def _scored_by_pytrec_eval(cls: type) -> bool:

@@ -25,6 +25,7 @@ from cmteb.tasks.registry import TASK_TYPES, Registry, TaskSpec, load_registry, 
 #: The label of results written by tools that do not record a protocol (scored by the registry's rules).
 UNRECORDED = "unrecorded"
 OVERRIDABLE = (
+    "type",  # the category a protocol reports the task under (docs/adding-a-task-type.md)
     "repo",
     "revision",
     "splits",
@@ -162,7 +163,10 @@ def _protocol_tasks(path: Path, name: str, entry: dict, base: list[TaskSpec]) ->
                 change[key] = tuple(change[key])
         if change.get("loader") not in (None, *LOADERS):
             raise CmtebError(f"{path}: protocol {name}, task {spec.name}: unknown loader {change['loader']!r}")
-        metric = (entry.get("metrics") or {}).get(spec.type, spec.metric)
+        kind = change.get("type", spec.type)
+        if kind not in TASK_TYPES:
+            raise CmtebError(f"{path}: protocol {name}, task {spec.name}: unknown type {kind!r} (cmteb/tasks/types.py)")
+        metric = (entry.get("metrics") or {}).get(kind, spec.metric)
         tasks.append(replace(spec, metric=metric, **{k: v for k, v in change.items() if k in OVERRIDABLE}))
     return _by_type(tasks)  # added tasks join their category
 

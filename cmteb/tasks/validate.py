@@ -14,7 +14,7 @@ milliseconds, without turning rows into Python objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from cmteb.errors import CmtebError
 from cmteb.tasks.registry import TaskSpec
+from cmteb.tasks.types import task_type
 
 #: What a column must hold: "text" (strings), "number" (ints or floats), "label" (ints or strings).
 Kind = str
@@ -141,7 +142,7 @@ def _split_parts(task: Any, spec: TaskSpec) -> Iterator[tuple[str, Any]]:
         subsets = [dataset[s] for s in spec.hf_subsets if s in dataset]
     else:
         subsets = [dataset.get("default", dataset)]
-    wanted = [*spec.splits, *([getattr(task, "train_split", "train")] if spec.type == "Classification" else [])]
+    wanted = [*spec.splits, *([getattr(task, "train_split", "train")] if task_type(spec.type).train_split else [])]
     for data in subsets:
         for split in wanted:
             if split in data:
@@ -191,25 +192,30 @@ def validate_task_data(task: Any, spec: TaskSpec) -> None:
 
 
 def _check_degenerate(task: Any, spec: TaskSpec, split: str, table: pa.Table) -> None:
-    """Data that loads and would score, but to a number that says nothing about the model."""
-    if spec.type == "STS":
-        check_gold_scores(spec, split, table, "score")
-    if spec.type == "Clustering":
-        check_clusters(spec, split, table, task.input_column_name, task.label_column_name)
-    if spec.type == "Classification" and split == getattr(task, "train_split", "train"):
+    """Data that loads and would score, but to a number that says nothing about the model: each check its type
+    names (`TaskType.checks`)."""
+    for check in task_type(spec.type).checks:
+        DATA_CHECKS[check](task, spec, split, table)
+
+
+def _train_labels(task: Any, spec: TaskSpec, split: str, table: pa.Table) -> None:
+    if split == getattr(task, "train_split", "train"):
         check_distinct_labels(spec, split, table, task.label_column_name)
 
 
+#: The degenerate-data checks a task type can name (`TaskType.checks`): (task, spec, split, table) -> None.
+DATA_CHECKS: dict[str, Callable[[Any, TaskSpec, str, pa.Table], None]] = {
+    "gold_scores": lambda task, spec, split, table: check_gold_scores(spec, split, table, "score"),
+    "clusters": lambda task, spec, split, table: check_clusters(
+        spec, split, table, task.input_column_name, task.label_column_name
+    ),
+    "train_labels": _train_labels,
+}
+
+
 def _columns(task: Any, kind: str) -> list[tuple[str, Kind]]:
-    """The columns mteb's evaluator of this task type reads, by the task's own column attributes."""
-    if kind == "STS":
-        first, second = task.column_names
-        return [(first, "text"), (second, "text"), ("score", "number")]
-    if kind == "PairClassification":
-        return [(task.input1_column_name, "text"), (task.input2_column_name, "text"), (task.label_column_name, "label")]
-    if kind in ("Classification", "Clustering"):
-        return [(task.input_column_name, "text"), (task.label_column_name, "label")]
-    return []
+    """The columns mteb's evaluator of this task type reads, as its type's entry names them."""
+    return task_type(kind).columns(task)
 
 
 def task_texts(task: Any, spec: TaskSpec) -> list[str]:

@@ -100,7 +100,7 @@ def prefetcher(embedder: BGEModel, load: TaskLoader, pending: list[TaskSpec]) ->
             task = load.loaded(spec.name)
             if task is None:  # loading stopped (an error, raised where the data loads)
                 return
-            planned = planned_texts(task, partial(embedder.instruction_for, task.metadata))
+            planned = planned_texts(task, partial(embedder.instruction_for, task.metadata), spec.type)
             yield spec.name, planned, possible_texts(task) if planned is None else []
 
     def is_cached(text: str) -> bool:
