@@ -43,7 +43,7 @@ demo: install
 	$(OFFLINE) $(VENV)/bin/cmteb run --model m3e-small --data-dir cmteb/data/samples --output-dir results/demo
 	for protocol in mteb-cmn-v1 cmteb-31 flagembedding-2023; do \
 		$(OFFLINE) $(VENV)/bin/cmteb run --model bm25 --data-dir cmteb/data/samples --output-dir results/demo \
-			--protocol $$protocol --no-progress || exit 1; \
+			--protocol $$protocol || exit 1; \
 	done
 	$(VENV)/bin/cmteb leaderboard --results results/demo --format md html png --out results/demo/leaderboard
 

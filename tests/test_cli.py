@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cmteb.cli import main
+from cmteb.tasks.protocols import resolve_protocol
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
@@ -47,7 +49,8 @@ def test_tasks_without_protocol_lists_the_default_protocol(capsys):
     assert ocnli["metric"] == "max_accuracy"  # mteb-cmn-v1's, not the registry's cosine_ap
     assert main(["tasks", "--type", "Reranking"]) == 0
     table = capsys.readouterr().out
-    assert table.count("extra: in no average") == 2 and "31 C-MTEB tasks, 2 extras" in table
+    extras = [line.split()[0] for line in table.splitlines() if line.split()[-1:] == ["extra"]]
+    assert extras == ["T2RerankingZh2En", "T2RerankingEn2Zh"] and "31 C-MTEB tasks, 2 extras" in table
 
 
 def test_tasks_table_filters_by_type(capsys):
@@ -73,8 +76,8 @@ def test_run_prints_summary_and_writes_results(tiny_bert, samples_dir, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "ATEC" in proc.stdout and "Ocnli" in proc.stdout and "protocol mteb-cmn-v1" in proc.stdout
     # Two of the 31 tasks: no Avg that looks comparable with a full run's.
-    assert "Avg (31 tasks)" in proc.stdout and "partial: 2 of 31 tasks" in proc.stdout
-    assert "partial: 1 of 7 tasks" in proc.stdout and "partial: 1 of 2 tasks" in proc.stdout
+    assert re.search(r"Avg +C-MTEB +2 of 31 tasks +—", proc.stdout), proc.stdout
+    assert re.search(r"mean +STS +1 of 7 tasks +—", proc.stdout) and re.search(r"1 of 2 tasks +—", proc.stdout)
     assert len(list(tmp_path.rglob("ATEC.json"))) == 1
 
 
@@ -171,3 +174,18 @@ def test_unwritable_output_dir_exit_2(tiny_bert, samples_dir, tmp_path, capsys):
 def test_debug_shows_the_traceback(samples_dir, tmp_path):
     proc = cmteb("--debug", "run", "--model", str(tmp_path / "missing" / "m"), "--data-dir", str(samples_dir))
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+@pytest.mark.parametrize("protocol", ["mteb-cmn-v1", "flagembedding-2023"])
+def test_the_task_list_fits_80_columns_through_a_pipe_with_every_name_whole(protocol):
+    done = subprocess.run(
+        [sys.executable, "-m", "cmteb.cli", "tasks", "--protocol", protocol],
+        capture_output=True,
+        text=True,
+        env={**ENV, "COLUMNS": "80"},
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and max(len(line) for line in lines) <= 80
+    names = {line.split()[0] for line in lines if line.strip()}
+    assert {s.name for s in resolve_protocol(protocol).all_tasks} <= names, "every name whole, on its own line"
+    assert "…" not in done.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -295,3 +296,19 @@ def test_the_paired_test_turns_the_same_drop_into_a_regression_or_not(tmp_path, 
     assert main(["compare", str(base), str(cand), "--tasks", "T2Retrieval"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| T2Retrieval"))
     assert "| -1.00 | ok |" in row
+
+
+def test_compare_names_the_settings_that_differ_and_takes_the_names_model_card_takes(
+    tiny_bert, samples_dir, tmp_path, capsys
+):
+    common = dict(tasks=["ATEC"], data_dir=samples_dir, show_progress=False, use_cache=False)
+    run(str(tiny_bert), output_dir=tmp_path / "base", **common)
+    run(str(tiny_bert), output_dir=tmp_path / "cand", max_length=8, **common)
+    capsys.readouterr()
+    # The roots, with --model as `cmteb run --model` was given (a path), as model-card takes it.
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "cand"), "--model", str(tiny_bert)]) in (0, 1)
+    report = capsys.readouterr().out
+    assert re.search(r"Settings differ in 1: max_length: \d+ -> 8\.", report), report
+    assert "max length 8)" in report.split("\n")[2], "the candidate's heading says how it ran"
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "base"), "--model", "local/tiny-bert0"]) == 0
+    assert "Settings: the same on both sides." in capsys.readouterr().out

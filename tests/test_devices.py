@@ -37,10 +37,17 @@ def test_the_installed_torch_is_told_as_torch_itself_tells_it():
     assert built_for_gpu(torch.__file__.replace("__init__.py", "missing.py")) is True
 
 
-def test_auto_names_what_torch_sees_and_a_bad_form_is_refused():
+def test_auto_names_what_torch_sees_and_a_bad_form_is_refused(monkeypatch, tmp_path):
     import torch
 
+    from cmteb.models import devices
+
     assert name_device(None) == name_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert name_device("cuda:1") == "cuda:1"  # checked for a GPU when a model is loaded, not to name it
+    # Where a GPU can be (a GPU build of torch, a driver), naming one checks its form only: torch is asked for
+    # the GPU when a model is loaded.
+    (tmp_path / "nvidiactl").touch()
+    monkeypatch.setattr(devices, "torch_gpu_build", lambda: True)
+    monkeypatch.setattr(devices, "GPU_DRIVER_MARKERS", (str(tmp_path / "nvidiactl"),))
+    assert name_device("cuda:1") == "cuda:1"
     with pytest.raises(CmtebError, match="unknown --device 'gpu'"):
         name_device("gpu")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import huggingface_hub
@@ -75,10 +76,37 @@ def test_uncached_hub_data_offline_is_checked_before_the_model_and_leaves_nothin
         == 2
     )
     err = _one_line(capsys)
-    named = "the data of tasks ATEC, AFQMC (hub: C-MTEB/ATEC, C-MTEB/AFQMC)"
+    named = "the data of 2 tasks (ATEC, AFQMC) (hub: C-MTEB/ATEC, C-MTEB/AFQMC)"
     assert f"{named} is neither in the datasets cache nor given with --data-dir" in err
     assert "cmteb download" in err
     assert not out.exists(), "no empty result folder, no lock file"
+    # Every task missing: a few named, the rest counted, the fix said once.
+    assert main(["run", "--model", str(tiny_bert), "--output-dir", str(out), "--no-progress"]) == 2
+    err = _one_line(capsys)
+    assert "the data of 33 tasks (T2Retrieval, MMarcoRetrieval, DuRetrieval and 30 more)" in err
+    assert len(err) < 400 and err.count("cmteb download") == 1
+
+
+def test_a_gpu_asked_for_where_none_can_be_is_refused_before_torch_is_imported(tmp_path):
+    """A CPU build of torch, or a Linux machine without a GPU driver: one line, before the seconds torch takes."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from cmteb.errors import CmtebError\n"
+        "import cmteb.models.devices as devices\n"
+        "devices.torch_gpu_build = lambda: {build}\n"
+        "devices.GPU_DRIVER_MARKERS = ('{missing}',)\n"
+        "try:\n"
+        "    devices.name_device('cuda:1')\n"
+        "except CmtebError as exc:\n"
+        "    print(exc, '|', 'torch' in sys.modules)\n"
+    )
+    for build, why in ((False, "the installed torch is a CPU build"), (True, "this machine has no GPU driver")):
+        code = script.format(build=build, missing=tmp_path / "no-driver")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert f"--device cuda:1 asked for a GPU, but {why}: use --device cpu | False" in done.stdout
 
 
 BASELINES = str(Path(__file__).resolve().parents[1] / "results" / "baselines")
@@ -105,7 +133,7 @@ def test_extras_are_extras_of_every_protocol_and_tasks_says_so(capsys):
         chosen = protocol.select(["T2RerankingZh2En", "T2RerankingEn2Zh"])
         assert all(protocol.is_extra(s.name) for s in chosen) and not set(chosen) & set(protocol.tasks)
         assert main(["tasks", "--protocol", name]) == 0
-        assert "extras of every protocol" in " ".join(capsys.readouterr().out.split())
+        assert "run when named or with their type, in no average" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize(
@@ -165,7 +193,8 @@ def test_runs_of_other_settings_never_share_a_folder_and_say_so(tiny_bert, sampl
     folders = sorted(p.name for p in (out / "results" / "local__tiny-bert0").iterdir())
     revision = folders[0]
     assert folders == sorted([revision, f"{revision}__pooling-mean__max-length-64", f"{revision}__instruction-{tag}"])
-    titles = [line for line in capsys.readouterr().out.splitlines() if "protocol mteb-cmn-v1" in line]
+    printed = " ".join(capsys.readouterr().out.split())  # titles wrap in a narrow terminal
+    titles = re.findall(r"local/tiny-bert0 \(.*?\) — protocol mteb-cmn-v1", printed)
     assert "pooling mean, max length 64" in titles[1] and f"instruction {tag}" in titles[2]
     results = {r.settings_text for r in collect_results([out])}
     assert results == {"", "pooling mean, max length 64", f"instruction {tag}"}

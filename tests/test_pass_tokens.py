@@ -33,7 +33,10 @@ def test_batch_tokens_as_asked_or_the_devices_default(asked, device, resolved):
     assert RunOptions(batch_tokens=asked, batch_size=256).tokens_per_pass(device, 128) == resolved
 
 
-def test_a_gpu_budget_counts_the_length_the_model_allows(tiny_bert, samples_dir):
+def test_a_gpu_budget_counts_the_length_the_model_allows(tiny_bert, samples_dir, monkeypatch):
+    from cmteb.models import devices
+
+    monkeypatch.setattr(devices, "_refuse_gpu_where_none_can_be", lambda device: None)  # resolved, never loaded
     # The tiny BERT has 128 positions: texts are cut there, so a pass of the longest texts is 32 x 128 tokens.
     config = resolve_config(str(tiny_bert), tasks=["ATEC"], data_dir=samples_dir, device="cuda", max_length=4096)
     assert (config.load.max_length, config.load.batch_size, config.load.batch_tokens) == (128, 32, 32 * 128)

@@ -10,7 +10,7 @@ from cmteb.errors import CmtebError
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
-    from cmteb.report.summary import tasks_table, wide_console
+    from cmteb.report.summary import tasks_table, terminal
     from cmteb.tasks.protocols import resolve_protocol
 
     protocol = resolve_protocol(args.protocol)  # no --protocol: the default protocol, listed the same way
@@ -40,7 +40,7 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
         ]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
-        wide_console().print(tasks_table(protocol, specs))
+        terminal().print(tasks_table(protocol, specs))
     return 0
 
 
@@ -146,7 +146,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_instructions(args: argparse.Namespace) -> int:
     from cmteb.report.families import instructions_table
-    from cmteb.report.summary import wide_console
+    from cmteb.report.summary import terminal
     from cmteb.runner.config import resolve_config
 
     asked = {k: v for k in ("protocol", "instructions", "pooling") if (v := getattr(args, k)) is not None}
@@ -159,15 +159,15 @@ def _cmd_instructions(args: argparse.Namespace) -> int:
         rows = {spec.name: plan[spec.name].as_record() for spec in protocol.all_tasks if spec.name in plan}
         print(json.dumps({"recipe": recipe.as_record(), "tasks": rows}, indent=2, ensure_ascii=False))
     else:
-        wide_console().print(instructions_table(protocol, plan, recipe))
+        terminal().print(instructions_table(protocol, plan, recipe))
     return 0
 
 
 def _cmd_families(args: argparse.Namespace) -> int:
     from cmteb.report.families import families_table
-    from cmteb.report.summary import wide_console
+    from cmteb.report.summary import terminal
 
-    wide_console().print(families_table())
+    terminal().print(families_table())
     return 0
 
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 from cmteb.errors import CmtebError
 
 DEVICE_FORM = re.compile(r"cpu|cuda(:\d+)?")
+#: What a Linux machine a GPU can run on has: NVIDIA's driver, WSL's GPU device, or ROCm's.
+GPU_DRIVER_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg", "/dev/kfd")
 
 
 def checked_form(device: str) -> str:
@@ -26,12 +29,23 @@ def checked_form(device: str) -> str:
 
 
 def name_device(device: str | None) -> str:
-    """`device` as given (checked for its form), or for None/auto: cuda when torch sees a GPU, else cpu."""
+    """`device` as given (checked for its form, and a GPU refused at once where none can be: a CPU build of
+    torch, or no NVIDIA driver), or for None/auto: cuda when torch sees a GPU, else cpu."""
     if device and device != "auto":
-        return checked_form(device)
+        if checked_form(device).startswith("cuda"):
+            _refuse_gpu_where_none_can_be(device)
+        return device
     if not torch_gpu_build():
         return "cpu"  # a CPU build of torch never sees a GPU: no need to import it
     return pick_device(None)
+
+
+def _refuse_gpu_where_none_can_be(device: str) -> None:
+    """A GPU asked for where torch cannot see one, told without importing torch (seconds)."""
+    if not torch_gpu_build():
+        raise CmtebError(f"--device {device} asked for a GPU, but the installed torch is a CPU build: use --device cpu")
+    if sys.platform.startswith("linux") and not any(Path(marker).exists() for marker in GPU_DRIVER_MARKERS):
+        raise CmtebError(f"--device {device} asked for a GPU, but this machine has no GPU driver: use --device cpu")
 
 
 def pick_device(device: str | None) -> str:

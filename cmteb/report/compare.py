@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,29 @@ def _subsample_of(results: ModelResults) -> dict[str, int | None]:
     """Per task, the items `--subsample` kept (a run recorded before types scaled it: the N asked for)."""
     tasks = read_run_record(results.folder)["tasks"]
     return {name: _items_kept(tasks.get(name, {})) for name in results.tasks}
+
+
+def _kept(items: int | None) -> str:
+    return "ran on every item" if items is None else f"kept {items} items of each split"
+
+
+def settings_differences(base: ModelResults, cand: ModelResults) -> list[str]:
+    """The run settings (`cmteb run` options, resolved) that differ between the two sides, as `name: a -> b`:
+    what besides the model may explain a difference. Speed-only settings (device, batching, workers) are in
+    the list too: they move scores by float noise at most."""
+    sides = [_run_settings(results) for results in (base, cand)]
+    names = sorted(set(sides[0]) | set(sides[1]))
+    return [
+        f"{n}: {sides[0].get(n, '—')} -> {sides[1].get(n, '—')}" for n in names if sides[0].get(n) != sides[1].get(n)
+    ]
+
+
+def _run_settings(results: ModelResults) -> dict[str, Any]:
+    """A result folder's settings: those its run record's entries hold (the first task's), and the variant's
+    that are not among them (subsample, instruction)."""
+    entries = read_run_record(results.folder)["tasks"].values()
+    settings = next((e["settings"] for e in entries if isinstance(e.get("settings"), dict)), {})
+    return {**{k: v for k, v in results.variant.items() if k not in settings}, **settings}
 
 
 def _items_kept(entry: dict) -> int | None:
@@ -169,9 +193,9 @@ def compare_results(
         spec = protocol.get(name)
         if name in base.tasks and name in cand.tasks and base_sub.get(name) != cand_sub.get(name):
             raise CmtebError(
-                f"{name}: the baseline's subsample kept {base_sub.get(name)} items and the candidate's "
-                f"{cand_sub.get(name)}: compare results of the same --subsample (rerun the baseline with this cmteb "
-                "when its version changed how many items a subsample keeps)"
+                f"{name}: the baseline {_kept(base_sub.get(name))} and the candidate {_kept(cand_sub.get(name))}: "
+                "compare results of the same --subsample (rerun the baseline with this cmteb when its version "
+                "changed how many items a subsample keeps)"
             )
         b, c = base.task_score(name), cand.task_score(name)
         _refuse_unusable(name, spec, ("baseline", base, b), ("candidate", cand, c))
@@ -258,7 +282,7 @@ def to_markdown(
     lines = [
         f"### cmteb compare: {verdict}",
         "",
-        f"Baseline `{base.model}` ({base.revision}) vs candidate `{cand.model}` ({cand.revision}). "
+        f"Baseline `{base.model}` ({_named(base)}) vs candidate `{cand.model}` ({_named(cand)}). "
         f"{len(rows)} tasks: {counts['regressed']} regressed, {counts['improved']} improved, "
         f"{counts['missing']} missing, {counts['ok']} ok. A regression is a drop of more than the task's smallest "
         f"detectable drop (the tolerance, {tolerance} points, or twice the task's measured float noise where larger) "
@@ -266,6 +290,8 @@ def to_markdown(
         "are judged by the drop alone (column test).",
         "",
         f"Avg ({base.protocol}): baseline {base_avg.avg.cell()}, candidate {cand_avg.avg.cell()}.",
+        "",
+        _settings_line(base, cand),
         "",
         *[f"- {line}" for line in noise.lines],
         "",
@@ -281,6 +307,18 @@ def to_markdown(
             f"{_fmt(r.delta, True)} | {r.status} | {_fmt(r.noise)} | {_fmt(r.detectable)} | {p} | {ci} | {r.test} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _named(results: ModelResults) -> str:
+    """Revision, and the non-default settings a folder's results were measured with."""
+    return f"{results.revision}, {results.settings_text}" if results.settings_text else str(results.revision)
+
+
+def _settings_line(base: ModelResults, cand: ModelResults) -> str:
+    differences = settings_differences(base, cand)
+    if not differences:
+        return "Settings: the same on both sides."
+    return f"Settings differ in {len(differences)}: " + "; ".join(differences) + "."
 
 
 def to_json(
@@ -305,6 +343,7 @@ def to_json(
                 "probe_threshold": noise.threshold,
                 "lines": list(noise.lines),
             },
+            "settings_differences": settings_differences(base, cand),
             "avg": dict(
                 zip(("baseline", "candidate"), (a.avg.value for a in compare_averages(base, cand)), strict=True)
             ),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from cmteb.report.averages import Averages, protocol_averages, task_points
+from cmteb.report.averages import MISSING, Average, Averages, protocol_averages, task_points
 from cmteb.results.outcome import RunSummary, TaskOutcome
 from cmteb.tasks.protocols import Protocol, resolve_protocol
 from cmteb.tasks.registry import TaskSpec
@@ -49,18 +50,31 @@ def _caption(summary: RunSummary, protocol: Protocol) -> str:
     return f"results in {summary.output_dir}; {summary.naming}; {recipe}{protocol.averaging.text}{samples}"
 
 
+def _coverage(average: Average) -> str:
+    """How many of the tasks an average covers are present: `7 tasks`, or `1 of 7 tasks` (no average then)."""
+    return f"{average.total} tasks" if average.value is not None else f"{average.present} of {average.total} tasks"
+
+
+def _value(average: Average) -> str:
+    """The average's value, or `—` while it is partial (the coverage column says how partial)."""
+    return average.cell() if average.value is not None else MISSING
+
+
 def summary_table(summary: RunSummary) -> Table:
-    """Per task: type, metric, score (points), seconds, status; then the protocol's averages.
+    """Per task: type, metric, score (points), seconds, status; then the protocol's averages, each with how many
+    of its tasks are present (a partial average shows `—`: `1 of 7 tasks`).
 
     The protocol's extras (the cross-lingual reranking tasks) are listed in a section of their own and
     are in no average. Two-stage runs add the first stage's score.
     """
     protocol = resolve_protocol(summary.protocol)
     two_stage = any(o.first_stage_score is not None for o in summary.outcomes)
-    table = Table(title=_title(summary), caption=_caption(summary, protocol))
+    table = Table(title=_title(summary), caption=_caption(summary, protocol), box=box.SIMPLE_HEAD, pad_edge=False)
     right = {"first stage", "score", "seconds"}
     for column in ("task", "type", "metric", *(["first stage"] if two_stage else []), "score", "seconds", "status"):
-        table.add_column(column, justify="right" if column in right else "left")
+        # Task names are never cut; the other columns fold onto more lines in a narrow terminal.
+        justify = "right" if column in right else "left"
+        table.add_column(column, justify=justify, no_wrap=column in ("task", "metric"), overflow="fold")
 
     def row(task: str, kind: str, metric: str, first: str, value: str, seconds: str, status: str) -> None:
         table.add_row(task, kind, metric, *([first] if two_stage else []), value, seconds, status)
@@ -83,19 +97,17 @@ def summary_table(summary: RunSummary) -> Table:
     averages, first = run_averages(summary), run_averages(summary, first_stage=True)
     for kind, average in averages.categories.items():
         if average.present:
-            first_cell = first.categories[kind].cell() if two_stage else ""
-            row(f"{kind} mean", "", f"{average.total} tasks", first_cell, average.cell(), "", "")
-    first_avg = first.avg.cell() if two_stage else ""
-    row(
-        f"Avg ({len(protocol.tasks)} tasks)", "", "C-MTEB", first_avg, averages.avg.cell(), f"{summary.seconds:.1f}", ""
-    )
+            first_cell = _value(first.categories[kind]) if two_stage else ""
+            row("mean", kind, _coverage(average), first_cell, _value(average), "", "")
+    first_avg = _value(first.avg) if two_stage else ""
+    row("Avg", "C-MTEB", _coverage(averages.avg), first_avg, _value(averages.avg), f"{summary.seconds:.1f}", "")
     extras = [o for o in summary.outcomes if protocol.is_extra(o.spec.name)]
     if extras:
         table.add_section()
         for o in extras:
             row(
                 o.spec.name,
-                "extra: in no average",
+                "extra",
                 o.spec.metric,
                 _points(o.first_stage_score),
                 _points(o.score),
@@ -105,29 +117,30 @@ def summary_table(summary: RunSummary) -> Table:
     return table
 
 
-def wide_console() -> Console:
-    """A stdout console at least 120 columns wide, so tables are not cut when output is piped."""
-    console = Console()
-    return console if console.is_terminal and console.width >= 120 else Console(width=max(console.width, 120))
+def terminal() -> Console:
+    """A stdout console as wide as the terminal (or `COLUMNS`; 80 when piped): tables fit it, their name
+    columns never cut (other columns fold onto more lines)."""
+    return Console()
 
 
 def print_summary(summary: RunSummary, console: Console | None = None) -> None:
     """Print the run summary."""
-    (console or wide_console()).print(summary_table(summary))
+    (console or terminal()).print(summary_table(summary))
 
 
 def tasks_table(protocol: Protocol, specs: Iterable[TaskSpec]) -> Table:
-    """A protocol's task listing: name, type, split, metric, hub repo, and whether its averages include it."""
-    table = Table(title=f"protocol {protocol.name}: {len(protocol.tasks)} C-MTEB tasks, {len(protocol.extras)} extras")
-    for column in ("name", "type", "split", "metric", "repo", "averaged"):
-        table.add_column(column)
+    """A protocol's task listing: name, type, splits, metric, and whether its averages include it (the hub repos
+    and revisions: `cmteb tasks --json`). It fits 80 columns with every name whole."""
+    title = f"protocol {protocol.name}: {len(protocol.tasks)} C-MTEB tasks, {len(protocol.extras)} extras"
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("name", "type", "split", "metric", "in Avg"):
+        # A name is never cut (it is what --tasks takes); the other columns fold onto more lines if need be.
+        table.add_column(column, no_wrap=column in ("name", "type", "metric"), overflow="fold")
     for s in specs:
-        averaged = "extra: in no average" if protocol.is_extra(s.name) else "yes"
-        table.add_row(s.name, s.type, ",".join(s.splits), s.metric, s.repo, averaged)
+        table.add_row(s.name, s.type, ",".join(s.splits), s.metric, "extra" if protocol.is_extra(s.name) else "yes")
+    caption = "repos and revisions: cmteb tasks --json"
     if protocol.extras:
         names = " and ".join(t.name for t in protocol.extras)
-        table.caption = (
-            f"{names} are extras of every protocol: run when named or with their type, reported on their own "
-            "line, in no average"
-        )
+        caption = f"extra: {names}, run when named or with their type, in no average; {caption}"
+    table.caption = caption
     return table

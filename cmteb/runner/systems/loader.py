@@ -20,6 +20,22 @@ from cmteb.tasks.registry import TaskSpec
 T = TypeVar("T")
 
 
+#: How many names a message lists before it says how many more there are.
+LISTED = 3
+
+
+def _listed(names: list[str]) -> str:
+    """`a, b, c and 30 more`: a message names a few, never a screenful."""
+    shown = ", ".join(names[:LISTED])
+    return f"{shown} and {len(names) - LISTED} more" if len(names) > LISTED else shown
+
+
+def _missing_subject(missing: list[TaskSpec]) -> str:
+    if len(missing) == 1:
+        return f"the data of task {missing[0].name}"
+    return f"the data of {len(missing)} tasks ({_listed([s.name for s in missing])})"
+
+
 class TaskLoader:
     """Fresh mteb task objects with their data, as the run's settings ask (mirror, subsample, items).
 
@@ -67,8 +83,7 @@ class TaskLoader:
             except HubUnreachable:
                 missing.append(spec)
         if missing:
-            names, repos = ", ".join(s.name for s in missing), ", ".join(s.repo for s in missing)
-            raise unreachable("dataset", repos, subject=f"the data of task{'s' * (len(missing) > 1)} {names}")
+            raise unreachable("dataset", _listed([s.repo for s in missing]), subject=_missing_subject(missing))
 
     def __call__(self, spec: TaskSpec) -> Any:
         task = self.ready.pop(spec.name, None)
