@@ -1,4 +1,4 @@
-"""Tokenising long texts whole against from the prefix truncation keeps (`cmteb/models/truncation.py`).
+"""Tokenising long texts whole against from the prefix truncation keeps (`cmteb/models/speed/truncation.py`).
 
 For each task of a synthetic mirror at its real text lengths (`full_mirror.py`), every distinct text is
 tokenised by cmteb's `tokenize` twice, one after the other: with the `prefix` lever off (the whole text, then

@@ -10,7 +10,7 @@ The levers:
 - `trace`: a GPU's forward passes run eagerly, operator by operator from Python, instead of as the
   checked trace of `cmteb/models/speed/traced.py` (a CPU's passes are eager either way);
 - `prefix`: long texts are tokenised whole, never from the prefix truncation keeps
-  (`cmteb/models/truncation.py`);
+  (`cmteb/models/speed/truncation.py`);
 - `fill`: every pass holds --batch-size texts (fewer where the token budget is smaller), not as many
   short texts as fill the pass's token budget (`cmteb/models/plan.py: FILL_ROWS`);
 - `tokenize-ahead`: a pipelined run tokenises each set when the model reaches it, not while the model

@@ -312,3 +312,64 @@ def test_compare_names_the_settings_that_differ_and_takes_the_names_model_card_t
     assert "max length 8)" in report.split("\n")[2], "the candidate's heading says how it ran"
     assert main(["compare", str(tmp_path / "base"), str(tmp_path / "base"), "--model", "local/tiny-bert0"]) == 0
     assert "Settings: the same on both sides." in capsys.readouterr().out
+
+
+def test_the_json_report_holds_every_field_of_the_comparison(tmp_path, capsys):
+    base = write_model(tmp_path / "base", "org/m", "r1", SCORES)
+    cand = write_model(tmp_path / "cand", "org/m", "r2", shifted("ATEC", -2.0))
+    assert main(["compare", str(base), str(cand), "--format", "json", "--alpha", "0.01"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    lines = report["noise"].pop("lines")
+    assert [line.split(":")[0] for line in lines] == ["Arithmetic", "Probe"]
+    side = {"model": "org/m", "folder": None}
+    expected_tasks = []
+    for task, type_ in (("ATEC", "STS"), ("T2Retrieval", "Retrieval"), ("TNews", "Classification")):
+        metric, value = next(iter(SCORES[task].items()))
+        after = value * 100 - (2.0 if task == "ATEC" else 0.0)
+        expected_tasks.append(
+            {
+                "task": task,
+                "type": type_,
+                "metric": metric,
+                "baseline": pytest.approx(value * 100),
+                "candidate": pytest.approx(after),
+                "delta": pytest.approx(after - value * 100),
+                "status": "regressed" if task == "ATEC" else "ok",
+                "p_value": None,
+                "ci_low": None,
+                "ci_high": None,
+                "test": "tolerance only",
+                "noise": None,
+                "detectable": 0.5,
+            }
+        )
+    assert report == {
+        "baseline": {**side, "revision": "r1", "folder": str(base)},
+        "candidate": {**side, "revision": "r2", "folder": str(cand)},
+        "tolerance": 0.5,
+        "alpha": 0.01,
+        "noise": {"model": "unknown", "arithmetic_differences": [], "probe_drift": None, "probe_threshold": None},
+        "settings_differences": [],
+        "avg": {"baseline": None, "candidate": None},  # three tasks of 31: no average to show
+        "regressed": ["ATEC"],
+        "tasks": expected_tasks,
+    }
+
+
+def _average_precision_by_hand(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over the positives of the precision at each one's rank (no ties in `scores`)."""
+    ranked = labels[np.argsort(-scores)]
+    hits = np.cumsum(ranked)
+    return float(np.mean([hits[i] / (i + 1) for i in np.flatnonzero(ranked)]))
+
+
+def test_the_paired_test_of_pair_classification_ap_measures_the_ap_difference():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 300)
+    baseline = labels * 0.4 + rng.normal(0, 0.3, 300)
+    candidate = labels * 0.2 + rng.normal(0, 0.3, 300)
+    result = paired_test(baseline, candidate, metric="ap", labels=labels.astype(bool), n_resamples=200)
+    expected = _average_precision_by_hand(candidate, labels) - _average_precision_by_hand(baseline, labels)
+    assert expected < -0.05
+    assert result.delta == pytest.approx(expected, abs=1e-12)
+    assert result.ci_low <= result.delta <= result.ci_high and result.n == 300

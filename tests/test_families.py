@@ -23,9 +23,10 @@ from model_builders import (
 
 from cmteb.errors import CmtebError
 from cmteb.models.encoder import BGEEncoder
-from cmteb.models.families import EMBEDDER, RERANKER, read_model_files, resolve_recipe
+from cmteb.models.families import EMBEDDER, FAMILIES, RERANKER, ModelFiles, read_model_files, resolve_recipe
 from cmteb.models.reranker import load_reranker
 from cmteb.models.sources import resolve_model
+from cmteb.models.st_files import read_sentence_transformers
 from cmteb.runner.config import resolve_config
 
 QUERIES = ["今天北京的天气怎么样？", "这家外卖送得很快吗", "如何更换手机电池"]
@@ -229,3 +230,55 @@ def test_a_layerwise_reranker_scores_by_its_cutoff_layers_head(tmp_path):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
     assert not np.allclose(scores[1], scores[3]), "another layer's head gives other scores"
     assert tokenizer.bos_token_id == gemma_like._yes_logit_ids("a", "b")[0]
+
+
+def _config_only(config: dict, name: str = "local/x") -> ModelFiles:
+    return ModelFiles(
+        name,
+        config.get("model_type"),
+        tuple(config.get("architectures") or ()),
+        False,
+        read_sentence_transformers(None),
+        config,
+    )
+
+
+def test_an_unrecognised_model_is_told_every_family_of_its_kind():
+    embedders = [f.name for f in FAMILIES if f.kind == EMBEDDER]
+    rerankers = [f.name for f in FAMILIES if f.kind == RERANKER]
+    assert "bge-zh" in embedders and "qwen3-reranker" in rerankers and not set(embedders) & set(rerankers)
+    with pytest.raises(CmtebError) as embedder_error:
+        resolve_recipe(EMBEDDER, _config_only({"model_type": "bert", "architectures": ["BertModel"]}))
+    assert str(embedder_error.value) == (
+        "no model family covers local/x (bert, no sentence-transformers files): cmteb knows "
+        + ", ".join(embedders)
+        + ", any sentence-transformers model; run it anyway with --pooling cls|mean|lasttoken "
+        "(and --instructions FILE.json for per-task instructions)"
+    )
+    with pytest.raises(CmtebError) as reranker_error:
+        resolve_recipe(RERANKER, _config_only({}))
+    assert str(reranker_error.value) == (
+        "no reranker family covers local/x (unknown architecture, no architectures): cmteb runs "
+        + ", ".join(rerankers)
+        + ", any cross-encoder model"
+    )
+
+
+@pytest.mark.parametrize(
+    ("labels", "cross_encoder"),
+    [
+        ({}, True),  # no label count: the head's one output
+        ({"num_labels": 1}, True),
+        ({"num_labels": 2}, False),
+        ({"id2label": {"0": "LABEL_0"}}, True),
+        ({"id2label": {"0": "negative", "1": "positive"}}, False),  # a two-class classifier, not a scorer
+        ({"num_labels": 1, "id2label": {"0": "a", "1": "b"}}, True),  # num_labels is what transformers reads
+    ],
+)
+def test_a_sequence_classifier_is_a_cross_encoder_by_its_one_output(labels, cross_encoder):
+    files = _config_only({"model_type": "bert", "architectures": ["BertForSequenceClassification"], **labels})
+    if cross_encoder:
+        assert resolve_recipe(RERANKER, files).family == "cross-encoder"
+    else:
+        with pytest.raises(CmtebError, match="no reranker family covers local/x"):
+            resolve_recipe(RERANKER, files)

@@ -95,3 +95,15 @@ def test_reranking_map_equals_mteb1_formula(name, m3e_dir, samples_dir, tmp_path
     result = _scores(summary, name)["scores"][split][0]
     assert 0.2 < result["map_at_1000"] < 0.95  # not saturated: the ranks matter
     assert result["map_at_1000"] == pytest.approx(float(np.mean(aps)), abs=1e-5)
+
+
+def test_an_mteb1_reranking_file_renames_only_its_map_and_mrr(tmp_path):
+    from cmteb.results.reader import parse_result_file
+
+    path = tmp_path / "T2Reranking.json"
+    path.write_text(
+        json.dumps({"mteb_dataset_name": "T2Reranking", "dev": {"map": 0.66, "mrr": 0.77, "evaluation_time": 12.5}})
+    )
+    parsed = parse_result_file(path)
+    assert parsed.shape == "mteb1"
+    assert parsed.splits == {"dev": [{"map_at_1000": 0.66, "mrr_at_10": 0.77, "evaluation_time": 12.5}]}

@@ -16,11 +16,9 @@ one label. So a classification or clustering task's texts are encoded in task or
 and its evaluation (CPU work: fits, k-means) runs while the model encodes the next task's set,
 instead of waiting for the model to finish a later task's set before encoding its own.
 
-A set is encoded in parts (`encoding_parts`), whose tokens are made on a second thread while the model
-encodes the part before (at most three parts' ids are held): tokenising is CPU work, and a GPU would
-otherwise wait for it at the start of every set. At full size the first GPU batch so waits for the
-first task's data and the tokens of its first part, not for every task's data, plan and the first
-set's tokens (about a minute on one H200's host).
+A set is encoded in parts (`encoding_parts`) whose tokens are made on a second thread while the model
+encodes the part before (at most three parts' ids held), so a GPU does not wait for the tokenizer at
+the start of every set (about a minute on one H200's host at full size).
 """
 
 from __future__ import annotations

@@ -58,7 +58,8 @@ def resolve_workers(devices: str | None, ray: str | None, count: int | None, dev
             )
         if importlib.util.find_spec("ray") is None:
             raise CmtebError(
-                "--ray needs Ray, which is not installed: pip install -e '.[ray]' in cmteb's checkout (or pip install 'ray>=2.40')"
+                "--ray needs Ray, which is not installed: pip install -e '.[ray]' in cmteb's checkout "
+                "(or pip install 'ray>=2.40')"
             )
         from cmteb.workers.ray_backend import check_reachable
 
