@@ -12,6 +12,10 @@ from cmteb.assets import SAMPLES_DIR
 DECODER_SPECIALS = ["<pad>", "<unk>", "<|endoftext|>", "<s>", "yes", "no", "Yes"]
 
 
+#: The width and depth of every tiny test network: enough for real attention, cheap on a CPU.
+TINY_SHAPE = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+
+
 def sample_chars() -> list[str]:
     """Every character of the sample texts (and of the instructions and prompts the families add)."""
     text = (SAMPLES_DIR / "source.yaml").read_text(encoding="utf-8")
@@ -67,10 +71,7 @@ def build_tiny_bert(target: Path, *, seed: int = 0, num_labels: int | None = Non
     tokenizer = BertTokenizerFast(vocab=str(target / "vocab.txt"), tokenize_chinese_chars=True)
     config = BertConfig(
         vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        **TINY_SHAPE,
         max_position_embeddings=128,
         num_labels=num_labels or 2,
     )
@@ -116,10 +117,7 @@ def decoder_config(arch: str, vocab_size: int):
 
     common = dict(
         vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
+        **TINY_SHAPE,
         num_key_value_heads=1,
         max_position_embeddings=512,
         pad_token_id=0,
@@ -232,10 +230,7 @@ def build_tiny_xlmr_cross_encoder(target: Path, *, seed: int = 2) -> Path:
     tokenizer = _xlmr_tokenizer(target)
     config = XLMRobertaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        **TINY_SHAPE,
         max_position_embeddings=130,
         num_labels=1,
         pad_token_id=1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -315,10 +316,12 @@ def test_compare_names_the_settings_that_differ_and_takes_the_names_model_card_t
 
 
 def test_the_json_report_holds_every_field_of_the_comparison(tmp_path, capsys):
-    base = write_model(tmp_path / "base", "org/m", "r1", SCORES)
+    base = write_model(tmp_path / "基线", "org/m", "r1", SCORES)
     cand = write_model(tmp_path / "cand", "org/m", "r2", shifted("ATEC", -2.0))
     assert main(["compare", str(base), str(cand), "--format", "json", "--alpha", "0.01"]) == 1
-    report = json.loads(capsys.readouterr().out)
+    text = capsys.readouterr().out
+    assert text.startswith('{\n  "baseline": {\n    "model": "org/m",') and "基线" in text  # indented, UTF-8 as is
+    report = json.loads(text)
     lines = report["noise"].pop("lines")
     assert [line.split(":")[0] for line in lines] == ["Arithmetic", "Probe"]
     side = {"model": "org/m", "folder": None}
@@ -373,3 +376,35 @@ def test_the_paired_test_of_pair_classification_ap_measures_the_ap_difference():
     assert expected < -0.05
     assert result.delta == pytest.approx(expected, abs=1e-12)
     assert result.ci_low <= result.delta <= result.ci_high and result.n == 300
+
+
+def _strict_json(text: str) -> dict:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_the_json_report_is_strict_json_with_nan_as_null(tmp_path):
+    from dataclasses import replace
+
+    from cmteb.report.compare import Comparison, compare_results, resolve_folder, to_json
+    from cmteb.report.noise import judge_noise
+
+    write_model(tmp_path / "base", "org/m", "r1", SCORES)
+    base = resolve_folder(tmp_path / "base", None)
+    noise = judge_noise(base, base)
+    rows = compare_results(base, base, tolerance=0.5, alpha=0.05, tasks=None, noise=noise)
+    rows[0] = replace(rows[0], delta=float("nan"), p_value=float("nan"))
+    report = _strict_json(to_json(Comparison(rows, base, base, 0.5, 0.05, noise)))
+    assert (report["tasks"][0]["delta"], report["tasks"][0]["p_value"]) == (None, None)
+    assert report["tasks"][1]["delta"] == 0.0
+
+
+def test_the_json_report_gives_the_probes_drift_between_two_runs(capsys):
+    baseline = Path(__file__).resolve().parent.parent / "results" / "baselines"
+    assert main(["compare", str(baseline), str(baseline), "--format", "json"]) == 0
+    noise = _strict_json(capsys.readouterr().out)["noise"]
+    assert noise["probe_drift"]["largest"] == noise["probe_drift"]["median"] == 0.0
+    assert noise["probe_drift"]["rows"] > 0
+    assert noise["probe_threshold"] > 0

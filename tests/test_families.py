@@ -282,3 +282,29 @@ def test_a_sequence_classifier_is_a_cross_encoder_by_its_one_output(labels, cros
     else:
         with pytest.raises(CmtebError, match="no reranker family covers local/x"):
             resolve_recipe(RERANKER, files)
+
+
+@pytest.mark.parametrize(
+    ("name", "model_type", "family", "instructions", "max_length"),
+    [
+        ("BAAI/bge-large-zh-v1.5", "bert", "bge-zh", "bge-zh", 512),
+        ("BAAI/bge-small-en-v1.5", "bert", "bge-en", "bge-en", 512),
+        ("BAAI/bge-large-zh-noinstruct", "bert", "bge-noinstruct", None, 512),
+        ("BAAI/bge-m3", "xlm-roberta", "bge-m3", None, 8192),
+    ],
+)
+def test_bge_models_without_sentence_transformers_files_run_as_flagmodel_runs_them(
+    name, model_type, family, instructions, max_length
+):
+    """FlagEmbedding's FlagModel: CLS pooling, L2-normalised, the query instruction of BGE's README (zh or en;
+    none for the noinstruct and m3 models); bge-m3 reads 8192 tokens."""
+    recipe = resolve_recipe(EMBEDDER, _config_only({"model_type": model_type}, name))
+    assert (recipe.family, recipe.pooling, recipe.normalize, recipe.max_length) == (family, "cls", True, max_length)
+    assert (recipe.kind, recipe.instructions.source, recipe.instructions.texts) == (EMBEDDER, instructions, False)
+    assert recipe.reference.startswith("FlagEmbedding")
+
+
+def test_an_unrecognised_reranker_is_named_with_every_architecture_of_its_config():
+    files = _config_only({"model_type": "bert", "architectures": ["BertModel", "BertForMaskedLM"]})
+    with pytest.raises(CmtebError, match=r"^no reranker family covers local/x \(bert, BertModel, BertForMaskedLM\): "):
+        resolve_recipe(RERANKER, files)

@@ -106,7 +106,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from cmteb.report.compare import compare_results, resolve_folder, to_json, to_markdown
+    from cmteb.report.compare import Comparison, compare_results, resolve_folder, to_json, to_markdown
     from cmteb.report.noise import judge_noise
 
     if args.tolerance < 0 or not 0 < args.alpha < 1:
@@ -116,7 +116,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     noise = judge_noise(base, cand)
     rows = compare_results(base, cand, tolerance=args.tolerance, alpha=args.alpha, tasks=args.tasks, noise=noise)
     render = to_json if args.format == "json" else to_markdown
-    print(render(rows, base, cand, args.tolerance, args.alpha, noise))
+    print(render(Comparison(rows, base, cand, args.tolerance, args.alpha, noise)))
     regressed = any(r.status == "regressed" for r in rows)
     missing = args.fail_on_missing and any(r.status == "missing" for r in rows)
     return 1 if regressed or missing else 0

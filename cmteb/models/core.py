@@ -201,3 +201,37 @@ class ModelCore:
                 "the weights"
             )
         return out
+
+
+@dataclass
+class PairScorer(ModelCore):
+    """What the reranker cores share: `score(pairs)`, one float32 score per (query, passage) pair, from the
+    inputs each family builds for a pair (`pair_inputs`)."""
+
+    normalize: bool = False
+    KIND: ClassVar[str] = "reranker"
+    OUTPUTS: ClassVar[str] = "scores"
+    OUTPUT_FIELD: ClassVar[str] = "logits"
+
+    def empty_outputs(self, count: int) -> np.ndarray:
+        """An array for `count` scores."""
+        return np.empty(count, dtype=np.float32)
+
+    def pair_inputs(self, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """The tokenised inputs of `pairs` (at least `input_ids`), as the family's authors build them."""
+        raise NotImplementedError
+
+    def score(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+        stats: BatchStats | None = None,
+        log: Any = None,
+    ) -> np.ndarray:
+        """Score `[query, passage]` pairs; float32 scores in input order (the work counted in `stats`, else in
+        the core's own counters, and a worker pool's shards in `log`, else in the pool's own log)."""
+        if len(pairs) == 0:
+            return self.empty_outputs(0)
+        return self.compute(self.pair_inputs(pairs), batch_size=batch_size, on_batch=on_batch, stats=stats, log=log)

@@ -17,17 +17,15 @@ logits are computed (`logits_to_keep`): a whole vocabulary per token would not f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-import numpy as np
 import torch
 
 from cmteb.defaults import DEFAULT_CUTOFF_LAYER
 from cmteb.errors import CmtebError
-from cmteb.models.batching import BatchStats
-from cmteb.models.core import LoadOptions, ModelCore
+from cmteb.models.core import LoadOptions, PairScorer
 from cmteb.models.families import LAYERWISE, YES_LOGIT, YES_NO, ModelRecipe
 from cmteb.models.sources import ModelSource
 
@@ -56,16 +54,12 @@ def _only_second(first: list[int], second: list[int], max_length: int) -> list[i
 
 
 @dataclass
-class LLMReranker(ModelCore):
+class LLMReranker(PairScorer):
     """A decoder reranker (see the module docstring); `score(pairs)` gives one float32 score per pair."""
 
     recipe: ModelRecipe | None = None
-    normalize: bool = False
     answer_ids: tuple[int, ...] = ()  # ("Yes",) or ("no", "yes") token ids
     cutoff_layer: int | None = None
-    KIND: ClassVar[str] = "reranker"
-    OUTPUTS: ClassVar[str] = "scores"
-    OUTPUT_FIELD: ClassVar[str] = "logits"
 
     @classmethod
     def load(
@@ -95,25 +89,10 @@ class LLMReranker(ModelCore):
             core.cutoff_layer = cutoff_layer or DEFAULT_CUTOFF_LAYER
         return core
 
-    def empty_outputs(self, count: int) -> np.ndarray:
-        """An array for `count` scores."""
-        return np.empty(count, dtype=np.float32)
-
-    def score(
-        self,
-        pairs: Sequence[tuple[str, str]],
-        *,
-        batch_size: int | None = None,
-        on_batch: Callable[[int], None] | None = None,
-        stats: BatchStats | None = None,
-        log: Any = None,
-    ) -> np.ndarray:
-        """Score `[query, passage]` pairs; float32 scores in input order."""
-        if len(pairs) == 0:
-            return self.empty_outputs(0)
+    def pair_inputs(self, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """Each pair's prompt ids, built as the family's authors build them."""
         build = self._qwen3_ids if self.recipe.core == YES_NO else self._yes_logit_ids  # type: ignore[union-attr]
-        encoded = {"input_ids": [build(q, p) for q, p in pairs]}
-        return self.compute(encoded, batch_size=batch_size, on_batch=on_batch, stats=stats, log=log)
+        return {"input_ids": [build(q, p) for q, p in pairs]}
 
     def _yes_logit_ids(self, query: str, passage: str) -> list[int]:
         """FlagLLMReranker's input for one pair."""

@@ -3,16 +3,14 @@ comes out (the raw logit, optionally through a sigmoid), as FlagEmbedding's rera
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-import numpy as np
 import torch
 
 from cmteb.errors import CmtebError
-from cmteb.models.batching import BatchStats
-from cmteb.models.core import LoadOptions, ModelCore
+from cmteb.models.core import LoadOptions, PairScorer
 from cmteb.models.families import CROSS_ENCODER, RERANKER, ModelRecipe, read_model_files, resolve_recipe
 from cmteb.models.sources import ModelSource, resolve_model
 from cmteb.models.speed.first_token import compute_first_token_only, pays_on
@@ -36,17 +34,13 @@ FIRST_TOKEN_HEADS = (
 
 
 @dataclass
-class BGEReranker(ModelCore):
+class BGEReranker(PairScorer):
     """A transformers sequence-classification model scoring (query, passage) pairs.
 
     Build it with `BGEReranker.load(...)`; `score(pairs)` returns one float32 score per pair.
     """
 
-    normalize: bool = False
     recipe: ModelRecipe | None = None
-    KIND: ClassVar[str] = "reranker"
-    OUTPUTS: ClassVar[str] = "scores"
-    OUTPUT_FIELD: ClassVar[str] = "logits"
 
     @classmethod
     def load(
@@ -79,25 +73,9 @@ class BGEReranker(ModelCore):
             compute_first_token_only(core.model.base_model)
         return core
 
-    def empty_outputs(self, count: int) -> np.ndarray:
-        """An array for `count` scores."""
-        return np.empty(count, dtype=np.float32)
-
-    def score(
-        self,
-        pairs: Sequence[tuple[str, str]],
-        *,
-        batch_size: int | None = None,
-        on_batch: Callable[[int], None] | None = None,
-        stats: BatchStats | None = None,
-        log: Any = None,
-    ) -> np.ndarray:
-        """Score `[query, passage]` pairs; float32 scores in input order (the work counted in `stats`, else in
-        the core's own counters, and a worker pool's shards in `log`, else in the pool's own log)."""
-        if len(pairs) == 0:
-            return self.empty_outputs(0)
-        encoded = tokenize(self.tokenizer, [q for q, _ in pairs], self.max_length, [p for _, p in pairs])
-        return self.compute(encoded, batch_size=batch_size, on_batch=on_batch, stats=stats, log=log)
+    def pair_inputs(self, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """Query and passage tokenised together, truncated as transformers' pair truncation does."""
+        return tokenize(self.tokenizer, [q for q, _ in pairs], self.max_length, [p for _, p in pairs])
 
     def head(self, output: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """One padded batch's scores from its logits, in fp32 (fp16 logits tie nearby scores)."""

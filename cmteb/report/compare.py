@@ -267,15 +267,22 @@ def _fmt(value: float | None, signed: bool = False) -> str:
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
-def to_markdown(
-    rows: list[TaskComparison],
-    base: ModelResults,
-    cand: ModelResults,
-    tolerance: float,
-    alpha: float,
-    noise: NoiseJudgement,
-) -> str:
+@dataclass(frozen=True)
+class Comparison:
+    """What a report shows: the per-task rows, both sides, the settings that judged them and the float noise."""
+
+    rows: list[TaskComparison]
+    base: ModelResults
+    cand: ModelResults
+    tolerance: float
+    alpha: float
+    noise: NoiseJudgement
+
+
+def to_markdown(comparison: Comparison) -> str:
     """A report fit for a pull-request comment: verdict, float noise, then regressions first."""
+    rows, base, cand, noise = comparison.rows, comparison.base, comparison.cand, comparison.noise
+    tolerance, alpha = comparison.tolerance, comparison.alpha
     counts = {s: sum(r.status == s for r in rows) for s in ("regressed", "improved", "missing", "ok")}
     verdict = "❌ quality dropped" if counts["regressed"] else "✅ no regression"
     base_avg, cand_avg = compare_averages(base, cand)
@@ -321,36 +328,33 @@ def _settings_line(base: ModelResults, cand: ModelResults) -> str:
     return f"Settings differ in {len(differences)}: " + "; ".join(differences) + "."
 
 
-def to_json(
-    rows: list[TaskComparison],
-    base: ModelResults,
-    cand: ModelResults,
-    tolerance: float,
-    alpha: float,
-    noise: NoiseJudgement,
-) -> str:
+def to_json(comparison: Comparison) -> str:
     """The report for machines."""
-    return json.dumps(
-        {
-            "baseline": {"model": base.model, "revision": base.revision, "folder": str(base.folder)},
-            "candidate": {"model": cand.model, "revision": cand.revision, "folder": str(cand.folder)},
-            "tolerance": tolerance,
-            "alpha": alpha,
-            "noise": {
-                "model": noise.model,
-                "arithmetic_differences": list(noise.differences),
-                "probe_drift": asdict(noise.drift) if noise.drift is not None else None,
-                "probe_threshold": noise.threshold,
-                "lines": list(noise.lines),
-            },
-            "settings_differences": settings_differences(base, cand),
-            "avg": dict(
-                zip(("baseline", "candidate"), (a.avg.value for a in compare_averages(base, cand)), strict=True)
-            ),
-            "regressed": [r.task for r in rows if r.status == "regressed"],
-            "tasks": [asdict(r) for r in rows],
+    rows, base, cand, noise = comparison.rows, comparison.base, comparison.cand, comparison.noise
+    report = {
+        "baseline": {"model": base.model, "revision": base.revision, "folder": str(base.folder)},
+        "candidate": {"model": cand.model, "revision": cand.revision, "folder": str(cand.folder)},
+        "tolerance": comparison.tolerance,
+        "alpha": comparison.alpha,
+        "noise": {
+            "model": noise.model,
+            "arithmetic_differences": list(noise.differences),
+            "probe_drift": asdict(noise.drift) if noise.drift is not None else None,
+            "probe_threshold": noise.threshold,
+            "lines": list(noise.lines),
         },
-        indent=2,
-        ensure_ascii=False,
-        default=lambda v: None if isinstance(v, float) and np.isnan(v) else v,
-    )
+        "settings_differences": settings_differences(base, cand),
+        "avg": dict(zip(("baseline", "candidate"), (a.avg.value for a in compare_averages(base, cand)), strict=True)),
+        "regressed": [r.task for r in rows if r.status == "regressed"],
+        "tasks": [asdict(r) for r in rows],
+    }
+    # json.dumps writes a NaN as `NaN`, which strict JSON parsers refuse: a value that is not a number is null.
+    return json.dumps(_nan_as_null(report), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _nan_as_null(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _nan_as_null(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_nan_as_null(inner) for inner in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
