@@ -81,7 +81,9 @@ def test_worker_options_refuse_contradictions_in_one_line(monkeypatch):
         with pytest.raises(CmtebError, match=expected):
             resolve_workers(*args)
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
-    with pytest.raises(CmtebError, match=r"--ray needs Ray, which is not installed: pip install 'cmteb\[ray\]'"):
+    with pytest.raises(
+        CmtebError, match=r"--ray needs Ray, which is not installed: pip install -e '\.\[ray\]' in cmteb's checkout"
+    ):
         resolve_workers(None, "local", None, None)
 
 
