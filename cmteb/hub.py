@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from cmteb.errors import CmtebError
 
@@ -30,6 +31,53 @@ UNREACHABLE = {
         "folder here"
     ),
 }
+
+
+#: How many names a message lists before it says how many more there are.
+LISTED = 3
+
+
+def listed(names: list[str]) -> str:
+    """`a, b, c and 30 more`: a message names a few, never a screenful."""
+    shown = ", ".join(names[:LISTED])
+    return f"{shown} and {len(names) - LISTED} more" if len(names) > LISTED else shown
+
+
+def missing_data(tasks: list[str], repos: list[str]) -> HubUnreachable:
+    """The one-line error for tasks whose data is neither cached nor given, naming a few of them."""
+    subject = f"the data of task {tasks[0]}" if len(tasks) == 1 else f"the data of {len(tasks)} tasks ({listed(tasks)})"
+    return unreachable("dataset", listed(repos), subject=subject)
+
+
+def _folded(name: str) -> str:
+    return "".join(c for c in name.lower() if c.isalnum())
+
+
+def _cache_roots() -> tuple[Path, Path]:
+    """The datasets cache and the hub cache, as `datasets` and `huggingface_hub` resolve them from the
+    environment (read here without importing either: this check runs before the slow imports)."""
+    home = Path(os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "huggingface")
+    datasets_cache = Path(os.environ.get("HF_DATASETS_CACHE") or home / "datasets").expanduser()
+    hub_cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or home / "hub"
+    return datasets_cache, Path(hub_cache).expanduser()
+
+
+def surely_uncached(repos: list[str]) -> list[str]:
+    """The dataset repos of which neither the datasets cache nor the hub cache holds anything: with the hub
+    off, their tasks cannot load. Conservative: any folder whose name could be the repo's counts as a copy
+    (`datasets` names its folders `org___repo` with the name in snake case, the hub cache `datasets--org--repo`)."""
+    datasets_cache, hub_cache = _cache_roots()
+    present = set()
+    for entry in (*_names(datasets_cache), *_names(hub_cache)):
+        present.add(_folded(entry.replace("___", "/").removeprefix("datasets--").replace("--", "/")))
+    return [repo for repo in repos if _folded(repo) not in present]
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return [entry.name for entry in folder.iterdir()]
+    except OSError:
+        return []
 
 
 def hub_offline() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -85,6 +86,47 @@ def test_uncached_hub_data_offline_is_checked_before_the_model_and_leaves_nothin
     err = _one_line(capsys)
     assert "the data of 33 tasks (T2Retrieval, MMarcoRetrieval, DuRetrieval and 30 more)" in err
     assert len(err) < 400 and err.count("cmteb download") == 1
+
+
+def test_data_no_cache_holds_is_refused_before_mteb_and_torch_are_imported(tiny_bert, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from cmteb.cli import main\n"
+        f"rc = main(['run', '--model', {str(tiny_bert)!r}, '--tasks', 'ATEC', '--output-dir', {str(tmp_path)!r}])\n"
+        "print(rc, [m for m in ('mteb', 'torch', 'datasets') if m in sys.modules])\n"
+    )
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_DATASETS_CACHE": "",
+        "HF_HUB_CACHE": "",
+    }
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "2 []"
+    assert "the data of task ATEC (hub: C-MTEB/ATEC) is neither in the datasets cache" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("folder", "cached"),
+    [
+        ("datasets/c-_mteb___atec", True),  # datasets' own folder name (snake case)
+        ("hub/datasets--C-MTEB--ATEC", True),
+        ("hub/datasets--C-MTEB--AFQMC", False),
+        ("datasets/other___thing", False),
+    ],
+)
+def test_a_copy_in_either_hugging_face_cache_lets_the_task_try_to_load(folder, cached, tmp_path, monkeypatch):
+    from cmteb.hub import surely_uncached
+
+    for name in ("HF_DATASETS_CACHE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    (tmp_path / folder).mkdir(parents=True)
+    assert surely_uncached(["C-MTEB/ATEC"]) == ([] if cached else ["C-MTEB/ATEC"])
 
 
 def test_a_gpu_asked_for_where_none_can_be_is_refused_before_torch_is_imported(tmp_path):

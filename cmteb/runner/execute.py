@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock
 
 from cmteb.errors import CmtebError, warn
+from cmteb.hub import hub_offline, missing_data, surely_uncached
 from cmteb.results.files import read_run_record, settings_text
 from cmteb.results.outcome import RunSummary, TaskOutcome
 from cmteb.results.reader import result_file_score
@@ -59,6 +60,9 @@ def execute(config: RunConfig) -> RunSummary:
     plan = make_plan(config)
     if plan.all_stored():  # nothing changed since every task was evaluated: load nothing
         return _replay(plan, started)
+    folder = config.result_folder
+    pending = _pending(plan, folder)
+    _refuse_data_not_at_hand(config, pending)
     # torch, transformers and mteb are imported from here on: input errors above come within seconds.
     from cmteb.models.devices import pick_device
     from cmteb.runner.evaluate import quiet_third_party
@@ -68,10 +72,9 @@ def execute(config: RunConfig) -> RunSummary:
         pick_device(config.load.device)
     quiet_third_party(config.debug)
     _warn_about_instruction(config)
-    folder = config.result_folder
     with RunProgress(len(config.specs), enabled=config.show_progress) as progress:
         # Data first, then weights, then the output folder: bad input leaves nothing behind.
-        system = load_system(plan, progress, _pending(plan, folder))
+        system = load_system(plan, progress, pending)
         try:
             check_writable(folder)
             summary = _new_summary(config, folder, system.embedding_dim)
@@ -98,6 +101,17 @@ def _new_summary(config: RunConfig, folder: Path, embedding_dim: int | None) -> 
         data=config.data_source,
         settings=settings_text(config.variant),
     )
+
+
+def _refuse_data_not_at_hand(config: RunConfig, pending: list[TaskSpec]) -> None:
+    """With the hub off and no --data-dir, tasks of which no cache holds a copy stop the run before the slow
+    imports (`datasets` would say the same after them)."""
+    if config.data_dir is not None or not hub_offline():
+        return
+    absent = set(surely_uncached([spec.repo for spec in pending]))
+    missing = [spec for spec in pending if spec.repo in absent]
+    if missing:
+        raise missing_data([spec.name for spec in missing], [spec.repo for spec in missing])
 
 
 def _pending(plan: Plan, folder: Path) -> list[TaskSpec]:

@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from cmteb.errors import warn
-from cmteb.hub import HubUnreachable, offline_unless_reachable, unreachable
+from cmteb.hub import HubUnreachable, missing_data, offline_unless_reachable
 from cmteb.runner.config import RunConfig
 from cmteb.runner.progress import RunProgress
 from cmteb.runner.systems.base import visible_workers
@@ -18,22 +18,6 @@ from cmteb.tasks.qrel_gaps import QrelGaps
 from cmteb.tasks.registry import TaskSpec
 
 T = TypeVar("T")
-
-
-#: How many names a message lists before it says how many more there are.
-LISTED = 3
-
-
-def _listed(names: list[str]) -> str:
-    """`a, b, c and 30 more`: a message names a few, never a screenful."""
-    shown = ", ".join(names[:LISTED])
-    return f"{shown} and {len(names) - LISTED} more" if len(names) > LISTED else shown
-
-
-def _missing_subject(missing: list[TaskSpec]) -> str:
-    if len(missing) == 1:
-        return f"the data of task {missing[0].name}"
-    return f"the data of {len(missing)} tasks ({_listed([s.name for s in missing])})"
 
 
 class TaskLoader:
@@ -83,7 +67,7 @@ class TaskLoader:
             except HubUnreachable:
                 missing.append(spec)
         if missing:
-            raise unreachable("dataset", _listed([s.repo for s in missing]), subject=_missing_subject(missing))
+            raise missing_data([s.name for s in missing], [s.repo for s in missing])
 
     def __call__(self, spec: TaskSpec) -> Any:
         task = self.ready.pop(spec.name, None)
