@@ -105,4 +105,28 @@ def test_summary_leaderboard_and_compare_print_the_same_averages(protocol, tiny_
     text = console.export_text()
     assert re.search(rf"mean +PairClassification +2 tasks +{cells['PairClassification']}", text)
     assert re.search(rf"Avg +C-MTEB +{cells['Avg'].removeprefix('partial: ')} +—", text), "partial: no number"
-    assert any("T2RerankingZh2En" in line and " extra " in line for line in text.splitlines())
+    lines = text.splitlines()
+    extras_at = next(i for i, line in enumerate(lines) if line.strip() == "extras (in no average)")
+    assert any("T2RerankingZh2En" in line for line in lines[extras_at:])
+    assert not any("T2RerankingZh2En" in line for line in lines[:extras_at])
+
+
+@pytest.mark.parametrize("two_stage", [False, True])
+def test_the_run_summary_fits_80_columns_with_every_name_whole(two_stage, tmp_path):
+    """The longest names (MassiveScenarioClassification, the flagembedding-2023 protocol) and every type."""
+    from cmteb.results.outcome import RunSummary, TaskOutcome
+
+    protocol = resolve_protocol("flagembedding-2023")
+    # A two-stage run evaluates the Retrieval tasks; scores are fractions, shown in points.
+    specs = [s for s in protocol.all_tasks if s.type == "Retrieval" or not two_stage]
+    first_stage = 0.9876 if two_stage else None
+    outcomes = [TaskOutcome(s, "skipped", 1.0, 1234.5, tmp_path / s.name, first_stage_score=first_stage) for s in specs]
+    summary = RunSummary("org/model", "0123456789abcdef", tmp_path, 1024, outcomes, 456.7, protocol.name)
+    console = Console(record=True, width=80)
+    console.print(summary_table(summary))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for spec in specs:
+        assert any(line.split()[:1] == [spec.name] and line.rstrip().endswith("skipped") for line in lines), spec.name
+    for kind in {spec.type for spec in specs if not protocol.is_extra(spec.name)}:
+        assert any(line.strip() == kind for line in lines) and any(line.startswith(f" mean {kind} ") for line in lines)

@@ -61,28 +61,26 @@ def _value(average: Average) -> str:
 
 
 def summary_table(summary: RunSummary) -> Table:
-    """Per task: type, metric, score (points), seconds, status; then the protocol's averages, each with how many
-    of its tasks are present (a partial average shows `—`: `1 of 7 tasks`).
+    """Per task, under its type: metric, score (points), seconds, status; then the protocol's averages, each with
+    how many of its tasks are present (a partial average shows `—`: `1 of 7 tasks`).
 
-    The protocol's extras (the cross-lingual reranking tasks) are listed in a section of their own and
-    are in no average. Two-stage runs add the first stage's score.
+    The type heads its group instead of filling a column, so the table fits 80 columns with every name whole.
+    The protocol's extras (the cross-lingual reranking tasks) are listed in a section of their own and are in
+    no average. Two-stage runs add the first stage's score.
     """
     protocol = resolve_protocol(summary.protocol)
     two_stage = any(o.first_stage_score is not None for o in summary.outcomes)
     table = Table(title=_title(summary), caption=_caption(summary, protocol), box=box.SIMPLE_HEAD, pad_edge=False)
-    right = {"first stage", "score", "seconds"}
-    for column in ("task", "type", "metric", *(["first stage"] if two_stage else []), "score", "seconds", "status"):
-        # Task names are never cut; the other columns fold onto more lines in a narrow terminal.
-        justify = "right" if column in right else "left"
-        table.add_column(column, justify=justify, no_wrap=column in ("task", "metric"), overflow="fold")
+    for column in ("task", "metric", *(["first stage"] if two_stage else []), "score", "seconds", "status"):
+        right = column in ("first stage", "score", "seconds")
+        table.add_column(column, justify="right" if right else "left", no_wrap=True)
 
-    def row(task: str, kind: str, metric: str, first: str, value: str, seconds: str, status: str) -> None:
-        table.add_row(task, kind, metric, *([first] if two_stage else []), value, seconds, status)
+    def row(task: str, metric: str = "", first: str = "", value: str = "", seconds: str = "", status: str = "") -> None:
+        table.add_row(task, metric, *([first] if two_stage else []), value, seconds, status)
 
     def task_row(o: TaskOutcome) -> None:
         row(
-            o.spec.name,
-            o.spec.type,
+            f"  {o.spec.name}",
             o.spec.metric,
             _points(o.first_stage_score),
             _points(o.score),
@@ -90,30 +88,27 @@ def summary_table(summary: RunSummary) -> Table:
             o.status,
         )
 
-    for o in summary.outcomes:
-        if not protocol.is_extra(o.spec.name):
-            task_row(o)
+    counted = [o for o in summary.outcomes if not protocol.is_extra(o.spec.name)]
+    for kind in dict.fromkeys(o.spec.type for o in counted):
+        row(f"[bold]{kind}[/bold]")
+        for o in counted:
+            if o.spec.type == kind:
+                task_row(o)
     table.add_section()
     averages, first = run_averages(summary), run_averages(summary, first_stage=True)
     for kind, average in averages.categories.items():
         if average.present:
-            first_cell = _value(first.categories[kind]) if two_stage else ""
-            row("mean", kind, _coverage(average), first_cell, _value(average), "", "")
+            row(
+                f"mean {kind}", _coverage(average), _value(first.categories[kind]) if two_stage else "", _value(average)
+            )
     first_avg = _value(first.avg) if two_stage else ""
-    row("Avg", "C-MTEB", _coverage(averages.avg), first_avg, _value(averages.avg), f"{summary.seconds:.1f}", "")
+    row("Avg C-MTEB", _coverage(averages.avg), first_avg, _value(averages.avg), f"{summary.seconds:.1f}")
     extras = [o for o in summary.outcomes if protocol.is_extra(o.spec.name)]
     if extras:
         table.add_section()
+        row("[bold]extras[/bold] (in no average)")
         for o in extras:
-            row(
-                o.spec.name,
-                "extra",
-                o.spec.metric,
-                _points(o.first_stage_score),
-                _points(o.score),
-                f"{o.seconds:.1f}",
-                o.status,
-            )
+            task_row(o)
     return table
 
 
