@@ -9,7 +9,9 @@ at least 0.99999, scores to 1e-5.
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +28,6 @@ from cmteb.models.encoder import BGEEncoder
 from cmteb.models.families import EMBEDDER, FAMILIES, RERANKER, ModelFiles, read_model_files, resolve_recipe
 from cmteb.models.reranker import load_reranker
 from cmteb.models.sources import resolve_model
-from cmteb.models.st_files import read_sentence_transformers
 from cmteb.runner.config import resolve_config
 
 QUERIES = ["今天北京的天气怎么样？", "这家外卖送得很快吗", "如何更换手机电池"]
@@ -233,14 +234,10 @@ def test_a_layerwise_reranker_scores_by_its_cutoff_layers_head(tmp_path):
 
 
 def _config_only(config: dict, name: str = "local/x") -> ModelFiles:
-    return ModelFiles(
-        name,
-        config.get("model_type"),
-        tuple(config.get("architectures") or ()),
-        False,
-        read_sentence_transformers(None),
-        config,
-    )
+    """What cmteb reads of a folder holding only `config` as its config.json."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "config.json").write_text(json.dumps(config))
+        return read_model_files(name, Path(folder))
 
 
 def test_an_unrecognised_model_is_told_every_family_of_its_kind():
