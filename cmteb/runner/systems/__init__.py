@@ -13,7 +13,6 @@ process, or as worker pools) and presents them to mteb; `base` holds what every 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from cmteb.kinds import RunKind
 from cmteb.runner.plan import Plan
@@ -39,8 +38,7 @@ def load_system(plan: Plan, progress: RunProgress, pending: list[TaskSpec]) -> S
     config = plan.config
     for spec in config.specs:  # every task is defined (mteb class, mirror, layout) before weights are read
         build_task(spec, config.data_dir)
-    evaluated: list[Any] = []
-    return SYSTEMS[config.kind](config, TaskLoader(config, evaluated, plan.fingerprints), pending, progress)
+    return SYSTEMS[config.kind](config, TaskLoader(config, plan.fingerprints), pending, progress)
 
 
 __all__ = ["SYSTEMS", "System", "load_system"]

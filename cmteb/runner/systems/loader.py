@@ -28,9 +28,9 @@ class TaskLoader:
     task's first evaluation. `datasets` keeps the data memory-mapped, so holding them costs little.
     """
 
-    def __init__(self, config: RunConfig, evaluated: list[Any], fingerprints: dict[str, str | None]) -> None:
+    def __init__(self, config: RunConfig, fingerprints: dict[str, str | None]) -> None:
         self.config = config
-        self.evaluated = evaluated
+        self.evaluated: list[Any] = []  # the task objects evaluated, in order (the system reads their items)
         self.fingerprints = fingerprints
         self.unknown_qrels: dict[str, QrelGaps] = {}
         self.ready: dict[str, Any] = {}
