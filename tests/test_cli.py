@@ -186,6 +186,8 @@ def test_the_task_list_fits_80_columns_through_a_pipe_with_every_name_whole(prot
     )
     lines = done.stdout.splitlines()
     assert done.returncode == 0 and max(len(line) for line in lines) <= 80
-    names = {line.split()[0] for line in lines if line.strip()}
-    assert {s.name for s in resolve_protocol(protocol).all_tasks} <= names, "every name whole, on its own line"
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line.strip()}
+    for spec in resolve_protocol(protocol).all_tasks:  # every cell whole, on the task's own line
+        assert rows[spec.name][:2] == [",".join(spec.splits), spec.metric], spec.name
+        assert spec.type in rows, "each type heads its tasks"
     assert "…" not in done.stdout

@@ -124,15 +124,18 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
 
 
 def tasks_table(protocol: Protocol, specs: Iterable[TaskSpec]) -> Table:
-    """A protocol's task listing: name, type, splits, metric, and whether its averages include it (the hub repos
-    and revisions: `cmteb tasks --json`). It fits 80 columns with every name whole."""
+    """A protocol's task listing, each type heading its tasks: name, splits, metric, and whether its averages
+    include it (the hub repos and revisions: `cmteb tasks --json`). It fits 80 columns with every cell whole."""
     title = f"protocol {protocol.name}: {len(protocol.tasks)} C-MTEB tasks, {len(protocol.extras)} extras"
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("name", "type", "split", "metric", "in Avg"):
-        # A name is never cut (it is what --tasks takes); the other columns fold onto more lines if need be.
-        table.add_column(column, no_wrap=column in ("name", "type", "metric"), overflow="fold")
-    for s in specs:
-        table.add_row(s.name, s.type, ",".join(s.splits), s.metric, "extra" if protocol.is_extra(s.name) else "yes")
+    for column in ("name", "split", "metric", "in Avg"):
+        table.add_column(column, no_wrap=True)
+    specs = list(specs)
+    for kind in dict.fromkeys(s.type for s in specs):
+        table.add_row(f"[bold]{kind}[/bold]")
+        for s in (s for s in specs if s.type == kind):
+            extra = "extra" if protocol.is_extra(s.name) else "yes"
+            table.add_row(f"  {s.name}", ",".join(s.splits), s.metric, extra)
     caption = "repos and revisions: cmteb tasks --json"
     if protocol.extras:
         names = " and ".join(t.name for t in protocol.extras)
