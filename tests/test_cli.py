@@ -191,3 +191,20 @@ def test_the_task_list_fits_80_columns_through_a_pipe_with_every_name_whole(prot
         assert rows[spec.name][:2] == [",".join(spec.splits), spec.metric], spec.name
         assert spec.type in rows, "each type heads its tasks"
     assert "…" not in done.stdout
+
+
+@pytest.mark.parametrize("command", [["families"], ["instructions", "--model", "m3e-small"]])
+def test_the_family_and_instruction_listings_fit_80_columns_with_every_name_whole(command):
+    from cmteb.models.families import CROSS_ENCODERS, FAMILIES, SENTENCE_TRANSFORMERS
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cmteb.cli", *command], capture_output=True, text=True, env={**ENV, "COLUMNS": "80"}
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and max(len(line) for line in lines) <= 80
+    cells = {cell.strip() for line in lines for cell in line.split("│")}
+    if command == ["families"]:
+        names = {family.name for family in (*FAMILIES, SENTENCE_TRANSFORMERS, CROSS_ENCODERS)}
+    else:
+        names = {spec.name for spec in resolve_protocol("mteb-cmn-v1").all_tasks}
+    assert names <= cells, "every name whole, in a cell of its own"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from rich.table import Table
 
-from cmteb.models.families import CROSS_ENCODERS, FAMILIES, SENTENCE_TRANSFORMERS, ModelRecipe
+from cmteb.models.families import CROSS_ENCODERS, FAMILIES, SENTENCE_TRANSFORMERS, Family, ModelRecipe
 from cmteb.models.instructions import TaskInstructions
 from cmteb.tasks.protocols import Protocol
 
@@ -18,31 +18,40 @@ def _shown(text: str | None) -> str:
 
 
 def families_table() -> Table:
-    """Every family: what recognises it, how it pools and normalises, its instructions and reference."""
-    table = Table(title="model families", caption="a model's own sentence-transformers files win over its family's")
-    for column in ("family", "kind", "recognised by", "pooling", "normalised", "instructions", "checked against"):
-        table.add_column(column, overflow="fold")
+    """Every family: what recognises it, how it pools and normalises, its instructions and reference. One row a
+    family, its facts as lines, so the table fits a narrow terminal with every family name whole."""
+    table = Table(
+        title="model families",
+        caption="a model's own sentence-transformers files win over its family's",
+        show_lines=True,
+    )
+    table.add_column("family", no_wrap=True)
+    table.add_column("how it runs", overflow="fold")
     for family in (*FAMILIES, SENTENCE_TRANSFORMERS, CROSS_ENCODERS):
-        recognised = [f"name ~ {family.names}"] if family.names else []
-        recognised += [f"model_type {'/'.join(family.architectures)}"] if family.architectures else []
-        if family is SENTENCE_TRANSFORMERS:
-            recognised = ["modules.json"]
-        elif family is CROSS_ENCODERS:
-            recognised = ["*ForSequenceClassification, one output"]
-        style = family.instructions
-        instructions = "—" if style.source is None else f"{style.source}: {_shown(style.template)}"
-        if style.source is not None and style.texts:
-            instructions += " (queries and texts)"
-        table.add_row(
-            family.name,
-            f"{family.kind} ({family.core})",
-            ", ".join(recognised),
-            family.pooling or ("files" if family.kind == "embedder" else "—"),
-            ("yes" if family.normalize else "no") if family.kind == "embedder" else "—",
-            instructions,
-            family.reference,
-        )
+        table.add_row(family.name, "\n".join(f"{field}: {value}" for field, value in _facts(family)))
     return table
+
+
+def _facts(family: Family) -> list[tuple[str, str]]:
+    recognised = [f"name ~ {family.names}"] if family.names else []
+    recognised += [f"model_type {'/'.join(family.architectures)}"] if family.architectures else []
+    if family is SENTENCE_TRANSFORMERS:
+        recognised = ["modules.json"]
+    elif family is CROSS_ENCODERS:
+        recognised = ["*ForSequenceClassification, one output"]
+    style = family.instructions
+    instructions = "—" if style.source is None else f"{style.source}: {_shown(style.template)}"
+    if style.source is not None and style.texts:
+        instructions += " (queries and texts)"
+    embedder = family.kind == "embedder"
+    return [
+        ("kind", f"{family.kind} ({family.core})"),
+        ("recognised by", ", ".join(recognised)),
+        ("pooling", family.pooling or ("files" if embedder else "—")),
+        ("normalised", ("yes" if family.normalize else "no") if embedder else "—"),
+        ("instructions", instructions),
+        ("checked against", family.reference),
+    ]
 
 
 def instructions_table(protocol: Protocol, plan: Mapping[str, TaskInstructions], recipe: ModelRecipe) -> Table:
@@ -51,11 +60,10 @@ def instructions_table(protocol: Protocol, plan: Mapping[str, TaskInstructions],
         title=f"instructions under {protocol.name}",
         caption=f"{recipe.describe()}; template {_shown(recipe.instructions.template)}",
     )
-    for column in ("task", "type", "query", "document", "text", "source"):
+    table.add_column("task", no_wrap=True)  # a name is never cut: it is what --tasks takes
+    for column in ("query", "document", "text", "source"):
         table.add_column(column, overflow="fold")
     for spec in protocol.all_tasks:
         given = plan.get(spec.name, TaskInstructions())
-        table.add_row(
-            spec.name, spec.type, _shown(given.query), _shown(given.document), _shown(given.text), given.source
-        )
+        table.add_row(spec.name, _shown(given.query), _shown(given.document), _shown(given.text), given.source)
     return table
