@@ -4,8 +4,10 @@ mteb 2.26 (mteb/benchmarks/_create_table.py): `Mean (TaskType)` is the mean of t
 the mean of its tasks, and empty when any task is missing (`mean_horizontal(ignore_nulls=False)`);
 `Rank (Borda)` ranks the models within each task (higher score first, ties sharing the average rank), gives
 each model `n_models - rank` points per task it has (0 for a task it lacks), sums them, and ranks the sums
-with ties sharing the best rank (`method="min"`). Computed here with pandas on one table's rows, and checked
-against mteb's own summary on the same result files (tests/test_ranking.py).
+with ties sharing the best rank (`method="min"`). mteb's own are private polars expressions inside its table
+builder (`_get_borda_rank`, `_mean_or_null`), and the leaderboard renders result files without importing mteb
+(about a second), so the few lines are here, in pandas, checked against mteb's own summary on the same result
+files (tests/test_ranking.py).
 """
 
 from __future__ import annotations
