@@ -42,16 +42,15 @@ def _ap(values: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _best_accuracy(values: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy at the best threshold on the similarity (mteb's pair-classification accuracy)."""
+    """mteb's pair-classification accuracy (`_find_best_acc_and_threshold`): the best accuracy of a threshold
+    between two adjacent distinct similarities, "same" above it. Like mteb, a threshold never splits tied
+    similarities (resamples repeat pairs, so ties are common) and never passes every pair or none."""
     order = np.argsort(-values, kind="stable")
-    positives = labels[order].astype(int)
-    # Predicting "same" for the top k: correct are the positives among them and negatives after them.
-    correct = (
-        np.concatenate([[0], np.cumsum(positives)])
-        + (len(positives) - positives.sum())
-        - np.concatenate([[0], np.cumsum(1 - positives)])
-    )
-    return float(correct.max() / len(positives))
+    ranked, positives = values[order], labels[order].astype(int)
+    # Predicting "same" for the top k (1 <= k < n): correct are the positives among them and negatives after them.
+    correct = np.cumsum(positives)[:-1] + (len(positives) - positives.sum()) - np.cumsum(1 - positives)[:-1]
+    cuts = ranked[:-1] != ranked[1:]
+    return float(correct[cuts].max() / len(positives)) if cuts.any() else 0.0
 
 
 def _mean(values: np.ndarray, labels: np.ndarray) -> float:
