@@ -51,6 +51,19 @@ from cmteb.assets import SAMPLES_DIR
 atexit.register(shutil.rmtree, os.environ["CMTEB_TEST_SESSION"], ignore_errors=True)  # gone with the session
 
 
+#: Fixtures that hand a test a model: such a test evaluates end to end, seconds each. `make mutate` leaves these
+#: tests out (and those marked `runs_model` by hand, which run a model of their own), so each mutant is judged in
+#: a second or two by the tests that check its module's output directly.
+MODEL_FIXTURES = frozenset({"tiny_bert", "tiny_cross_encoder", "m3e_dir", "minilm_dir"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that is handed a model `runs_model`."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.runs_model)
+
+
 #: The tiny BERT's sentence-transformers files: CLS pooling, normalised (BGE's pipeline).
 TINY_BERT_ST = {"pooling": "cls", "normalize": True}
 

@@ -73,7 +73,15 @@ def test_categories_rule_is_the_mean_of_category_means():
     protocol = resolve_protocol("mteb-cmn-v1")
     by_categories = replace(protocol, averaging=replace(protocol.averaging, avg="categories"))
     scores = {**_all(protocol), **{t.name: 90.0 for t in protocol.tasks if t.type == "Retrieval"}}
-    assert protocol_averages(by_categories, scores).avg.value == pytest.approx((90 + 5 * 50) / 6)
+    averages = protocol_averages(by_categories, scores)
+    assert averages.avg.value == pytest.approx((90 + 5 * 50) / 6)
+    assert (averages.protocol, averages.avg.present, averages.avg.total) == ("mteb-cmn-v1", 31, 31)
+    del scores["ATEC"]
+    partial = protocol_averages(by_categories, scores)
+    assert (partial.avg.value, partial.avg.present, partial.avg.total) == (None, 30, 31)
+    assert partial.avg.cell() == "partial: 30 of 31 tasks" and partial.categories["STS"].value is None
+    assert protocol_averages(by_categories, {}).avg.cell() == "—"
+    assert task_points(protocol, None) is None and task_points(protocol, 0.123456) == pytest.approx(12.3456)
 
 
 @pytest.mark.parametrize("protocol", ["mteb-cmn-v1", "cmteb-31", "flagembedding-2023"])

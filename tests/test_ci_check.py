@@ -21,6 +21,8 @@ from cmteb.cli import main
 
 BASELINES = Path(__file__).resolve().parents[1] / "results" / "baselines"
 MODEL = "moka-ai/m3e-small"
+#: Every test here runs the bundled model (in a process of its own).
+pytestmark = pytest.mark.runs_model
 
 
 def quick_run(out: Path, *extra: str) -> None:

@@ -202,6 +202,7 @@ def test_the_qwen3_reranker_equals_mtebs_wrapper(folders):
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-5)
 
 
+@pytest.mark.runs_model
 def test_a_layerwise_reranker_scores_by_its_cutoff_layers_head(tmp_path):
     """The layerwise model's own code (auto_map, so --trust-remote-code) scores the yes-logit input at the layer
     asked for. (FlagEmbedding's LayerWiseFlagLLMReranker ships MiniCPM code written for transformers 4, which
