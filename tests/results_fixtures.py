@@ -7,6 +7,20 @@ from pathlib import Path
 
 from cmteb.tasks.registry import load_registry
 
+#: The columns of a reranking table, tasks in the order of the seed README's reranking table.
+RERANKING_COLUMNS = [
+    "Model",
+    "Source",
+    "Protocol",
+    "T2Reranking",
+    "T2RerankingZh2En",
+    "T2RerankingEn2Zh",
+    "MMarcoReranking",
+    "CMedQAv1-reranking",
+    "CMedQAv2-reranking",
+    "Avg",
+]
+
 
 def mteb2_result(task: str, split_scores: dict[str, dict[str, float]], revision: str | None = None) -> dict:
     """A result in mteb 2's TaskResult JSON shape."""

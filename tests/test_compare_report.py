@@ -255,9 +255,10 @@ def test_a_subsample_on_one_side_only_is_refused_with_both_counts(tmp_path):
     base, cand = resolve_folder(base_folder, None), resolve_folder(cand_folder, None)
     with pytest.raises(CmtebError) as err:
         compare_results(base, cand, tasks=["ATEC"])
-    assert str(err.value).startswith(
+    assert str(err.value) == (
         "ATEC: the baseline ran on every item and the candidate kept 20 items of each split: compare results of "
-        "the same --subsample"
+        "the same --subsample (rerun the baseline with this cmteb when its version changed how many items a "
+        "subsample keeps)"
     )
     with pytest.raises(CmtebError, match=r"^ATEC: the baseline kept 20 items of each split and the candidate ran on"):
         compare_results(cand, base, tasks=["ATEC"])
@@ -404,3 +405,34 @@ def test_a_result_file_without_a_usable_score_is_named(tmp_path):
         f"candidate result file {_side(tmp_path, 'cand') / 'ATEC.json'} holds no usable cosine_spearman score (no "
         "scores, or not a number): rerun the task or fix the file"
     )
+
+
+def test_rows_come_regressed_missing_improved_ok_and_a_missing_row_keeps_its_noise(tmp_path):
+    """Statuses given against the protocol's task order, so the order of the rows is the report's own."""
+    four = {"T2Retrieval": ("ndcg_at_10", 0.7), "ATEC": ("cosine_spearman", 0.6), "TNews": ("accuracy", 0.5),
+            "AFQMC": ("cosine_spearman", 0.3)}  # fmt: skip
+    base_folder = write_model(tmp_path / "base", "org/m", "r1", {t: {m: v} for t, (m, v) in four.items()})
+    order = [t.name for t in resolve_folder(base_folder, None).resolved.all_tasks if t.name in four]
+    statuses = dict(zip(order, ["ok", "improved", "missing", "regressed"], strict=True))
+    moved = {"ok": 0.0, "improved": 0.05, "regressed": -0.05}
+    cand_scores = {t: {m: v + moved[statuses[t]]} for t, (m, v) in four.items() if statuses[t] != "missing"}
+    cand_folder = write_model(tmp_path / "cand", "org/m", "r2", cand_scores)
+    missing = order[2]
+    write_run_record(base_folder, {t: {"noise": {"points": 0.3}} if t == missing else {} for t in four})
+    rows = compare_results(resolve_folder(base_folder, None), resolve_folder(cand_folder, None))
+    assert [(r.task, r.status) for r in rows] == [(t, statuses[t]) for t in reversed(order)]
+    spec = resolve_folder(base_folder, None).resolved.get(missing)
+    assert rows[1] == TaskComparison(
+        missing, spec.type, spec.metric, 100 * four[missing][1], None, None, "missing", test="—", noise=0.3,
+        detectable=0.6,
+    )  # fmt: skip
+    swapped = {r.task: r for r in compare_results(resolve_folder(cand_folder, None), resolve_folder(base_folder, None))}
+    assert (swapped[missing].baseline, swapped[missing].candidate) == (None, 100 * four[missing][1])
+
+
+def test_unverified_folders_are_compared_only_when_allowed(tmp_path):
+    folder = write_protocol_model(tmp_path, "org/m", "cmteb-31")
+    (folder / RUN_RECORD).unlink()
+    with pytest.raises(CmtebError, match="without an intact run record"):
+        resolve_folder(tmp_path, None)
+    assert resolve_folder(tmp_path, None, allow_unverified=True).folder == folder

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from results_fixtures import write_protocol_model
+from results_fixtures import RERANKING_COLUMNS, write_protocol_model
 
 from cmteb.errors import CmtebError
 from cmteb.report.leaderboard import (
@@ -139,18 +139,7 @@ def test_a_category_table_has_the_categorys_tasks_in_the_seed_order_and_says_how
     reranking = _full(70.0) | {"T2RerankingZh2En": 10.0}
     rows = [Row("b", "measured", "cmteb-31", None, reranking), Row("none", "measured", "cmteb-31", None, {})]
     table = category_table(rows, "Reranking", "cmteb-31")
-    assert list(table.frame.columns) == [
-        "Model",
-        "Source",
-        "Protocol",
-        "T2Reranking",
-        "T2RerankingZh2En",
-        "T2RerankingEn2Zh",
-        "MMarcoReranking",
-        "CMedQAv1-reranking",
-        "CMedQAv2-reranking",
-        "Avg",
-    ]
+    assert list(table.frame.columns) == RERANKING_COLUMNS
     assert table.frame["Model"].tolist() == ["b"]  # a row with none of the category's tasks is left out
     assert table.frame["Protocol"].tolist() == ["cmteb-31"] and table.frame["Source"].tolist() == ["measured"]
     empty = category_table(rows[1:], "Reranking", "cmteb-31")
@@ -164,6 +153,7 @@ def test_a_category_table_has_the_categorys_tasks_in_the_seed_order_and_says_how
     assert (table.key, table.title) == ("reranking-cmteb-31", "Reranking — cmteb-31")
     sts = category_table(rows, "STS", "cmteb-31")
     assert sts.caption == "Avg: the category mean over its 7 averaged tasks."
+    assert category_table(rows, "STS").key == "sts"  # no protocol named: the rules of unrecorded results
 
 
 def test_published_rows_of_another_setting_get_a_table_of_their_own():
@@ -260,6 +250,8 @@ def test_groups_put_own_measurements_first_then_samples_then_published_only():
     ]
     assert [g.key for g in groups] == ["cmteb-31", "flagembedding-2023", "cmteb-31-samples", "mteb-cmn-v1"]
     assert groups[2].title == f"cmteb-31 — {SAMPLES_SECTION}" and groups[0].title == "cmteb-31"
+    own_default = table_groups([*rows, Row("z", "measured", "mteb-cmn-v1")])
+    assert [g.key for g in own_default][:3] == ["mteb-cmn-v1", "cmteb-31", "flagembedding-2023"]
 
 
 def test_a_protocols_full_and_samples_rows_get_tables_of_their_own():

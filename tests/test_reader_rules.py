@@ -250,3 +250,55 @@ def test_a_task_score_by_another_metric_and_of_a_task_the_protocol_lacks(tmp_pat
     assert found.task_score("ATEC") == pytest.approx(0.5)
     assert found.task_score("ATEC", "cosine_pearson") == pytest.approx(0.25)
     assert found.task_score("AFQMC") is None and found.task_score("NoSuchTask") is None
+
+
+def test_an_mteb1_reranking_file_under_its_mteb1_name_is_renamed_as_reranking(tmp_path):
+    """FlagEmbedding's scripts wrote CMedQAv1 (mteb 2: CMedQAv1-reranking): its map and mrr are MAP@1000 and
+    MRR@10, known by the type of the task the alias names."""
+    _write(tmp_path / "bge" / "CMedQAv1.json", {"mteb_dataset_name": "CMedQAv1", "test": {"map": 0.5, "mrr": 0.6}})
+    [found] = collect_results([tmp_path])
+    parsed = found.tasks["CMedQAv1-reranking"]
+    assert parsed.splits == {"test": [{"map_at_1000": 0.5, "mrr_at_10": 0.6}]}
+
+
+def test_an_mteb1_file_keeps_its_path_revision_name_and_train_split(tmp_path):
+    data = {"task_name": "TNews", "dataset_revision": "r9", "train": {"accuracy": 0.4}, "test": {"accuracy": 0.5}}
+    path = _write(tmp_path / "x.json", data)
+    parsed = parse_result_file(path)
+    assert (parsed.task_name, parsed.path, parsed.dataset_revision) == ("TNews", path, "r9")
+    assert parsed.splits == {"test": [{"accuracy": 0.5}], "train": [{"accuracy": 0.4}]}
+
+
+def test_a_folder_with_a_record_keeps_to_what_it_lists_and_says_what_it_left(tmp_path, capsys):
+    """Files in name order: a copy of a listed task's result and a task the record does not list are left with a
+    note each; the files after them are still read."""
+    folder = tmp_path / "run"
+    for name, task in (("AFQMC", "AFQMC"), ("ATEC.copy", "ATEC"), ("ATEC", "ATEC"), ("TNews", "TNews")):
+        _write(folder / f"{name}.json", mteb2_result(task, {"test": {"cosine_spearman": 0.5}}))
+    _write(folder / "Aaa.json", {"task_name": "NotATask", "scores": {"test": [{"x": 1.0}]}})
+    tasks = {t: {CHECKSUMS: file_checksums([folder / f"{t}.json"])} for t in ("ATEC", "TNews")}
+    write_run_record(folder, tasks)
+    [found] = collect_results([folder])
+    assert sorted(found.tasks) == ["ATEC", "TNews"]
+    record = folder / RUN_RECORD
+    assert capsys.readouterr().err.splitlines() == [
+        f"cmteb: warning: {folder / 'AFQMC.json'} ignored: the run record {record} does not list AFQMC",
+        f"cmteb: warning: {folder / 'ATEC.copy.json'} ignored: the run record {record} lists another file for ATEC",
+    ]
+
+
+def test_subfolders_beside_a_run_record_are_read_and_nested_folders_keep_their_revision(tmp_path):
+    root = tmp_path / "out"
+    _write(root / "ATEC.json", mteb2_result("ATEC", {"test": {"cosine_spearman": 0.5}}))
+    write_run_record(root, {"ATEC": {CHECKSUMS: file_checksums([root / "ATEC.json"])}})
+    nested = _folder(root / "zoo" / "older")  # <root>/zoo/older/org__m/r1
+    (nested / MODEL_META).unlink()  # the folders alone name it
+    found = {str(r.folder): r for r in collect_results([root])}
+    assert set(found) == {str(root), str(nested)}
+    assert (found[str(nested)].model, found[str(nested)].revision) == ("org/m", "r1")
+
+
+def test_a_damaged_record_makes_even_plain_mteb_files_unverified(tmp_path):
+    folder = _folder(tmp_path)
+    _write(folder / RUN_RECORD, "{ damaged")
+    assert collect_results([tmp_path])[0].verification == UNVERIFIED

@@ -81,3 +81,31 @@ def test_equal_systems_need_no_resampling_and_a_wider_confidence_gives_a_wider_i
     wide = paired_test(values, cand, confidence=0.99, n_resamples=500)
     assert wide.ci_low < narrow.ci_low < narrow.delta < narrow.ci_high < wide.ci_high
     assert narrow.p_value == wide.p_value  # the p-value does not depend on the interval's level
+
+
+def test_the_p_value_and_interval_are_scipys_paired_permutation_and_percentile_bootstrap():
+    """As the module says: scipy's permutation test swapping the two systems' values within each unit, and a
+    paired percentile bootstrap of the difference, both seeded, with the asked resample count and level."""
+    from cmteb.report.significance import SEED
+
+    rng = np.random.default_rng(9)
+    base = rng.uniform(0, 1, 30)
+    cand = base + rng.normal(0.05, 0.1, 30)
+    got = paired_test(base, cand, confidence=0.9, n_resamples=300)
+
+    def difference(b, c):
+        return float(np.mean(c) - np.mean(b))
+
+    perm = stats.permutation_test(
+        (base, cand), difference, permutation_type="samples", n_resamples=300, random_state=np.random.default_rng(SEED)
+    )
+    boot = stats.bootstrap(
+        (base, cand), difference, paired=True, vectorized=False, n_resamples=300, method="percentile",
+        confidence_level=0.9, random_state=np.random.default_rng(SEED + 1),
+    )  # fmt: skip
+    assert got.delta == pytest.approx(difference(base, cand))
+    assert got.p_value == pytest.approx(perm.pvalue)
+    assert (got.ci_low, got.ci_high) == (
+        pytest.approx(boot.confidence_interval.low),
+        pytest.approx(boot.confidence_interval.high),
+    )
