@@ -129,7 +129,7 @@ ci-check: install
 
 # Mutation testing (not in CI) of the modules whose output users act on ([tool.mutmut] in pyproject.toml):
 # every mutant of them should fail a test. Prints the score per module and the survivors' names;
-# `mutmut show NAME` shows one survivor's change. About 20 minutes on 2 cores.
+# `mutmut show NAME` shows one survivor's change. About 15 minutes on 2 cores.
 MUTMUT_SPEC := mutmut==3.8.1
 mutate: install
 	test -x $(VENV)/bin/mutmut || $(PY) -m pip install -q "$(MUTMUT_SPEC)"
