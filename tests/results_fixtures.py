@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from cmteb.tasks.registry import load_registry
@@ -104,14 +105,25 @@ def arithmetic(**changes) -> dict:
     }
 
 
+def edit_run_record(folder: Path, edit: Callable[[dict], object]) -> Path:
+    """Change a recorded folder's run record in place: `edit` gets the whole record, its tasks included."""
+    from cmteb.results.files import RUN_RECORD
+
+    record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
+    edit(record)
+    return write_run_record(folder, record.pop("tasks"), **record)
+
+
 def rewrite_result(folder: Path, file_name: str, data: dict) -> None:
     """Replace one result file of a recorded folder and its checksum in the run record, as a rerun would."""
-    from cmteb.results.files import CHECKSUMS, RUN_RECORD, file_checksums
+    from cmteb.results.files import CHECKSUMS, file_checksums
 
     path = folder / file_name
     path.write_text(json.dumps(data))
-    record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
-    for entry in record["tasks"].values():
-        if file_name in entry.get(CHECKSUMS, {}):
-            entry[CHECKSUMS] = file_checksums([path])
-    write_run_record(folder, record.pop("tasks"), **record)
+
+    def new_checksum(record: dict) -> None:
+        for entry in record["tasks"].values():
+            if file_name in entry.get(CHECKSUMS, {}):
+                entry[CHECKSUMS] = file_checksums([path])
+
+    edit_run_record(folder, new_checksum)

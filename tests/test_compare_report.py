@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from results_fixtures import write_model, write_protocol_model, write_run_record
+from results_fixtures import edit_run_record, write_model, write_protocol_model, write_run_record
 from scipy import stats
 
 from cmteb.errors import CmtebError
@@ -76,10 +76,12 @@ def test_the_report_reads_line_by_line(tmp_path):
 
 
 def _with_settings(folder: Path, settings: dict, variant: dict | None = None) -> None:
-    record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
-    for entry in record["tasks"].values():
-        entry["settings"] = settings
-    write_run_record(folder, record.pop("tasks"), **{**record, "variant": variant or {}})
+    def edit(record: dict) -> None:
+        for entry in record["tasks"].values():
+            entry["settings"] = settings
+        record["variant"] = variant or {}
+
+    edit_run_record(folder, edit)
 
 
 def test_the_settings_that_differ_are_named_with_both_values(tmp_path):
@@ -249,9 +251,7 @@ def _empty(tmp_path: Path) -> Path:
 def test_a_subsample_on_one_side_only_is_refused_with_both_counts(tmp_path):
     base_folder = write_protocol_model(tmp_path / "base", "org/m", "cmteb-31")
     cand_folder = write_protocol_model(tmp_path / "cand", "org/m", "cmteb-31")
-    record = json.loads((cand_folder / RUN_RECORD).read_text(encoding="utf-8"))
-    record["tasks"]["ATEC"]["subsample_items"] = 20
-    write_run_record(cand_folder, record.pop("tasks"), **record)
+    edit_run_record(cand_folder, lambda record: record["tasks"]["ATEC"].update(subsample_items=20))
     base, cand = resolve_folder(base_folder, None), resolve_folder(cand_folder, None)
     with pytest.raises(CmtebError) as err:
         compare_results(base, cand, tasks=["ATEC"])
@@ -334,9 +334,8 @@ def test_runs_of_two_protocols_are_never_compared(tmp_path):
 def test_a_run_recorded_before_subsamples_were_scaled_names_the_n_it_asked_for(tmp_path):
     folders = [write_protocol_model(tmp_path / side, "org/m", "cmteb-31") for side in ("a", "b")]
     for folder, n in zip(folders, (20, 30), strict=True):
-        record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
-        record["tasks"]["ATEC"]["subsample"] = n  # no subsample_items: an older run record
-        write_run_record(folder, record.pop("tasks"), **record)
+        # no subsample_items: an older run record
+        edit_run_record(folder, lambda record, n=n: record["tasks"]["ATEC"].update(subsample=n))
     base, cand = (resolve_folder(folder, None) for folder in folders)
     with pytest.raises(CmtebError, match=r"^ATEC: the baseline kept 20 items of each split and the candidate kept 30 "):
         compare_results(base, cand, tasks=["ATEC"])

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
-from results_fixtures import write_model, write_protocol_model, write_run_record
+from results_fixtures import edit_run_record, write_model, write_protocol_model
 
 from cmteb.errors import CmtebError
 from cmteb.report.modelcard import card_caveats, eval_results, find_model_results, write_model_card
@@ -23,8 +22,7 @@ MODEL = "org/m"
 def _run_folder(root: Path, variant: dict | None = None, protocol: str = "cmteb-31", data: str = "hub") -> Path:
     """A recorded result folder of MODEL, with the run's non-default settings `variant`."""
     folder = write_protocol_model(root, MODEL, protocol, data_source=data)
-    record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
-    return write_run_record(folder, record.pop("tasks"), **record, variant=variant or {})
+    return edit_run_record(folder, lambda record: record.update(variant=variant or {}))
 
 
 def test_default_settings_come_first_then_full_runs_then_a_subsample(tmp_path):

@@ -62,15 +62,17 @@ def test_an_unrecorded_arithmetic_is_named_by_its_side(tmp_path):
     assert _judged(old, recorded).differences == ()
 
 
-def _probe(folder, task: str, vectors) -> None:
-    rows = [{"kind": "embedding", "key": f"{task}-{k}", "values": v} for k, v in enumerate(vectors)]
+def _probe(folder, task: str, vectors, keys: str | None = None) -> None:
+    """`task`'s probe: one row a vector, keyed `<keys>-<k>` (`keys`: the task's name unless said)."""
+    rows = [{"kind": "embedding", "key": f"{keys or task}-{k}", "values": v} for k, v in enumerate(vectors)]
     write_probe(folder / f"{task}.json", rows)
 
 
-def _recorded(folder) -> None:
+def _recorded(folder, header: dict | None = None) -> None:
     """A run record listing each task's files (result and probe, where there is one) with their checksums."""
     tasks = {t: {CHECKSUMS: file_checksums([folder / f"{t}.json", probe_path(folder / f"{t}.json")])} for t in SCORES}
-    write_run_record(folder, tasks, arithmetic=arithmetic(), probe={"threshold": 1e-3})
+    header = header if header is not None else {"arithmetic": arithmetic(), "probe": {"threshold": 1e-3}}
+    write_run_record(folder, tasks, **header)
 
 
 def test_every_tasks_probe_counts_and_a_task_without_one_is_passed_over(tmp_path):
@@ -114,17 +116,9 @@ def _probed_pair(tmp_path, cand_vectors, base_header=None, cand_header=None, can
     base, cand = (write_model(tmp_path / n, "org/m", "r1", SCORES) for n in ("base", "cand"))
     vectors = np.eye(3, 4, dtype=np.float32)
     _probe(base, "TNews", vectors)
-    rows = [{"kind": "embedding", "key": f"{cand_keys}-{k}", "values": v} for k, v in enumerate(cand_vectors)]
-    write_probe(cand / "TNews.json", rows)
-    for folder, header in ((base, base_header), (cand, cand_header)):
-        tasks = {
-            t: {CHECKSUMS: file_checksums([folder / f"{t}.json", probe_path(folder / f"{t}.json")])} for t in SCORES
-        }
-        write_run_record(
-            folder,
-            tasks,
-            **(header if header is not None else {"arithmetic": arithmetic(), "probe": {"threshold": 1e-3}}),
-        )
+    _probe(cand, "TNews", cand_vectors, keys=cand_keys)
+    _recorded(base, base_header)
+    _recorded(cand, cand_header)
     return base, cand
 
 

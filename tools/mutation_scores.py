@@ -18,23 +18,28 @@ from mutmut.stats import status_by_exit_code
 CAUGHT = ("killed", "timeout", "caught by type check")
 
 
-def module_counts(mutants: Path) -> dict[str, Counter]:
-    """Per mutated module, how many of its mutants ended in each mutmut status."""
-    counts: dict[str, Counter] = {}
+def read_exit_codes(mutants: Path) -> dict[str, dict[str, int | None]]:
+    """Per mutated module, each mutant's exit code as the last run left it (mutmut's `.meta` files)."""
+    codes = {}
     for meta in sorted(mutants.rglob("*.py.meta")):
         module = str(meta.relative_to(mutants)).removesuffix(".meta")
-        exit_codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
-        counts[module] = Counter(status_by_exit_code[code] for code in exit_codes.values())
-    return counts
+        codes[module] = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+    return codes
 
 
-def survivors(mutants: Path) -> list[str]:
+def module_counts(exit_codes: dict[str, dict[str, int | None]]) -> dict[str, Counter]:
+    """Per mutated module, how many of its mutants ended in each mutmut status."""
+    return {module: Counter(status_by_exit_code[c] for c in codes.values()) for module, codes in exit_codes.items()}
+
+
+def survivors(exit_codes: dict[str, dict[str, int | None]]) -> list[str]:
     """The names of the mutants no test caught (`mutmut show NAME` prints each one's change)."""
-    names = []
-    for meta in sorted(mutants.rglob("*.py.meta")):
-        exit_codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
-        names += [name for name, code in exit_codes.items() if status_by_exit_code[code] in ("survived", "no tests")]
-    return names
+    return [
+        name
+        for codes in exit_codes.values()
+        for name, code in codes.items()
+        if status_by_exit_code[code] in ("survived", "no tests")
+    ]
 
 
 def score_table(counts: dict[str, Counter]) -> str:
@@ -59,9 +64,10 @@ def main() -> None:
     args = parser.parse_args()
     if not args.mutants.is_dir():
         raise SystemExit(f"no {args.mutants} folder: run `make mutate` first")
-    print(score_table(module_counts(args.mutants)))
+    exit_codes = read_exit_codes(args.mutants)
+    print(score_table(module_counts(exit_codes)))
     if args.survivors:
-        print("\n".join(survivors(args.mutants)))
+        print("\n".join(survivors(exit_codes)))
 
 
 if __name__ == "__main__":
