@@ -15,6 +15,7 @@ from cmteb.errors import CmtebError
 from cmteb.io import atomic_write_json
 from cmteb.report.compare import (
     ITEMS_TOLERANCE,
+    PAIR_RESAMPLES,
     Comparison,
     TaskComparison,
     compare_results,
@@ -23,6 +24,7 @@ from cmteb.report.compare import (
     to_markdown,
 )
 from cmteb.report.noise import NoiseJudgement
+from cmteb.report.significance import paired_test
 from cmteb.results.files import RUN_RECORD
 from cmteb.results.items import write_items
 
@@ -292,9 +294,6 @@ def test_by_default_a_drop_must_exceed_half_a_point(tmp_path):
 def test_the_paired_tests_numbers_reach_the_row(tmp_path):
     """The row carries the paired test's p-value and its confidence interval in points, run on the matched
     pairs with their gold labels, at 1 - alpha, with compare's resample count."""
-    from cmteb.report.compare import PAIR_RESAMPLES
-    from cmteb.report.significance import paired_test
-
     _folders(tmp_path)
     rng = np.random.default_rng(3)
     gold = list(rng.uniform(0, 5, 30))
@@ -364,8 +363,6 @@ def test_the_paired_test_needs_two_matched_items_on_both_sides(cand, test, tmp_p
 
 
 def test_per_query_means_are_resampled_2000_times(tmp_path):
-    from cmteb.report.significance import paired_test
-
     rng = np.random.default_rng(4)
     base_values, cand_values = list(rng.uniform(0, 1, 25)), list(rng.uniform(0, 1, 25))
     _query_items(tmp_path, base_values, cand_values)

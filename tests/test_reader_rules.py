@@ -18,6 +18,7 @@ from cmteb.results.reader import (
     VERIFIED,
     ModelResults,
     collect_results,
+    parse_result_data,
     parse_result_file,
     refuse_unverified,
     result_file_score,
@@ -63,8 +64,6 @@ def test_an_mteb2_file_gives_each_splits_entries_and_subsets():
         ]},
         "cmteb": {"protocol": "cmteb-31"},
     }  # fmt: skip
-    from cmteb.results.reader import parse_result_data
-
     parsed = parse_result_data(data, Path("some/STS22.json"))
     assert (parsed.task_name, parsed.dataset_revision, parsed.shape, parsed.protocol) == (
         "STS22", "abc", "mteb2", "cmteb-31",

@@ -11,8 +11,10 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import mteb
 import pandas as pd
 import pytest
+from mteb.results import TaskResult
 from results_fixtures import mteb2_result
 
 from cmteb.assets import SAMPLES_DIR
@@ -178,8 +180,6 @@ PROBE = {"kind": "text", "key": "k0", "values": [0.25, -0.5]}
 
 
 def _evaluation(header: dict | None = None, extra: dict | None = None, meta=None) -> Evaluation:
-    from mteb.results import TaskResult
-
     return Evaluation(
         result=TaskResult.from_dict(mteb2_result("ATEC", SCORES)),
         extra=extra or {},
@@ -232,8 +232,6 @@ def test_an_evaluated_task_writes_its_result_its_entry_and_its_store_entry(tmp_p
 
 
 def test_the_first_result_brings_the_models_metadata_under_the_runs_name(tmp_path):
-    import mteb
-
     plan = _plan(tmp_path, max_length=64)
     spec, folder = plan.config.protocol.get("ATEC"), plan.config.result_folder
     meta = mteb.get_model_meta("moka-ai/m3e-small")
@@ -245,8 +243,6 @@ def test_the_first_result_brings_the_models_metadata_under_the_runs_name(tmp_pat
 
 
 def test_a_classification_result_keeps_its_per_experiment_accuracies_as_items(tmp_path):
-    from mteb.results import TaskResult
-
     plan = _plan(tmp_path, "TNews")
     spec, folder = plan.config.protocol.get("TNews"), plan.config.result_folder
     path = result_path(folder, spec)

@@ -9,7 +9,7 @@ from mteb.abstasks.pair_classification import AbsTaskPairClassification
 from scipy import stats
 from sklearn.metrics import average_precision_score
 
-from cmteb.report.significance import METRIC_FUNCTIONS, paired_test
+from cmteb.report.significance import METRIC_FUNCTIONS, SEED, paired_test
 
 
 def _mteb_accuracy(values: np.ndarray, labels: np.ndarray) -> float:
@@ -86,8 +86,6 @@ def test_equal_systems_need_no_resampling_and_a_wider_confidence_gives_a_wider_i
 def test_the_p_value_and_interval_are_scipys_paired_permutation_and_percentile_bootstrap():
     """As the module says: scipy's permutation test swapping the two systems' values within each unit, and a
     paired percentile bootstrap of the difference, both seeded, with the asked resample count and level."""
-    from cmteb.report.significance import SEED
-
     rng = np.random.default_rng(9)
     base = rng.uniform(0, 1, 30)
     cand = base + rng.normal(0.05, 0.1, 30)

@@ -44,7 +44,8 @@ def _ap(values: np.ndarray, labels: np.ndarray) -> float:
 def _best_accuracy(values: np.ndarray, labels: np.ndarray) -> float:
     """mteb's pair-classification accuracy (`_find_best_acc_and_threshold`): the best accuracy of a threshold
     between two adjacent distinct similarities, "same" above it. Like mteb, a threshold never splits tied
-    similarities (resamples repeat pairs, so ties are common) and never passes every pair or none."""
+    similarities (resamples repeat pairs, so ties are common) and never passes every pair or none. Written again,
+    vectorised, because it runs on every resample and mteb's is a private method looping in Python."""
     order = np.argsort(-values, kind="stable")
     ranked, positives = values[order], labels[order].astype(int)
     # Predicting "same" for the top k (1 <= k < n): correct are the positives among them and negatives after them.
